@@ -1,0 +1,292 @@
+//! The syntax tree of a `.wf` file, as written, with a byte span on every node.
+//!
+//! Nothing here is checked yet: names may not resolve and values may be out
+//! of range. The checker turns this tree into a validated program.
+
+use std::fmt;
+
+use crate::source::Span;
+
+#[derive(Debug)]
+pub struct Module {
+    pub items: Vec<Item>,
+    /// Ordinary `//` comments, in source order, kept for the formatter.
+    pub comments: Vec<Comment>,
+}
+
+#[derive(Debug)]
+pub struct Comment {
+    pub text: String,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum Item {
+    Import(Import),
+    Agent(Agent),
+    Workflow(Workflow),
+}
+
+impl Item {
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Import(import) => import.span,
+            Item::Agent(agent) => agent.span,
+            Item::Workflow(workflow) => workflow.span,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Name {
+    pub text: String,
+    pub span: Span,
+}
+
+/// The `///` lines above a declaration, without the slashes.
+#[derive(Debug, Default)]
+pub struct Docs {
+    pub lines: Vec<String>,
+}
+
+impl Docs {
+    pub fn text(&self) -> String {
+        self.lines.join("\n")
+    }
+}
+
+#[derive(Debug)]
+pub struct Import {
+    pub path: Text,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Agent {
+    pub docs: Docs,
+    pub name: Name,
+    pub properties: Vec<Property>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Workflow {
+    pub docs: Docs,
+    pub name: Name,
+    pub members: Vec<Member>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum Member {
+    Input(Input),
+    Task(Task),
+    Output(Output),
+    Test(Test),
+}
+
+impl Member {
+    pub fn span(&self) -> Span {
+        match self {
+            Member::Input(input) => input.span,
+            Member::Task(task) => task.span,
+            Member::Output(output) => output.span,
+            Member::Test(test) => test.span,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Input {
+    pub docs: Docs,
+    pub name: Name,
+    pub ty: TypeExpr,
+    pub default: Option<Value>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct TypeExpr {
+    pub kind: TypeKind,
+    pub optional: bool,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum TypeKind {
+    /// `text`, `number`, `bool`, `date`: checked against the known names later.
+    Named(Name),
+    List(Box<TypeExpr>),
+    OneOf(Vec<Text>),
+}
+
+#[derive(Debug)]
+pub struct Task {
+    pub docs: Docs,
+    pub name: Name,
+    pub agent: Name,
+    pub properties: Vec<Property>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Output {
+    pub docs: Docs,
+    pub template: Text,
+    pub span: Span,
+}
+
+/// `key = value` inside an agent or a task.
+#[derive(Debug)]
+pub struct Property {
+    pub key: Name,
+    pub value: Value,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub struct Value {
+    pub kind: ValueKind,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum ValueKind {
+    Text(Text),
+    Number(f64),
+    /// A number with a unit: `30s`, `500ms`, `2m`, `1h`.
+    Duration(std::time::Duration),
+    Bool(bool),
+    Name(Name),
+    List(Vec<Value>),
+}
+
+impl ValueKind {
+    /// What kind of value this is, as a person would name it in a sentence.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            ValueKind::Text(_) => "a string",
+            ValueKind::Number(_) => "a number",
+            ValueKind::Duration(_) => "a duration",
+            ValueKind::Bool(_) => "a boolean",
+            ValueKind::Name(_) => "a name",
+            ValueKind::List(_) => "a list",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Test {
+    pub docs: Docs,
+    pub name: Text,
+    pub steps: Vec<TestStep>,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum TestStep {
+    Input {
+        name: Name,
+        value: Value,
+        span: Span,
+    },
+    Mock {
+        task: Name,
+        response: Text,
+        span: Span,
+    },
+    Expect(Expectation),
+}
+
+impl TestStep {
+    pub fn span(&self) -> Span {
+        match self {
+            TestStep::Input { span, .. } | TestStep::Mock { span, .. } => *span,
+            TestStep::Expect(expectation) => expectation.span,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Expectation {
+    pub kind: ExpectationKind,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum ExpectationKind {
+    OutputContains(Text),
+    OutputMatches(Text),
+    TaskState { task: Name, state: TaskState },
+    Order { first: Name, then: Name },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Ok,
+    Failed,
+    Skipped,
+}
+
+impl TaskState {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            TaskState::Ok => "ok",
+            TaskState::Failed => "failed",
+            TaskState::Skipped => "skipped",
+        }
+    }
+}
+
+/// How a string was written, which the formatter keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quotes {
+    /// `"..."`, with backslash escapes.
+    Basic,
+    /// `"""..."""`, raw, with the common indentation stripped.
+    Triple,
+}
+
+/// A string literal: its value after escapes and indentation stripping, and
+/// the way back from a byte of the value to a byte of the file, so that an
+/// error inside a template points at the right place in the `.wf` file.
+#[derive(Clone)]
+pub struct Text {
+    pub value: String,
+    pub quotes: Quotes,
+    /// The whole literal, quotes included.
+    pub span: Span,
+    /// `(value offset, file offset)` at the start of each run of bytes that
+    /// were copied unchanged; sorted by value offset.
+    pub(crate) runs: Vec<(usize, usize)>,
+}
+
+impl Text {
+    /// The file offset of a byte offset into `value`.
+    pub fn file_offset(&self, value_offset: usize) -> usize {
+        let index = self
+            .runs
+            .partition_point(|&(start, _)| start <= value_offset);
+        match index.checked_sub(1).map(|i| self.runs[i]) {
+            Some((value_start, file_start)) => file_start + (value_offset - value_start),
+            None => self.span.start,
+        }
+    }
+
+    /// The file span of a byte range of `value`.
+    pub fn file_span(&self, start: usize, end: usize) -> Span {
+        let file_start = self.file_offset(start);
+        let file_end = if end > start {
+            self.file_offset(end - 1) + 1
+        } else {
+            file_start
+        };
+        Span::new(file_start, file_end.max(file_start))
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}@{:?}", self.value, self.span)
+    }
+}

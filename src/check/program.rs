@@ -1,0 +1,137 @@
+//! A checked program: what the rest of wfc (planner, runner, server, editor
+//! tooling) works from. Every name here resolves and every value is in range.
+
+use std::time::Duration;
+
+use crate::plan::Plan;
+use crate::source::Span;
+
+#[derive(Debug, Default)]
+pub struct Program {
+    /// The agents this file can use: its own and those of the files it imports.
+    pub agents: Vec<AgentDef>,
+    /// The workflows declared in this file.
+    pub workflows: Vec<WorkflowDef>,
+}
+
+impl Program {
+    pub fn agent(&self, name: &str) -> Option<&AgentDef> {
+        self.agents.iter().find(|agent| agent.name == name)
+    }
+
+    pub fn workflow(&self, name: &str) -> Option<&WorkflowDef> {
+        self.workflows.iter().find(|workflow| workflow.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentDef {
+    pub name: String,
+    pub doc: String,
+    pub model: Option<String>,
+    pub system: Option<String>,
+    pub max_concurrency: Option<u32>,
+    pub temperature: Option<f64>,
+    pub fallback: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct WorkflowDef {
+    pub name: String,
+    pub doc: String,
+    pub inputs: Vec<InputDef>,
+    pub tasks: Vec<TaskDef>,
+    /// The output template; without one, the output is each task's result
+    /// under its name.
+    pub output: Option<String>,
+    pub tests: Vec<TestDef>,
+    /// The task DAG; node `i` is `tasks[i]`.
+    pub plan: Plan,
+    pub span: Span,
+}
+
+impl WorkflowDef {
+    pub fn task_index(&self, name: &str) -> Option<usize> {
+        self.tasks.iter().position(|task| task.name == name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InputDef {
+    pub name: String,
+    pub doc: String,
+    pub ty: Type,
+    pub default: Option<serde_json::Value>,
+}
+
+impl InputDef {
+    pub fn is_required(&self) -> bool {
+        self.default.is_none() && !matches!(self.ty, Type::Optional(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Type {
+    Text,
+    Number,
+    Bool,
+    /// A calendar date, written as text (`2026-01-04` or `01/04/2026`).
+    Date,
+    List(Box<Type>),
+    OneOf(Vec<String>),
+    Optional(Box<Type>),
+}
+
+impl std::fmt::Display for Type {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Type::Text => f.write_str("text"),
+            Type::Number => f.write_str("number"),
+            Type::Bool => f.write_str("bool"),
+            Type::Date => f.write_str("date"),
+            Type::List(item) => write!(f, "list<{item}>"),
+            Type::OneOf(choices) => {
+                let quoted: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
+                write!(f, "one_of({})", quoted.join(", "))
+            }
+            Type::Optional(inner) => write!(f, "{inner}?"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskDef {
+    pub name: String,
+    pub doc: String,
+    pub agent: String,
+    pub prompt: String,
+    pub priority: u32,
+    pub max_tokens: u32,
+    pub temperature: Option<f64>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub fallback: Option<String>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone)]
+pub struct TestDef {
+    pub name: String,
+    pub inputs: Vec<(String, serde_json::Value)>,
+    pub mocks: Vec<(String, String)>,
+    pub expectations: Vec<Expectation>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Expectation {
+    OutputContains(String),
+    OutputMatches(regex::Regex),
+    TaskState {
+        task: String,
+        state: crate::ast::TaskState,
+    },
+    Order {
+        first: String,
+        then: String,
+    },
+}

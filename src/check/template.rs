@@ -1,0 +1,286 @@
+//! Reading a template: which names it uses, where, and which it defines.
+
+use std::collections::HashSet;
+
+use minijinja::machinery::{self, ast};
+
+/// A byte range inside the template's own text.
+pub type Range = std::ops::Range<usize>;
+
+#[derive(Debug, Default)]
+pub struct Uses {
+    /// Free variables: names the template reads but does not define itself.
+    pub variables: Vec<(String, Range)>,
+    /// Filters, tests and functions called: (kind, name, where).
+    pub callables: Vec<(&'static str, String, Range)>,
+}
+
+#[derive(Debug)]
+pub struct SyntaxError {
+    pub detail: String,
+    pub range: Range,
+}
+
+pub fn analyze(source: &str) -> Result<Uses, SyntaxError> {
+    let tree =
+        machinery::parse(source, "<template>", Default::default()).map_err(|err| SyntaxError {
+            detail: err.detail().unwrap_or("invalid template").to_string(),
+            range: err.range().unwrap_or(0..source.len()),
+        })?;
+    let mut walker = Walker {
+        source,
+        uses: Uses::default(),
+        scopes: vec![HashSet::new()],
+    };
+    walker.statement(&tree);
+    Ok(walker.uses)
+}
+
+struct Walker<'a> {
+    source: &'a str,
+    uses: Uses,
+    scopes: Vec<HashSet<&'a str>>,
+}
+
+fn range(span: machinery::Span) -> Range {
+    span.start_offset as usize..span.end_offset as usize
+}
+
+impl<'a> Walker<'a> {
+    fn defined(&self, name: &str) -> bool {
+        self.scopes.iter().any(|scope| scope.contains(name))
+    }
+
+    fn define(&mut self, name: &'a str) {
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.insert(name);
+        }
+    }
+
+    fn scoped(&mut self, names: &[&'a str], body: impl FnOnce(&mut Self)) {
+        self.scopes.push(names.iter().copied().collect());
+        body(self);
+        self.scopes.pop();
+    }
+
+    fn statements(&mut self, statements: &[ast::Stmt<'a>]) {
+        for statement in statements {
+            self.statement(statement);
+        }
+    }
+
+    fn statement(&mut self, statement: &ast::Stmt<'a>) {
+        match statement {
+            ast::Stmt::Template(template) => self.statements(&template.children),
+            ast::Stmt::EmitExpr(emit) => self.expression(&emit.expr),
+            ast::Stmt::EmitRaw(_) => {}
+            ast::Stmt::ForLoop(for_loop) => {
+                self.expression(&for_loop.iter);
+                self.scoped(&["loop"], |walker| {
+                    walker.assign(&for_loop.target);
+                    if let Some(filter) = &for_loop.filter_expr {
+                        walker.expression(filter);
+                    }
+                    walker.statements(&for_loop.body);
+                });
+                self.statements(&for_loop.else_body);
+            }
+            ast::Stmt::IfCond(condition) => {
+                self.expression(&condition.expr);
+                self.statements(&condition.true_body);
+                self.statements(&condition.false_body);
+            }
+            ast::Stmt::WithBlock(with) => {
+                for (_, value) in &with.assignments {
+                    self.expression(value);
+                }
+                self.scoped(&[], |walker| {
+                    for (target, _) in &with.assignments {
+                        walker.assign(target);
+                    }
+                    walker.statements(&with.body);
+                });
+            }
+            ast::Stmt::Set(set) => {
+                self.expression(&set.expr);
+                self.assign(&set.target);
+            }
+            ast::Stmt::SetBlock(set) => {
+                if let Some(filter) = &set.filter {
+                    self.expression(filter);
+                }
+                self.statements(&set.body);
+                self.assign(&set.target);
+            }
+            ast::Stmt::AutoEscape(block) => {
+                self.expression(&block.enabled);
+                self.statements(&block.body);
+            }
+            ast::Stmt::FilterBlock(block) => {
+                self.expression(&block.filter);
+                self.statements(&block.body);
+            }
+            ast::Stmt::Do(block) => self.call(&block.call),
+        }
+    }
+
+    /// The target of `set`, `for` or `with`: names it binds become defined;
+    /// anything else in it (`ns.count`) is read.
+    fn assign(&mut self, target: &ast::Expr<'a>) {
+        match target {
+            ast::Expr::Var(var) => self.define(var.id),
+            ast::Expr::List(list) => list.items.iter().for_each(|item| self.assign(item)),
+            ast::Expr::Tuple(tuple) => tuple.items.iter().for_each(|item| self.assign(item)),
+            other => self.expression(other),
+        }
+    }
+
+    fn call(&mut self, call: &ast::Spanned<ast::Call<'a>>) {
+        match &call.expr {
+            ast::Expr::Var(var) if !self.defined(var.id) => {
+                self.uses
+                    .callables
+                    .push(("function", var.id.to_string(), range(var.span())));
+            }
+            other => self.expression(other),
+        }
+        self.arguments(&call.args);
+    }
+
+    fn arguments(&mut self, args: &[ast::CallArg<'a>]) {
+        for arg in args {
+            match arg {
+                ast::CallArg::Pos(expr)
+                | ast::CallArg::Kwarg(_, expr)
+                | ast::CallArg::PosSplat(expr)
+                | ast::CallArg::KwargSplat(expr) => self.expression(expr),
+            }
+        }
+    }
+
+    /// Where `name` is written inside a filter or test expression: the first
+    /// whole-word occurrence after its operand.
+    fn name_range(&self, name: &str, node: Range, after: Option<Range>) -> Range {
+        let from = after.map_or(node.start, |operand| operand.end);
+        let text = &self.source[from..node.end.max(from)];
+        text.match_indices(name)
+            .find(|(i, _)| {
+                let before = text[..*i].chars().next_back();
+                let next = text[i + name.len()..].chars().next();
+                !before.is_some_and(is_word) && !next.is_some_and(is_word)
+            })
+            .map_or(node, |(i, _)| from + i..from + i + name.len())
+    }
+
+    fn expression(&mut self, expr: &ast::Expr<'a>) {
+        match expr {
+            ast::Expr::Var(var) => {
+                if !self.defined(var.id) {
+                    self.uses
+                        .variables
+                        .push((var.id.to_string(), range(var.span())));
+                }
+            }
+            ast::Expr::Const(_) => {}
+            ast::Expr::Slice(slice) => {
+                self.expression(&slice.expr);
+                for part in [&slice.start, &slice.stop, &slice.step]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.expression(part);
+                }
+            }
+            ast::Expr::UnaryOp(op) => self.expression(&op.expr),
+            ast::Expr::BinOp(op) => {
+                self.expression(&op.left);
+                self.expression(&op.right);
+            }
+            ast::Expr::Compare(compare) => {
+                self.expression(&compare.expr);
+                for op in &compare.ops {
+                    self.expression(&op.expr);
+                }
+            }
+            ast::Expr::IfExpr(if_expr) => {
+                self.expression(&if_expr.test_expr);
+                self.expression(&if_expr.true_expr);
+                if let Some(otherwise) = &if_expr.false_expr {
+                    self.expression(otherwise);
+                }
+            }
+            ast::Expr::Filter(filter) => {
+                let operand = filter.expr.as_ref().map(|expr| range(expr.span()));
+                let at = self.name_range(filter.name, range(filter.span()), operand);
+                self.uses
+                    .callables
+                    .push(("filter", filter.name.to_string(), at));
+                if let Some(operand) = &filter.expr {
+                    self.expression(operand);
+                }
+                self.arguments(&filter.args);
+            }
+            ast::Expr::Test(test) => {
+                let operand = Some(range(test.expr.span()));
+                let at = self.name_range(test.name, range(test.span()), operand);
+                self.uses
+                    .callables
+                    .push(("test", test.name.to_string(), at));
+                self.expression(&test.expr);
+                self.arguments(&test.args);
+            }
+            ast::Expr::GetAttr(attr) => self.expression(&attr.expr),
+            ast::Expr::GetItem(item) => {
+                self.expression(&item.expr);
+                self.expression(&item.subscript_expr);
+            }
+            ast::Expr::Call(call) => self.call(call),
+            ast::Expr::List(list) => list.items.iter().for_each(|item| self.expression(item)),
+            ast::Expr::Tuple(tuple) => tuple.items.iter().for_each(|item| self.expression(item)),
+            ast::Expr::Map(map) => {
+                for (key, value) in map.keys.iter().zip(&map.values) {
+                    self.expression(key);
+                    self.expression(value);
+                }
+            }
+        }
+    }
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(source: &str) -> Vec<String> {
+        let uses = analyze(source).expect("template parses");
+        uses.variables.into_iter().map(|(name, _)| name).collect()
+    }
+
+    #[test]
+    fn loop_and_set_variables_are_not_free() {
+        let source = "{% set title = 'x' %}{{ title }}{% for line in notes %}{{ line }}{{ loop.index }}{% endfor %}{{ line }}";
+        assert_eq!(names(source), ["notes", "line"]);
+    }
+
+    #[test]
+    fn reports_where_names_and_filters_stand() {
+        let source = "Hi {{ patient | upper }}";
+        let uses = analyze(source).expect("template parses");
+        assert_eq!(uses.variables, [("patient".to_string(), 6..13)]);
+        let (kind, name, at) = &uses.callables[0];
+        assert_eq!(
+            (*kind, name.as_str(), &source[at.clone()]),
+            ("filter", "upper", "upper")
+        );
+    }
+
+    #[test]
+    fn syntax_errors_carry_a_range() {
+        let err = analyze("ok {{ broken ").expect_err("template fails");
+        assert!(err.range.start >= 3, "{:?}", err.range);
+    }
+}

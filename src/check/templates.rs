@@ -1,0 +1,87 @@
+//! Checking one template of a `.wf` file: its syntax, and the filters, tests
+//! and functions it calls. The names it reads are resolved by the caller,
+//! which knows what they may refer to.
+
+use std::collections::HashMap;
+
+use super::problem::{Problem, did_you_mean};
+use super::template;
+use crate::ast::Text;
+use crate::source::Span;
+use crate::template::Vocabulary;
+
+#[derive(Default)]
+pub struct Templates {
+    vocabulary: Vocabulary,
+    known: HashMap<(&'static str, String), bool>,
+}
+
+impl Templates {
+    /// The names `text` reads and where, after reporting its syntax errors and
+    /// unknown filters, tests and functions.
+    pub fn read(&mut self, text: &Text, problems: &mut Vec<Problem>) -> Vec<(String, Span)> {
+        let uses = match template::analyze(&text.value) {
+            Ok(uses) => uses,
+            Err(err) => {
+                problems.push(Problem::TemplateSyntax {
+                    span: text.file_span(err.range.start, err.range.end),
+                    help: syntax_help(&err.detail),
+                    detail: err.detail,
+                });
+                return Vec::new();
+            }
+        };
+        for (kind, name, range) in uses.callables {
+            if !self.knows(kind, &name) {
+                problems.push(Problem::UnknownFilter {
+                    kind,
+                    span: text.file_span(range.start, range.end),
+                    help: self.suggest(kind, &name),
+                    name,
+                });
+            }
+        }
+        uses.variables
+            .into_iter()
+            .map(|(name, range)| (name, text.file_span(range.start, range.end)))
+            .collect()
+    }
+
+    pub fn is_global(&self, name: &str) -> bool {
+        self.vocabulary.has_global(name)
+    }
+
+    fn knows(&mut self, kind: &'static str, name: &str) -> bool {
+        let vocabulary = &self.vocabulary;
+        *self
+            .known
+            .entry((kind, name.to_string()))
+            .or_insert_with(|| match kind {
+                "filter" => vocabulary.has_filter(name),
+                "test" => vocabulary.has_test(name),
+                _ => vocabulary.has_global(name),
+            })
+    }
+
+    fn suggest(&self, kind: &str, name: &str) -> Option<String> {
+        match kind {
+            "function" => did_you_mean(name, self.vocabulary.globals()),
+            _ => None,
+        }
+        .or_else(|| {
+            Some(format!(
+                "see the list of {kind}s in the README's template section"
+            ))
+        })
+    }
+}
+
+fn syntax_help(detail: &str) -> Option<String> {
+    if detail.contains("unknown statement") {
+        Some("templates support if, for, set, with and filter blocks; they cannot include other files".into())
+    } else if detail.contains("unexpected end of input") {
+        Some("a `{{` or `{%` is not closed, or a block lacks its `{% end... %}`".into())
+    } else {
+        None
+    }
+}

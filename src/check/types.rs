@@ -1,0 +1,78 @@
+//! Input types, and whether a literal value fits one.
+
+use super::problem::{Problem, did_you_mean};
+use super::program::Type;
+use crate::ast::{TypeExpr, TypeKind, Value, ValueKind};
+
+const NAMED: &[(&str, Type)] = &[
+    ("text", Type::Text),
+    ("number", Type::Number),
+    ("bool", Type::Bool),
+    ("date", Type::Date),
+];
+
+pub fn resolve(ty: &TypeExpr, problems: &mut Vec<Problem>) -> Option<Type> {
+    let base = match &ty.kind {
+        TypeKind::Named(name) => match NAMED.iter().find(|(known, _)| *known == name.text) {
+            Some((_, ty)) => ty.clone(),
+            None => {
+                problems.push(Problem::UnknownType {
+                    name: name.text.clone(),
+                    span: name.span,
+                    help: did_you_mean(&name.text, NAMED.iter().map(|(known, _)| *known)).or_else(|| {
+                        Some("the types are text, number, bool, date, list<T>, one_of(\"a\", \"b\"), and T? for optional".into())
+                    }),
+                });
+                return None;
+            }
+        },
+        TypeKind::List(item) => Type::List(Box::new(resolve(item, problems)?)),
+        TypeKind::OneOf(choices) => Type::OneOf(choices.iter().map(|c| c.value.clone()).collect()),
+    };
+    Some(if ty.optional {
+        Type::Optional(Box::new(base))
+    } else {
+        base
+    })
+}
+
+/// The JSON form of a literal `value` for an input of type `ty`, or a
+/// problem naming the input when the value does not fit.
+pub fn literal(name: &str, ty: &Type, value: &Value) -> Result<serde_json::Value, Problem> {
+    fit(ty, value).ok_or_else(|| Problem::InvalidValue {
+        key: name.to_string(),
+        expected: format!("a value of type {ty}"),
+        found: value.kind.describe(),
+        span: value.span,
+        help: match ty {
+            Type::OneOf(choices) => Some(format!("the choices are {}", quote_all(choices))),
+            _ => None,
+        },
+    })
+}
+
+fn fit(ty: &Type, value: &Value) -> Option<serde_json::Value> {
+    use serde_json::Value as Json;
+    match (ty, &value.kind) {
+        (Type::Optional(inner), _) => fit(inner, value),
+        (Type::Text | Type::Date, ValueKind::Text(text)) => Some(Json::String(text.value.clone())),
+        (Type::OneOf(choices), ValueKind::Text(text)) if choices.contains(&text.value) => {
+            Some(Json::String(text.value.clone()))
+        }
+        (Type::Number, ValueKind::Number(number)) => {
+            serde_json::Number::from_f64(*number).map(Json::Number)
+        }
+        (Type::Bool, ValueKind::Bool(flag)) => Some(Json::Bool(*flag)),
+        (Type::List(item), ValueKind::List(values)) => values
+            .iter()
+            .map(|v| fit(item, v))
+            .collect::<Option<Vec<_>>>()
+            .map(Json::Array),
+        _ => None,
+    }
+}
+
+fn quote_all(choices: &[String]) -> String {
+    let quoted: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
+    quoted.join(", ")
+}

@@ -1,0 +1,443 @@
+//! A workflow: its names, its templates, the DAG they imply, and the
+//! warnings about what is legal but suspicious.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use miette::LabeledSpan;
+
+use super::agents::{self, TEMPERATURE};
+use super::problem::{Problem, did_you_mean};
+use super::program::{AgentDef, InputDef, TaskDef, WorkflowDef};
+use super::properties::Properties;
+use super::templates::Templates;
+use super::{tests, types};
+use crate::ast::{self, Member};
+use crate::plan::{Edge, EdgeKind, Plan};
+use crate::source::Span;
+
+const TASK_PROPERTIES: &[&str] = &[
+    "prompt",
+    "priority",
+    "max_tokens",
+    "temperature",
+    "timeout",
+    "retries",
+    "after",
+    "fallback",
+];
+
+pub const PRIORITY: std::ops::RangeInclusive<u32> = 1..=10;
+pub const DEFAULT_PRIORITY: u32 = 1;
+pub const MAX_TOKENS: std::ops::RangeInclusive<u32> = 1..=131_072;
+pub const DEFAULT_MAX_TOKENS: u32 = 512;
+pub const TIMEOUT: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(3600);
+pub const RETRIES: std::ops::RangeInclusive<u32> = 0..=10;
+pub const DEFAULT_RETRIES: u32 = 2;
+
+#[derive(Clone, Copy)]
+pub enum Declared {
+    Input(usize),
+    Task(usize),
+}
+
+/// The names a workflow declares: its inputs and tasks share one namespace,
+/// since templates read both the same way.
+pub struct Names<'a> {
+    pub table: HashMap<&'a str, (Declared, Span)>,
+    pub inputs: Vec<&'a ast::Input>,
+    pub tasks: Vec<&'a ast::Task>,
+}
+
+impl<'a> Names<'a> {
+    fn collect(workflow: &'a ast::Workflow, problems: &mut Vec<Problem>) -> Self {
+        let mut names = Names {
+            table: HashMap::new(),
+            inputs: Vec::new(),
+            tasks: Vec::new(),
+        };
+        for member in &workflow.members {
+            let (name, declared, what) = match member {
+                Member::Input(input) => (&input.name, Declared::Input(names.inputs.len()), "input"),
+                Member::Task(task) => (&task.name, Declared::Task(names.tasks.len()), "task"),
+                Member::Output(_) | Member::Test(_) => continue,
+            };
+            if let Some((earlier, first)) = names.table.get(name.text.as_str()) {
+                let same_kind = matches!(
+                    (earlier, declared),
+                    (Declared::Input(_), Declared::Input(_))
+                        | (Declared::Task(_), Declared::Task(_))
+                );
+                problems.push(Problem::Duplicate {
+                    what: if same_kind { what } else { "name" },
+                    name: name.text.clone(),
+                    span: name.span,
+                    first: Some(*first),
+                    help: Some(if same_kind {
+                        format!("rename one of the two {what}s")
+                    } else {
+                        "inputs and tasks share one namespace, because templates read both by name; rename one".into()
+                    }),
+                });
+                continue;
+            }
+            names.table.insert(&name.text, (declared, name.span));
+            match member {
+                Member::Input(input) => names.inputs.push(input),
+                Member::Task(task) => names.tasks.push(task),
+                Member::Output(_) | Member::Test(_) => {}
+            }
+        }
+        names
+    }
+
+    pub fn task_names(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.tasks.iter().map(|task| task.name.text.as_str())
+    }
+
+    pub fn input_names(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.inputs.iter().map(|input| input.name.text.as_str())
+    }
+
+    /// The task called `name`, or an `unknown-task` problem.
+    pub fn task(
+        &self,
+        name: &ast::Name,
+        workflow: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Option<usize> {
+        match self.table.get(name.text.as_str()) {
+            Some((Declared::Task(index), _)) => Some(*index),
+            found => {
+                let help = match found {
+                    Some((Declared::Input(_), _)) => {
+                        Some(format!("`{}` is an input, not a task", name.text))
+                    }
+                    _ => did_you_mean(&name.text, self.task_names()),
+                };
+                problems.push(Problem::UnknownTask {
+                    name: name.text.clone(),
+                    workflow: workflow.to_string(),
+                    span: name.span,
+                    help,
+                });
+                None
+            }
+        }
+    }
+}
+
+/// What the checker learns about each task and input while resolving names.
+#[derive(Default)]
+struct Usage {
+    input_read: Vec<bool>,
+    task_read: Vec<bool>,
+}
+
+pub fn check(
+    workflow: &ast::Workflow,
+    agents: &HashMap<String, AgentDef>,
+    templates: &mut Templates,
+    problems: &mut Vec<Problem>,
+) -> WorkflowDef {
+    let names = Names::collect(workflow, problems);
+    let name = workflow.name.text.clone();
+    if names.tasks.is_empty() {
+        problems.push(Problem::NoTasks {
+            name: name.clone(),
+            span: workflow.name.span,
+        });
+    }
+    let inputs: Vec<InputDef> = names
+        .inputs
+        .iter()
+        .map(|input| input_def(input, problems))
+        .collect();
+    let mut usage = Usage {
+        input_read: vec![false; names.inputs.len()],
+        task_read: vec![false; names.tasks.len()],
+    };
+    let mut plan = Plan::new(names.tasks.len());
+    let mut tasks = Vec::with_capacity(names.tasks.len());
+    for (index, task) in names.tasks.iter().enumerate() {
+        tasks.push(task_def(
+            index, task, &names, &name, agents, templates, &mut plan, &mut usage, problems,
+        ));
+    }
+
+    let outputs: Vec<&ast::Output> = workflow
+        .members
+        .iter()
+        .filter_map(|member| match member {
+            Member::Output(output) => Some(output),
+            _ => None,
+        })
+        .collect();
+    for extra in outputs.iter().skip(1) {
+        problems.push(Problem::Duplicate {
+            what: "the",
+            name: "output".into(),
+            span: extra.span,
+            first: Some(outputs[0].span),
+            help: Some("a workflow has one output template".into()),
+        });
+    }
+    let output = outputs.first().map(|output| {
+        for (read, span) in templates.read(&output.template, problems) {
+            match resolve_read(&names, &read, span, templates, problems) {
+                Some(Declared::Input(i)) => usage.input_read[i] = true,
+                Some(Declared::Task(t)) => usage.task_read[t] = true,
+                None => {}
+            }
+        }
+        output.template.value.clone()
+    });
+
+    let cycles = plan.cycles();
+    for cycle in &cycles {
+        problems.push(cycle_problem(cycle, &names));
+    }
+    if cycles.is_empty() {
+        redundant_after(&plan, &names, problems);
+    }
+    unused(&names, &usage, &plan, output.is_some(), problems);
+    let tests = tests::check(workflow, &names, &inputs, problems);
+
+    WorkflowDef {
+        name,
+        doc: workflow.docs.text(),
+        inputs,
+        tasks,
+        output,
+        tests,
+        plan,
+        span: workflow.span,
+    }
+}
+
+fn input_def(input: &ast::Input, problems: &mut Vec<Problem>) -> InputDef {
+    let ty = types::resolve(&input.ty, problems);
+    let default = match (&ty, &input.default) {
+        (Some(ty), Some(value)) => types::literal(&input.name.text, ty, value)
+            .map_err(|problem| problems.push(problem))
+            .ok(),
+        _ => None,
+    };
+    InputDef {
+        name: input.name.text.clone(),
+        doc: input.docs.text(),
+        ty: ty.unwrap_or(super::program::Type::Text),
+        default,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn task_def(
+    index: usize,
+    task: &ast::Task,
+    names: &Names<'_>,
+    workflow: &str,
+    agents: &HashMap<String, AgentDef>,
+    templates: &mut Templates,
+    plan: &mut Plan,
+    usage: &mut Usage,
+    problems: &mut Vec<Problem>,
+) -> TaskDef {
+    let agent = agents::resolve(&task.agent, agents, problems);
+    let properties = Properties::read("task", TASK_PROPERTIES, &task.properties, problems);
+    let prompt = properties.text("prompt", problems);
+    if properties.get("prompt").is_none() {
+        problems.push(Problem::MissingProperty {
+            owner: "task",
+            name: task.name.text.clone(),
+            key: "prompt",
+            span: task.name.span,
+            help: Some("add `prompt = \"\"\"...\"\"\"` with what the agent should do".into()),
+        });
+    }
+    for (read, span) in prompt
+        .map(|text| templates.read(text, problems))
+        .unwrap_or_default()
+    {
+        match resolve_read(names, &read, span, templates, problems) {
+            Some(Declared::Input(i)) => usage.input_read[i] = true,
+            Some(Declared::Task(dependency)) => {
+                usage.task_read[dependency] = true;
+                plan.add_edge(
+                    dependency,
+                    index,
+                    Edge {
+                        kind: EdgeKind::Reads,
+                        span,
+                    },
+                );
+            }
+            None => {}
+        }
+    }
+    for dependency in properties.names("after", problems) {
+        if let Some(found) = names.task(dependency, workflow, problems) {
+            plan.add_edge(
+                found,
+                index,
+                Edge {
+                    kind: EdgeKind::After,
+                    span: dependency.span,
+                },
+            );
+        }
+    }
+    let fallback = properties.name("fallback", problems);
+    if let (Some(agent), Some(fallback)) = (agent, fallback)
+        && agents::resolve(fallback, agents, problems).is_some()
+        && let Some(chain) = agents::fallback_loop(&agent.name, &fallback.text, agents)
+    {
+        problems.push(Problem::FallbackLoop {
+            chain: chain.join(" → "),
+            span: fallback.span,
+            start: agent.name.clone(),
+        });
+    }
+    TaskDef {
+        name: task.name.text.clone(),
+        doc: task.docs.text(),
+        agent: task.agent.text.clone(),
+        prompt: prompt.map(|text| text.value.clone()).unwrap_or_default(),
+        priority: properties
+            .integer("priority", PRIORITY, problems)
+            .unwrap_or(DEFAULT_PRIORITY),
+        max_tokens: properties
+            .integer("max_tokens", MAX_TOKENS, problems)
+            .unwrap_or(DEFAULT_MAX_TOKENS),
+        temperature: properties.number("temperature", TEMPERATURE, problems),
+        timeout: properties.duration("timeout", TIMEOUT, problems),
+        retries: properties
+            .integer("retries", RETRIES, problems)
+            .unwrap_or(DEFAULT_RETRIES),
+        fallback: fallback.map(|name| name.text.clone()),
+        span: task.span,
+    }
+}
+
+/// What a name read by a template refers to, or an `unknown-name` problem.
+fn resolve_read(
+    names: &Names<'_>,
+    read: &str,
+    span: Span,
+    templates: &Templates,
+    problems: &mut Vec<Problem>,
+) -> Option<Declared> {
+    if let Some((declared, _)) = names.table.get(read) {
+        return Some(*declared);
+    }
+    if templates.is_global(read) {
+        return None;
+    }
+    let candidates = names.input_names().chain(names.task_names());
+    let help = did_you_mean(read, candidates).or_else(|| {
+        let inputs: Vec<&str> = names.input_names().collect();
+        let tasks: Vec<&str> = names.task_names().collect();
+        Some(format!(
+            "templates can read the inputs ({}) and the tasks ({})",
+            list_or_none(&inputs),
+            list_or_none(&tasks)
+        ))
+    });
+    problems.push(Problem::UnknownName {
+        name: read.to_string(),
+        span,
+        help,
+    });
+    None
+}
+
+fn list_or_none(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn cycle_problem(cycle: &[(usize, usize, Edge)], names: &Names<'_>) -> Problem {
+    let name = |task: usize| names.tasks[task].name.text.as_str();
+    let mut path: Vec<&str> = cycle
+        .iter()
+        .rev()
+        .map(|&(_, dependent, _)| name(dependent))
+        .collect();
+    path.push(path[0]);
+    let edges = cycle
+        .iter()
+        .map(|&(dependency, dependent, edge)| {
+            let label = match edge.kind {
+                EdgeKind::Reads => {
+                    format!("`{}` reads `{}` here", name(dependent), name(dependency))
+                }
+                EdgeKind::After => format!(
+                    "`{}` runs after `{}` here",
+                    name(dependent),
+                    name(dependency)
+                ),
+            };
+            LabeledSpan::new_with_span(Some(label), edge.span)
+        })
+        .collect();
+    Problem::Cycle {
+        path: path.join(" → "),
+        edges,
+    }
+}
+
+fn redundant_after(plan: &Plan, names: &Names<'_>, problems: &mut Vec<Problem>) {
+    for (position, (dependency, dependent, edge)) in plan.edges().enumerate() {
+        if edge.kind != EdgeKind::After || !plan.reaches_without(dependency, dependent, position) {
+            continue;
+        }
+        let implied_by = plan
+            .edges()
+            .enumerate()
+            .find(|&(other, (from, to, _))| {
+                other != position && from == dependency && to == dependent
+            })
+            .map(|(_, (_, _, edge))| edge.span);
+        problems.push(Problem::RedundantAfter {
+            dependency: names.tasks[dependency].name.text.clone(),
+            span: edge.span,
+            implied_by,
+        });
+    }
+}
+
+fn unused(
+    names: &Names<'_>,
+    usage: &Usage,
+    plan: &Plan,
+    has_output: bool,
+    problems: &mut Vec<Problem>,
+) {
+    for (input, read) in names.inputs.iter().zip(&usage.input_read) {
+        if !read {
+            problems.push(Problem::UnusedInput {
+                name: input.name.text.clone(),
+                span: input.name.span,
+                help: Some(format!(
+                    "read it in a prompt or in the output as `{{{{ {} }}}}`, or remove it",
+                    input.name.text
+                )),
+            });
+        }
+    }
+    if !has_output {
+        return;
+    }
+    for (index, task) in names.tasks.iter().enumerate() {
+        if !usage.task_read[index] && plan.dependents(index).is_empty() {
+            problems.push(Problem::UnusedTask {
+                name: task.name.text.clone(),
+                span: task.name.span,
+            });
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! `wfc check`: every problem in every file, in the format a person or a CI
+//! system wants.
+
+use std::path::PathBuf;
+
+use miette::Diagnostic;
+
+use super::{exit, files};
+use crate::check::{self, FileReport};
+use crate::diagnostics;
+use crate::loader::Loader;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files, or folders to search for `*.wf` files (default: the current folder)
+    paths: Vec<PathBuf>,
+    /// Fail when there are warnings, not only errors
+    #[arg(long)]
+    deny_warnings: bool,
+    /// How to print diagnostics
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// miette's report with the source lines, coloured on a terminal
+    Human,
+    /// One JSON object per diagnostic, one per line
+    Json,
+    /// GitHub Actions `::error` annotations
+    Github,
+}
+
+pub fn run(args: &Args) -> i32 {
+    let paths = match files::discover(&args.paths) {
+        Ok(paths) => paths,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    let mut loader = Loader::default();
+    let (mut errors, mut warnings, mut unreadable) = (0, 0, false);
+    for path in &paths {
+        let report = match check::check_file(&mut loader, path) {
+            Ok(report) => report,
+            Err(err) => {
+                eprintln!(
+                    "error: cannot read `{}`: {}",
+                    path.display(),
+                    files::reason(&err)
+                );
+                unreadable = true;
+                continue;
+            }
+        };
+        let file_warnings = report.problems.iter().filter(|p| !p.is_error()).count();
+        warnings += file_warnings;
+        errors += report.problems.len() - file_warnings;
+        print(&report, args.format);
+    }
+    if matches!(args.format, Format::Human) {
+        eprintln!("{}", summary(paths.len(), errors, warnings));
+    }
+    if unreadable {
+        exit::USAGE
+    } else if errors > 0 || (args.deny_warnings && warnings > 0) {
+        exit::PROBLEMS
+    } else {
+        exit::OK
+    }
+}
+
+fn print(report: &FileReport, format: Format) {
+    let problems = report.problems.iter().map(|p| p as &dyn Diagnostic);
+    match format {
+        Format::Human => print!(
+            "{}",
+            diagnostics::human(&report.source, problems, super::color())
+        ),
+        Format::Json => {
+            for problem in problems {
+                let record = diagnostics::record(&report.source, problem);
+                println!("{}", serde_json::to_string(&record).unwrap_or_default());
+            }
+        }
+        Format::Github => {
+            for problem in problems {
+                println!(
+                    "{}",
+                    diagnostics::github(&diagnostics::record(&report.source, problem))
+                );
+            }
+        }
+    }
+}
+
+fn summary(files: usize, errors: usize, warnings: usize) -> String {
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let checked = count(files, "file");
+    if errors + warnings == 0 {
+        return format!("checked {checked}: no problems");
+    }
+    let mut text = format!(
+        "checked {checked}: {}, {}",
+        count(errors, "error"),
+        count(warnings, "warning")
+    );
+    if errors > 0 {
+        text.push_str("\nrun `wfc explain CODE` to learn more about a diagnostic");
+    }
+    text
+}

@@ -1,0 +1,191 @@
+//! `wfc graph`: a workflow's DAG as Graphviz DOT or Mermaid, with each task's
+//! agent and priority and the critical path marked.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use miette::Diagnostic;
+
+use super::{exit, files};
+use crate::check::{self, WorkflowDef};
+use crate::loader::Loader;
+use crate::plan::EdgeKind;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The .wf file
+    file: PathBuf,
+    /// Which workflow to draw, when the file has several
+    #[arg(long)]
+    workflow: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Dot)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    /// Graphviz (`wfc graph f.wf | dot -Tsvg > f.svg`)
+    Dot,
+    /// Mermaid, for Markdown on GitHub and GitLab
+    Mermaid,
+}
+
+pub fn run(args: &Args) -> i32 {
+    let report = match check::check_file(&mut Loader::default(), &args.file) {
+        Ok(report) => report,
+        Err(err) => {
+            eprintln!(
+                "error: cannot read `{}`: {}",
+                args.file.display(),
+                files::reason(&err)
+            );
+            return exit::USAGE;
+        }
+    };
+    if report.has_errors() {
+        let errors = report
+            .problems
+            .iter()
+            .filter(|p| p.is_error())
+            .map(|p| p as &dyn Diagnostic);
+        eprint!(
+            "{}",
+            crate::diagnostics::human(&report.source, errors, super::color())
+        );
+        eprintln!(
+            "error: `{}` has errors; fix them to draw its graph",
+            args.file.display()
+        );
+        return exit::PROBLEMS;
+    }
+    let workflows = report
+        .program
+        .map(|program| program.workflows)
+        .unwrap_or_default();
+    let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
+    let chosen = match (&args.workflow, workflows.len()) {
+        (Some(name), _) => workflows.iter().find(|w| &w.name == name),
+        (None, 1) => workflows.first(),
+        (None, _) => None,
+    };
+    let Some(workflow) = chosen else {
+        match &args.workflow {
+            Some(name) => eprintln!(
+                "error: there is no workflow `{name}` in `{}`",
+                args.file.display()
+            ),
+            None if names.is_empty() => {
+                eprintln!("error: `{}` declares no workflow", args.file.display())
+            }
+            None => eprintln!(
+                "error: `{}` has several workflows; choose one with --workflow",
+                args.file.display()
+            ),
+        }
+        if !names.is_empty() {
+            eprintln!("the workflows are: {}", names.join(", "));
+        }
+        return exit::USAGE;
+    };
+    print!(
+        "{}",
+        match args.format {
+            Format::Dot => dot(workflow),
+            Format::Mermaid => mermaid(workflow),
+        }
+    );
+    exit::OK
+}
+
+/// Each dependency once, as (dependency, dependent) → whether any template
+/// reads it (otherwise it comes only from `after`).
+fn edges(workflow: &WorkflowDef) -> BTreeMap<(usize, usize), bool> {
+    let mut edges = BTreeMap::new();
+    for (from, to, edge) in workflow.plan.edges() {
+        *edges.entry((from, to)).or_insert(false) |= edge.kind == EdgeKind::Reads;
+    }
+    edges
+}
+
+fn critical(workflow: &WorkflowDef) -> Vec<usize> {
+    let cost: Vec<u64> = workflow
+        .tasks
+        .iter()
+        .map(|task| u64::from(task.max_tokens))
+        .collect();
+    workflow.plan.critical_path(&cost)
+}
+
+fn describe(workflow: &WorkflowDef, task: usize, separator: &str) -> String {
+    let task = &workflow.tasks[task];
+    format!(
+        "{}{separator}{} · priority {} · {} tokens",
+        task.name, task.agent, task.priority, task.max_tokens
+    )
+}
+
+pub fn dot(workflow: &WorkflowDef) -> String {
+    let path = critical(workflow);
+    let on_path = |task: usize| path.contains(&task);
+    let mut out = format!(
+        "digraph \"{}\" {{\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n",
+        workflow.name
+    );
+    for task in 0..workflow.tasks.len() {
+        let style = if on_path(task) {
+            ", color=\"#d33\", penwidth=2"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "  \"{}\" [label=\"{}\"{style}];\n",
+            workflow.tasks[task].name,
+            describe(workflow, task, "\\n")
+        ));
+    }
+    for ((from, to), reads) in edges(workflow) {
+        let mut attributes = Vec::new();
+        if !reads {
+            attributes.push("style=dashed, label=\"after\"".to_string());
+        }
+        if path.windows(2).any(|pair| pair == [from, to]) {
+            attributes.push("color=\"#d33\", penwidth=2".to_string());
+        }
+        let attributes = if attributes.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", attributes.join(", "))
+        };
+        out.push_str(&format!(
+            "  \"{}\" -> \"{}\"{attributes};\n",
+            workflow.tasks[from].name, workflow.tasks[to].name
+        ));
+    }
+    out.push_str("}\n");
+    out
+}
+
+pub fn mermaid(workflow: &WorkflowDef) -> String {
+    let mut out = String::from("flowchart LR\n");
+    for task in 0..workflow.tasks.len() {
+        out.push_str(&format!(
+            "  {}[\"{}\"]\n",
+            workflow.tasks[task].name,
+            describe(workflow, task, "<br/>")
+        ));
+    }
+    for ((from, to), reads) in edges(workflow) {
+        let arrow = if reads { "-->" } else { "-. after .->" };
+        out.push_str(&format!(
+            "  {} {arrow} {}\n",
+            workflow.tasks[from].name, workflow.tasks[to].name
+        ));
+    }
+    let path: Vec<&str> = critical(workflow)
+        .into_iter()
+        .map(|t| workflow.tasks[t].name.as_str())
+        .collect();
+    out.push_str("  classDef critical stroke:#d33,stroke-width:3px\n");
+    out.push_str(&format!("  class {} critical\n", path.join(",")));
+    out
+}

@@ -1,0 +1,102 @@
+//! The `wfc` command line: thin commands over the library.
+
+mod check;
+mod files;
+mod fmt;
+mod graph;
+
+use std::io::IsTerminal;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+/// Exit codes shared by every command.
+pub mod exit {
+    /// Nothing wrong.
+    pub const OK: i32 = 0;
+    /// The files have errors (or warnings, with `--deny-warnings`), or would
+    /// change under `wfc fmt --check`.
+    pub const PROBLEMS: i32 = 1;
+    /// Bad arguments, or a file or folder that cannot be read or written.
+    pub const USAGE: i32 = 2;
+}
+
+#[derive(Parser)]
+#[command(
+    name = "wfc",
+    version,
+    about = "Check, format and run .wf multi-agent LLM workflows",
+    after_help = "Run `wfc explain CODE` for the long explanation of a diagnostic code."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Report every error and warning in .wf files (a CI lint)
+    Check(check::Args),
+    /// Rewrite .wf files in the canonical layout
+    Fmt(fmt::Args),
+    /// Draw a workflow's task graph with its critical path
+    Graph(graph::Args),
+    /// Explain a diagnostic code at length, with an example
+    Explain {
+        /// A code such as `wf::cycle` (the `wf::` may be left out); without
+        /// one, lists all codes
+        code: Option<String>,
+    },
+    /// Print a shell completion script
+    Completions { shell: clap_complete::Shell },
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Fmt(args) => fmt::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::Explain { code } => explain(code.as_deref()),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "wfc", &mut std::io::stdout());
+            exit::OK
+        }
+    }
+}
+
+fn explain(code: Option<&str>) -> i32 {
+    let Some(code) = code else {
+        println!("Diagnostic codes (run `wfc explain CODE` for one):\n");
+        for entry in crate::explain::CODES {
+            println!("  {:<24} {}", entry.code, entry.summary());
+        }
+        return exit::OK;
+    };
+    match crate::explain::lookup(code) {
+        Some(entry) => {
+            print!("{}", entry.text);
+            exit::OK
+        }
+        None => {
+            eprintln!(
+                "error: there is no diagnostic code `{code}`; run `wfc explain` to list them"
+            );
+            exit::USAGE
+        }
+    }
+}
+
+/// Whether to colour output written to stdout.
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}

@@ -1,0 +1,62 @@
+//! The long explanations behind `wfc explain CODE`, one Markdown file per
+//! diagnostic code under `docs/codes/`.
+
+pub struct Entry {
+    pub code: &'static str,
+    pub text: &'static str,
+}
+
+impl Entry {
+    /// The first line of the explanation, without its Markdown heading mark.
+    pub fn summary(&self) -> &'static str {
+        self.text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('#')
+            .trim()
+    }
+}
+
+macro_rules! codes {
+    ($($name:literal),* $(,)?) => {
+        &[$(Entry {
+            code: concat!("wf::", $name),
+            text: include_str!(concat!("../docs/codes/", $name, ".md")),
+        }),*]
+    };
+}
+
+pub const CODES: &[Entry] = codes![
+    "syntax",
+    "unknown-agent",
+    "unknown-task",
+    "unknown-input",
+    "unknown-name",
+    "unknown-filter",
+    "unknown-property",
+    "unknown-type",
+    "duplicate-name",
+    "cycle",
+    "template-syntax",
+    "import-unreadable",
+    "import-cycle",
+    "invalid-value",
+    "out-of-range",
+    "missing-property",
+    "missing-input",
+    "invalid-regex",
+    "fallback-loop",
+    "no-tasks",
+    "unused-input",
+    "unused-task",
+    "redundant-after",
+];
+
+/// The entry for `code`, written with or without its `wf::` prefix.
+pub fn lookup(code: &str) -> Option<&'static Entry> {
+    let name = code.trim().trim_start_matches("wf::");
+    CODES
+        .iter()
+        .find(|entry| entry.code.trim_start_matches("wf::") == name)
+}

@@ -1,0 +1,18 @@
+//! wfc compiles `.wf` multi-agent LLM workflows.
+//!
+//! The pipeline, one module a phase:
+//! [`source`] (files, spans) → [`parse`] (pest) → [`ast`] (the syntax tree) →
+//! [`check`] (names, values, templates, into a validated [`check::Program`]) →
+//! [`plan`] (the task DAG, its critical path and waves).
+
+pub mod ast;
+pub mod check;
+pub mod cli;
+pub mod diagnostics;
+pub mod explain;
+pub mod format;
+pub mod loader;
+pub mod parse;
+pub mod plan;
+pub mod source;
+pub mod template;

@@ -1,0 +1,330 @@
+//! Source text to syntax tree, with pest. One `parse_<rule>` function per
+//! grammar rule; syntax errors are explained in words in `error.rs`.
+
+mod error;
+mod strings;
+
+use pest::Parser as _;
+use pest::iterators::Pair;
+
+use crate::ast::*;
+use crate::source::{SourceFile, Span};
+pub use error::SyntaxError;
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/wf.pest"]
+struct WfParser;
+
+/// Brackets nested deeper than this are refused before pest sees them, so a
+/// hostile file cannot exhaust the stack of the recursive-descent parser.
+const MAX_NESTING: usize = 64;
+
+pub fn parse(source: &SourceFile) -> Result<Module, SyntaxError> {
+    let text = source.text();
+    error::check_nesting(text, MAX_NESTING)?;
+    error::enable_detail();
+    let mut pairs = WfParser::parse(Rule::file, text).map_err(|err| error::translate(text, err))?;
+    let file = pairs.next().expect("the file rule always yields one pair");
+    let comments = file
+        .clone()
+        .into_inner()
+        .flatten()
+        .filter(|pair| pair.as_rule() == Rule::COMMENT)
+        .map(|pair| Comment {
+            text: pair.as_str().trim_end().to_string(),
+            span: pair.as_span().into(),
+        })
+        .collect();
+    let items = children(file)
+        .filter(|pair| pair.as_rule() != Rule::EOI)
+        .map(parse_item)
+        .collect();
+    Ok(Module { items, comments })
+}
+
+/// The children of a pair, without the comments pest interleaves.
+fn children(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
+    pair.into_inner()
+        .filter(|pair| pair.as_rule() != Rule::COMMENT)
+}
+
+/// The span of a pair without the spaces and comments pest swallows after
+/// its last token when it tries an optional part that is not there.
+fn span(pair: &Pair<'_, Rule>) -> Span {
+    let full = pair.as_span();
+    let text = full.get_input();
+    let comments: Vec<Span> = pair
+        .clone()
+        .into_inner()
+        .filter(|child| child.as_rule() == Rule::COMMENT)
+        .map(|child| child.as_span().into())
+        .collect();
+    let mut end = full.end();
+    loop {
+        end = full.start() + text[full.start()..end].trim_end().len();
+        match comments.iter().rev().find(|comment| comment.end == end) {
+            Some(comment) => end = comment.start,
+            None => return Span::new(full.start(), end),
+        }
+    }
+}
+
+fn parse_item(pair: Pair<'_, Rule>) -> Item {
+    match pair.as_rule() {
+        Rule::import => Item::Import(parse_import(pair)),
+        Rule::agent => Item::Agent(parse_agent(pair)),
+        Rule::workflow => Item::Workflow(parse_workflow(pair)),
+        rule => unreachable!("the grammar allows no {rule:?} at the top level"),
+    }
+}
+
+fn parse_import(pair: Pair<'_, Rule>) -> Import {
+    let span = span(&pair);
+    let path = parse_string(children(pair).next().expect("import has a path"));
+    Import { path, span }
+}
+
+fn parse_docs(pair: Pair<'_, Rule>) -> Docs {
+    let lines = children(pair)
+        .map(|line| {
+            let text = line.as_str().trim_end()["///".len()..].to_string();
+            text.strip_prefix(' ').map(str::to_string).unwrap_or(text)
+        })
+        .collect();
+    Docs { lines }
+}
+
+fn parse_name(pair: Pair<'_, Rule>) -> Name {
+    Name {
+        text: pair.as_str().to_string(),
+        span: span(&pair),
+    }
+}
+
+fn parse_agent(pair: Pair<'_, Rule>) -> Agent {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    let docs = parse_docs(inner.next().expect("agent has docs"));
+    let name = parse_name(inner.next().expect("agent has a name"));
+    let properties = inner.map(parse_property).collect();
+    Agent {
+        docs,
+        name,
+        properties,
+        span,
+    }
+}
+
+fn parse_workflow(pair: Pair<'_, Rule>) -> Workflow {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    let docs = parse_docs(inner.next().expect("workflow has docs"));
+    let name = parse_name(inner.next().expect("workflow has a name"));
+    let members = inner.map(parse_member).collect();
+    Workflow {
+        docs,
+        name,
+        members,
+        span,
+    }
+}
+
+fn parse_member(pair: Pair<'_, Rule>) -> Member {
+    match pair.as_rule() {
+        Rule::input => Member::Input(parse_input(pair)),
+        Rule::task => Member::Task(parse_task(pair)),
+        Rule::output => Member::Output(parse_output(pair)),
+        Rule::test => Member::Test(parse_test(pair)),
+        rule => unreachable!("the grammar allows no {rule:?} in a workflow"),
+    }
+}
+
+fn parse_input(pair: Pair<'_, Rule>) -> Input {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    let docs = parse_docs(inner.next().expect("input has docs"));
+    let name = parse_name(inner.next().expect("input has a name"));
+    let ty = parse_type(inner.next().expect("input has a type"));
+    let default = inner.next().map(parse_value);
+    Input {
+        docs,
+        name,
+        ty,
+        default,
+        span,
+    }
+}
+
+fn parse_type(pair: Pair<'_, Rule>) -> TypeExpr {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    let atom = inner.next().expect("a type has a body");
+    let optional = inner.next().is_some();
+    let kind = match atom.as_rule() {
+        Rule::named_type => TypeKind::Named(parse_name(
+            children(atom).next().expect("a named type has a name"),
+        )),
+        Rule::list_type => TypeKind::List(Box::new(parse_type(
+            children(atom)
+                .next()
+                .expect("a list type has an element type"),
+        ))),
+        Rule::one_of_type => TypeKind::OneOf(children(atom).map(parse_string).collect()),
+        rule => unreachable!("the grammar allows no {rule:?} as a type"),
+    };
+    TypeExpr {
+        kind,
+        optional,
+        span,
+    }
+}
+
+fn parse_task(pair: Pair<'_, Rule>) -> Task {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    let docs = parse_docs(inner.next().expect("task has docs"));
+    let name = parse_name(inner.next().expect("task has a name"));
+    let agent = parse_name(inner.next().expect("task has an agent"));
+    let properties = inner.map(parse_property).collect();
+    Task {
+        docs,
+        name,
+        agent,
+        properties,
+        span,
+    }
+}
+
+fn parse_output(pair: Pair<'_, Rule>) -> Output {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    let docs = parse_docs(inner.next().expect("output has docs"));
+    let template = parse_string(inner.next().expect("output has a template"));
+    Output {
+        docs,
+        template,
+        span,
+    }
+}
+
+fn parse_property(pair: Pair<'_, Rule>) -> Property {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    let key = parse_name(inner.next().expect("property has a key"));
+    let value = parse_value(inner.next().expect("property has a value"));
+    Property { key, value, span }
+}
+
+fn parse_value(pair: Pair<'_, Rule>) -> Value {
+    let span = span(&pair);
+    let kind = match pair.as_rule() {
+        Rule::string => ValueKind::Text(parse_string(pair)),
+        Rule::number => ValueKind::Number(pair.as_str().parse().unwrap_or(f64::NAN)),
+        Rule::duration => ValueKind::Duration(parse_duration(pair.as_str())),
+        Rule::boolean => ValueKind::Bool(pair.as_str() == "true"),
+        Rule::name => ValueKind::Name(parse_name(pair)),
+        Rule::list => ValueKind::List(children(pair).map(parse_value).collect()),
+        rule => unreachable!("the grammar allows no {rule:?} as a value"),
+    };
+    Value { kind, span }
+}
+
+fn parse_duration(text: &str) -> std::time::Duration {
+    let digits = text.trim_end_matches(char::is_alphabetic);
+    let amount: u64 = digits.parse().unwrap_or(u64::MAX);
+    let millis = match &text[digits.len()..] {
+        "ms" => Some(amount),
+        "s" => amount.checked_mul(1_000),
+        "m" => amount.checked_mul(60_000),
+        _ => amount.checked_mul(3_600_000),
+    };
+    std::time::Duration::from_millis(millis.unwrap_or(u64::MAX))
+}
+
+fn parse_string(pair: Pair<'_, Rule>) -> Text {
+    let span = span(&pair);
+    let quoted = pair
+        .into_inner()
+        .next()
+        .expect("a string is basic or triple");
+    let body = quoted.into_inner().next().expect("a string has a body");
+    let (raw, start) = (body.as_str(), body.as_span().start());
+    match body.as_rule() {
+        Rule::triple_text => strings::triple(raw, start, span),
+        _ => strings::basic(raw, start, span),
+    }
+}
+
+fn parse_test(pair: Pair<'_, Rule>) -> Test {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    let docs = parse_docs(inner.next().expect("test has docs"));
+    let name = parse_string(inner.next().expect("test has a name"));
+    let steps = inner.map(parse_test_step).collect();
+    Test {
+        docs,
+        name,
+        steps,
+        span,
+    }
+}
+
+fn parse_test_step(pair: Pair<'_, Rule>) -> TestStep {
+    let span = span(&pair);
+    let rule = pair.as_rule();
+    let mut inner = children(pair);
+    let mut next = || inner.next().expect("the grammar fixes a test step's parts");
+    match rule {
+        Rule::test_input => TestStep::Input {
+            name: parse_name(next()),
+            value: parse_value(next()),
+            span,
+        },
+        Rule::mock => TestStep::Mock {
+            task: parse_name(next()),
+            response: parse_string(next()),
+            span,
+        },
+        Rule::expect => TestStep::Expect(Expectation {
+            kind: parse_expectation(next()),
+            span,
+        }),
+        rule => unreachable!("the grammar allows no {rule:?} in a test"),
+    }
+}
+
+fn parse_expectation(pair: Pair<'_, Rule>) -> ExpectationKind {
+    let rule = pair.as_rule();
+    let mut inner = children(pair);
+    let mut next = || {
+        inner
+            .next()
+            .expect("the grammar fixes an expectation's parts")
+    };
+    match rule {
+        Rule::expect_output => {
+            let matcher = next();
+            let is_regex = matcher.as_rule() == Rule::matches;
+            let text = parse_string(children(matcher).next().expect("a matcher has a string"));
+            if is_regex {
+                ExpectationKind::OutputMatches(text)
+            } else {
+                ExpectationKind::OutputContains(text)
+            }
+        }
+        Rule::expect_task => {
+            let task = parse_name(next());
+            let state = match next().as_str() {
+                "ok" => TaskState::Ok,
+                "failed" => TaskState::Failed,
+                _ => TaskState::Skipped,
+            };
+            ExpectationKind::TaskState { task, state }
+        }
+        Rule::expect_order => ExpectationKind::Order {
+            first: parse_name(next()),
+            then: parse_name(next()),
+        },
+        rule => unreachable!("the grammar allows no {rule:?} after `expect`"),
+    }
+}

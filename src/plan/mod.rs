@@ -1,0 +1,281 @@
+//! The task DAG of a workflow: which task waits for which, the order tasks
+//! can run in, the waves of tasks that can run together and the critical path.
+
+use petgraph::Direction;
+use petgraph::graph::{DiGraph, EdgeIndex, NodeIndex};
+use petgraph::visit::EdgeRef;
+
+use crate::source::Span;
+
+/// Why one task waits for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeKind {
+    /// The dependent's prompt reads the dependency's result.
+    Reads,
+    /// The dependent names the dependency in `after`.
+    After,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Edge {
+    pub kind: EdgeKind,
+    /// Where the dependency is written: the template use or the `after` entry.
+    pub span: Span,
+}
+
+/// Node `i` stands for task `i`; an edge runs from a dependency to the task
+/// that waits for it.
+#[derive(Debug, Default)]
+pub struct Plan {
+    graph: DiGraph<(), Edge>,
+}
+
+impl Plan {
+    pub fn new(tasks: usize) -> Self {
+        let mut graph = DiGraph::with_capacity(tasks, tasks);
+        for _ in 0..tasks {
+            graph.add_node(());
+        }
+        Plan { graph }
+    }
+
+    /// Records that `dependent` waits for `dependency`. A second edge
+    /// between the same two tasks is kept: each says where it comes from.
+    pub fn add_edge(&mut self, dependency: usize, dependent: usize, edge: Edge) {
+        self.graph
+            .add_edge(NodeIndex::new(dependency), NodeIndex::new(dependent), edge);
+    }
+
+    pub fn len(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.graph.node_count() == 0
+    }
+
+    /// The distinct tasks `task` waits for.
+    pub fn dependencies(&self, task: usize) -> Vec<usize> {
+        self.neighbours(task, Direction::Incoming)
+    }
+
+    /// The distinct tasks that wait for `task`.
+    pub fn dependents(&self, task: usize) -> Vec<usize> {
+        self.neighbours(task, Direction::Outgoing)
+    }
+
+    fn neighbours(&self, task: usize, direction: Direction) -> Vec<usize> {
+        let mut found: Vec<usize> = self
+            .graph
+            .neighbors_directed(NodeIndex::new(task), direction)
+            .map(NodeIndex::index)
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+    }
+
+    /// Every edge as (dependency, dependent, edge), in insertion order.
+    pub fn edges(&self) -> impl Iterator<Item = (usize, usize, &Edge)> {
+        self.graph
+            .edge_references()
+            .map(|edge| (edge.source().index(), edge.target().index(), edge.weight()))
+    }
+
+    /// Each dependency cycle once, as its edges in order (a task that reads
+    /// itself is a cycle of one edge). Empty when the plan is a DAG.
+    pub fn cycles(&self) -> Vec<Vec<(usize, usize, Edge)>> {
+        petgraph::algo::tarjan_scc(&self.graph)
+            .into_iter()
+            .filter_map(|component| self.cycle_within(&component))
+            .collect()
+    }
+
+    /// One cycle through the first task of a strongly connected component,
+    /// found by a breadth-first search that stays inside the component.
+    fn cycle_within(&self, component: &[NodeIndex]) -> Option<Vec<(usize, usize, Edge)>> {
+        let start = *component.iter().min()?;
+        let inside = |node: NodeIndex| component.contains(&node);
+        let mut reached_by: std::collections::HashMap<NodeIndex, EdgeIndex> = Default::default();
+        let mut queue = std::collections::VecDeque::from([start]);
+        while let Some(node) = queue.pop_front() {
+            for edge in self.graph.edges_directed(node, Direction::Outgoing) {
+                let next = edge.target();
+                if !inside(next) || reached_by.contains_key(&next) {
+                    continue;
+                }
+                reached_by.insert(next, edge.id());
+                if next == start {
+                    return Some(self.walk_back(start, &reached_by));
+                }
+                queue.push_back(next);
+            }
+        }
+        None
+    }
+
+    fn walk_back(
+        &self,
+        start: NodeIndex,
+        reached_by: &std::collections::HashMap<NodeIndex, EdgeIndex>,
+    ) -> Vec<(usize, usize, Edge)> {
+        let mut path = Vec::new();
+        let mut node = start;
+        loop {
+            let edge = reached_by[&node];
+            let (from, to) = self.graph.edge_endpoints(edge).expect("edge exists");
+            path.push((from.index(), to.index(), self.graph[edge]));
+            node = from;
+            if node == start {
+                break;
+            }
+        }
+        path.reverse();
+        path
+    }
+
+    /// Whether `to` can be reached from `from` without using edge number `skip`
+    /// (its position in [`Plan::edges`]).
+    pub fn reaches_without(&self, from: usize, to: usize, skip: usize) -> bool {
+        let skip = EdgeIndex::new(skip);
+        let mut seen = vec![false; self.len()];
+        let mut stack = vec![NodeIndex::new(from)];
+        while let Some(node) = stack.pop() {
+            for edge in self.graph.edges_directed(node, Direction::Outgoing) {
+                let next = edge.target();
+                if edge.id() == skip || seen[next.index()] {
+                    continue;
+                }
+                if next.index() == to {
+                    return true;
+                }
+                seen[next.index()] = true;
+                stack.push(next);
+            }
+        }
+        false
+    }
+
+    /// Tasks in an order where each comes after all it waits for; `None` when
+    /// there is a cycle.
+    pub fn topological_order(&self) -> Option<Vec<usize>> {
+        petgraph::algo::toposort(&self.graph, None)
+            .ok()
+            .map(|order| order.into_iter().map(NodeIndex::index).collect())
+    }
+
+    /// Tasks grouped by depth: wave 0 waits for nothing, wave n for tasks of
+    /// earlier waves only. Tasks of one wave can all run at once.
+    pub fn waves(&self) -> Vec<Vec<usize>> {
+        let Some(order) = self.topological_order() else {
+            return Vec::new();
+        };
+        let mut depth = vec![0usize; self.len()];
+        for &task in &order {
+            for dependent in self.dependents(task) {
+                depth[dependent] = depth[dependent].max(depth[task] + 1);
+            }
+        }
+        let mut waves = vec![Vec::new(); depth.iter().max().map_or(0, |d| d + 1)];
+        for (task, &d) in depth.iter().enumerate() {
+            waves[d].push(task);
+        }
+        waves
+    }
+
+    /// For each task, the heaviest path from its start to the end of the
+    /// graph, itself included, where `cost[i]` is task `i`'s expected cost.
+    pub fn remaining_cost(&self, cost: &[u64]) -> Vec<u64> {
+        let mut remaining = cost.to_vec();
+        for &task in self.topological_order().unwrap_or_default().iter().rev() {
+            let after = self
+                .dependents(task)
+                .into_iter()
+                .map(|dependent| remaining[dependent])
+                .max()
+                .unwrap_or(0);
+            remaining[task] = cost[task] + after;
+        }
+        remaining
+    }
+
+    /// The heaviest chain of tasks from a start to an end of the graph: the
+    /// chain that bounds how fast the workflow can finish.
+    pub fn critical_path(&self, cost: &[u64]) -> Vec<usize> {
+        let remaining = self.remaining_cost(cost);
+        let heaviest = |tasks: Vec<usize>| {
+            tasks
+                .into_iter()
+                .max_by_key(|&t| (remaining[t], std::cmp::Reverse(t)))
+        };
+        let starts = (0..self.len())
+            .filter(|&t| self.dependencies(t).is_empty())
+            .collect();
+        let mut path = Vec::new();
+        let mut next = heaviest(starts);
+        while let Some(task) = next {
+            path.push(task);
+            next = heaviest(self.dependents(task));
+        }
+        path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge() -> Edge {
+        Edge {
+            kind: EdgeKind::Reads,
+            span: Span::default(),
+        }
+    }
+
+    /// The seed's dependency chain: A and B, then C, then D.
+    fn chain() -> Plan {
+        let mut plan = Plan::new(4);
+        plan.add_edge(0, 2, edge());
+        plan.add_edge(1, 2, edge());
+        plan.add_edge(2, 3, edge());
+        plan
+    }
+
+    #[test]
+    fn waves_follow_depth() {
+        assert_eq!(chain().waves(), vec![vec![0, 1], vec![2], vec![3]]);
+    }
+
+    #[test]
+    fn critical_path_takes_the_heavier_branch() {
+        assert_eq!(chain().critical_path(&[10, 30, 5, 5]), vec![1, 2, 3]);
+        assert_eq!(chain().remaining_cost(&[10, 30, 5, 5]), vec![20, 40, 10, 5]);
+    }
+
+    #[test]
+    fn finds_each_cycle_with_its_edges() {
+        let mut plan = chain();
+        plan.add_edge(3, 0, edge());
+        let cycles = plan.cycles();
+        assert_eq!(cycles.len(), 1);
+        let path: Vec<(usize, usize)> = cycles[0].iter().map(|(a, b, _)| (*a, *b)).collect();
+        assert_eq!(path, vec![(0, 2), (2, 3), (3, 0)]);
+        assert!(plan.topological_order().is_none());
+    }
+
+    #[test]
+    fn a_task_reading_itself_is_a_cycle() {
+        let mut plan = Plan::new(1);
+        plan.add_edge(0, 0, edge());
+        assert_eq!(plan.cycles().len(), 1);
+    }
+
+    #[test]
+    fn reachability_can_ignore_one_edge() {
+        let mut plan = chain();
+        plan.add_edge(0, 3, edge());
+        // Edge 3 is 0 -> 3; without it, 3 is still reached through 2.
+        assert!(plan.reaches_without(0, 3, 3));
+        assert!(!plan.reaches_without(2, 3, 2));
+    }
+}
