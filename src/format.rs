@@ -21,6 +21,7 @@ pub fn format(source: &SourceFile, module: &Module) -> String {
         line_open: false,
         last_line: None,
         blank_pending: false,
+        after_comment: false,
     };
     let mut previous: Option<&Item> = None;
     for item in &module.items {
@@ -47,6 +48,9 @@ struct Printer<'a> {
     /// The source line where the last written node ended.
     last_line: Option<usize>,
     blank_pending: bool,
+    /// Whether the last line written was a comment, after which a blank line
+    /// of the source is kept: it separates a comment from what follows.
+    after_comment: bool,
 }
 
 impl Printer<'_> {
@@ -87,19 +91,34 @@ impl Printer<'_> {
             if self.line_open && self.last_line == Some(line) {
                 self.out.push_str("  ");
             } else {
+                self.keep_blank_after_comment(line);
                 self.start_line();
             }
             self.out.push_str(&comment.text);
             self.last_line = Some(line);
+            self.after_comment = true;
+        }
+    }
+
+    fn keep_blank_after_comment(&mut self, line: usize) {
+        if self.after_comment && self.last_line.is_some_and(|last| line > last + 1) {
+            let text = self.source.text();
+            let gap_start = self.source.line_start(self.last_line.unwrap_or(0) + 1);
+            let gap_end = self.source.line_start(line);
+            if text[gap_start..gap_end].lines().any(|l| l.trim().is_empty()) {
+                self.blank_line();
+            }
         }
     }
 
     /// Starts a new line with `text` for the node spanning `start..end`.
     fn line(&mut self, text: &str, start: usize, end: usize) {
         self.comments_before(start);
+        self.keep_blank_after_comment(self.source.line_index(start));
         self.start_line();
         self.out.push_str(text);
         self.mark_end(end);
+        self.after_comment = false;
     }
 
     fn mark_end(&mut self, end: usize) {

@@ -17,9 +17,9 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// The names `text` reads and where, after reporting its syntax errors and
-    /// unknown filters, tests and functions.
-    pub fn read(&mut self, text: &Text, problems: &mut Vec<Problem>) -> Vec<(String, Span)> {
+    /// The names `text` reads and where, after reporting its unknown filters,
+    /// tests and functions; `None` after reporting a syntax error.
+    pub fn read(&mut self, text: &Text, problems: &mut Vec<Problem>) -> Option<Vec<(String, Span)>> {
         let uses = match template::analyze(&text.value) {
             Ok(uses) => uses,
             Err(err) => {
@@ -28,7 +28,7 @@ impl Templates {
                     help: syntax_help(&err.detail),
                     detail: err.detail,
                 });
-                return Vec::new();
+                return None;
             }
         };
         for (kind, name, range) in uses.callables {
@@ -41,10 +41,12 @@ impl Templates {
                 });
             }
         }
-        uses.variables
-            .into_iter()
-            .map(|(name, range)| (name, text.file_span(range.start, range.end)))
-            .collect()
+        Some(
+            uses.variables
+                .into_iter()
+                .map(|(name, range)| (name, text.file_span(range.start, range.end)))
+                .collect(),
+        )
     }
 
     pub fn is_global(&self, name: &str) -> bool {

@@ -133,6 +133,9 @@ impl<'a> Names<'a> {
 struct Usage {
     input_read: Vec<bool>,
     task_read: Vec<bool>,
+    /// A template that cannot be parsed may read anything, so nothing can be
+    /// called unused.
+    unknown: bool,
 }
 
 pub fn check(
@@ -157,6 +160,7 @@ pub fn check(
     let mut usage = Usage {
         input_read: vec![false; names.inputs.len()],
         task_read: vec![false; names.tasks.len()],
+        unknown: false,
     };
     let mut plan = Plan::new(names.tasks.len());
     let mut tasks = Vec::with_capacity(names.tasks.len());
@@ -176,7 +180,7 @@ pub fn check(
         .collect();
     for extra in outputs.iter().skip(1) {
         problems.push(Problem::Duplicate {
-            what: "the",
+            what: "template",
             name: "output".into(),
             span: extra.span,
             first: Some(outputs[0].span),
@@ -184,7 +188,9 @@ pub fn check(
         });
     }
     let output = outputs.first().map(|output| {
-        for (read, span) in templates.read(&output.template, problems) {
+        let reads = templates.read(&output.template, problems);
+        usage.unknown |= reads.is_none();
+        for (read, span) in reads.unwrap_or_default() {
             match resolve_read(&names, &read, span, templates, problems) {
                 Some(Declared::Input(i)) => usage.input_read[i] = true,
                 Some(Declared::Task(t)) => usage.task_read[t] = true,
@@ -201,7 +207,9 @@ pub fn check(
     if cycles.is_empty() {
         redundant_after(&plan, &names, problems);
     }
-    unused(&names, &usage, &plan, output.is_some(), problems);
+    if !usage.unknown {
+        unused(&names, &usage, &plan, output.is_some(), problems);
+    }
     let tests = tests::check(workflow, &names, &inputs, problems);
 
     WorkflowDef {
@@ -256,10 +264,9 @@ fn task_def(
             help: Some("add `prompt = \"\"\"...\"\"\"` with what the agent should do".into()),
         });
     }
-    for (read, span) in prompt
-        .map(|text| templates.read(text, problems))
-        .unwrap_or_default()
-    {
+    let reads = prompt.map(|text| templates.read(text, problems));
+    usage.unknown |= reads.as_ref().is_some_and(Option::is_none);
+    for (read, span) in reads.flatten().unwrap_or_default() {
         match resolve_read(names, &read, span, templates, problems) {
             Some(Declared::Input(i)) => usage.input_read[i] = true,
             Some(Declared::Task(dependency)) => {

@@ -41,8 +41,7 @@ pub(super) fn translate(text: &str, err: pest::error::Error<Rule>) -> SyntaxErro
     if let Some(attempts) = err.parse_attempts() {
         for token in attempts.expected_tokens() {
             let token = token.to_string();
-            // Character ranges and built-in rules say nothing to a person.
-            if token != "BUILTIN_RULE" && !is_range(&token) {
+            if is_meaningful(&token) {
                 expected.insert(format!("`{token}`"));
             }
         }
@@ -131,7 +130,10 @@ fn unterminated_string(text: &str) -> Option<usize> {
         if rest.starts_with(b"//") {
             i += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
         } else if rest.starts_with(b"\"\"\"") {
-            i += 3 + find(&rest[3..], b"\"\"\"")? + 3;
+            match find(&rest[3..], b"\"\"\"") {
+                Some(end) => i += 3 + end + 3,
+                None => return Some(i),
+            }
         } else if rest[0] == b'"' {
             let length = basic_string_length(&rest[1..]);
             if rest.get(length).is_none_or(|&b| b != b'"') || length == 0 {
@@ -208,9 +210,14 @@ fn found_at(text: &str, position: usize) -> (String, Span) {
     (found, Span::new(position, position + length))
 }
 
-fn is_range(token: &str) -> bool {
+/// Spaces, comments, character ranges and built-in rules are always
+/// possible and say nothing to a person about what is missing.
+fn is_meaningful(token: &str) -> bool {
     let chars: Vec<char> = token.chars().collect();
-    chars.len() == 4 && chars[1] == '.' && chars[2] == '.'
+    let is_range = chars.len() == 4 && chars[1] == '.' && chars[2] == '.';
+    !(token.trim().is_empty()
+        || is_range
+        || matches!(token, "BUILTIN_RULE" | "//" | "///" | "_"))
 }
 
 fn is_keyword(word: &str) -> bool {
