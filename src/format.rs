@@ -105,7 +105,10 @@ impl Printer<'_> {
             let text = self.source.text();
             let gap_start = self.source.line_start(self.last_line.unwrap_or(0) + 1);
             let gap_end = self.source.line_start(line);
-            if text[gap_start..gap_end].lines().any(|l| l.trim().is_empty()) {
+            if text[gap_start..gap_end]
+                .lines()
+                .any(|l| l.trim().is_empty())
+            {
                 self.blank_line();
             }
         }

@@ -97,7 +97,10 @@ impl SourceFile {
     /// The byte offset where 0-based `line` starts (the end of the text past
     /// the last line).
     pub fn line_start(&self, line: usize) -> usize {
-        self.line_starts.get(line).copied().unwrap_or(self.text.len())
+        self.line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len())
     }
 
     pub fn line_column(&self, offset: usize) -> LineColumn {

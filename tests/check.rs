@@ -11,7 +11,8 @@ use wfc::check::check_file;
 use wfc::loader::Loader;
 
 fn relative(path: &Path) -> &Path {
-    path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path)
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap_or(path)
 }
 
 #[test]
@@ -24,7 +25,10 @@ fn check_cases() {
         let warnings = report.problems.len() - errors;
         match &name[..name.find('_').unwrap_or(0)] {
             "ok" => assert_eq!(report.problems.len(), 0, "{name} should be clean"),
-            "warn" => assert!(errors == 0 && warnings > 0, "{name} should have only warnings"),
+            "warn" => assert!(
+                errors == 0 && warnings > 0,
+                "{name} should have only warnings"
+            ),
             "err" => assert!(errors > 0, "{name} should have errors"),
             other => panic!("case {name} must start with ok_, warn_ or err_, not {other}"),
         }

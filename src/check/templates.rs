@@ -19,7 +19,11 @@ pub struct Templates {
 impl Templates {
     /// The names `text` reads and where, after reporting its unknown filters,
     /// tests and functions; `None` after reporting a syntax error.
-    pub fn read(&mut self, text: &Text, problems: &mut Vec<Problem>) -> Option<Vec<(String, Span)>> {
+    pub fn read(
+        &mut self,
+        text: &Text,
+        problems: &mut Vec<Problem>,
+    ) -> Option<Vec<(String, Span)>> {
         let uses = match template::analyze(&text.value) {
             Ok(uses) => uses,
             Err(err) => {

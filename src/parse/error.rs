@@ -215,9 +215,7 @@ fn found_at(text: &str, position: usize) -> (String, Span) {
 fn is_meaningful(token: &str) -> bool {
     let chars: Vec<char> = token.chars().collect();
     let is_range = chars.len() == 4 && chars[1] == '.' && chars[2] == '.';
-    !(token.trim().is_empty()
-        || is_range
-        || matches!(token, "BUILTIN_RULE" | "//" | "///" | "_"))
+    !(token.trim().is_empty() || is_range || matches!(token, "BUILTIN_RULE" | "//" | "///" | "_"))
 }
 
 fn is_keyword(word: &str) -> bool {

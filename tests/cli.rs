@@ -1,0 +1,154 @@
+//! The `wfc` binary as CI jobs and people call it: exit codes and output formats.
+
+use std::process::{Command, Output};
+
+fn wfc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wfc"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("wfc runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_built_in_library_checks_clean_even_denying_warnings() {
+    let output = wfc(&["check", "--deny-warnings", "workflows/"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no problems"));
+}
+
+#[test]
+fn exit_codes_tell_errors_from_warnings_from_usage() {
+    assert_eq!(
+        wfc(&["check", "tests/cases/check/err_cycle.wf"])
+            .status
+            .code(),
+        Some(1)
+    );
+    let warning_only = "tests/cases/check/warn_unused_input.wf";
+    assert_eq!(wfc(&["check", warning_only]).status.code(), Some(0));
+    assert_eq!(
+        wfc(&["check", "--deny-warnings", warning_only])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(wfc(&["check", "no/such/path.wf"]).status.code(), Some(2));
+    assert_eq!(wfc(&["check", "--format", "xml"]).status.code(), Some(2));
+}
+
+#[test]
+fn json_format_prints_one_object_per_diagnostic() {
+    let output = wfc(&[
+        "check",
+        "--format",
+        "json",
+        "tests/cases/check/err_unknown_task.wf",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let records: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    assert_eq!(records.len(), 2);
+    let first = &records[0];
+    assert_eq!(first["severity"], "error");
+    assert_eq!(first["code"], "wf::unknown-task");
+    assert_eq!(
+        first["message"],
+        "there is no task named `sumary` in workflow `w`"
+    );
+    assert_eq!(first["file"], "tests/cases/check/err_unknown_task.wf");
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_u64()),
+        (Some(7), Some(14))
+    );
+    assert_eq!(
+        (first["end_line"].as_u64(), first["end_column"].as_u64()),
+        (Some(7), Some(20))
+    );
+    assert_eq!(first["help"], "did you mean `summary`?");
+    assert_eq!(records[1]["help"], "`note` is an input, not a task");
+}
+
+#[test]
+fn github_format_prints_workflow_commands() {
+    let output = wfc(&[
+        "check",
+        "--format",
+        "github",
+        "tests/cases/check/warn_unused_input.wf",
+    ]);
+    let text = stdout(&output);
+    assert_eq!(
+        text.trim_end(),
+        "::warning file=tests/cases/check/warn_unused_input.wf,line=5,col=9,endLine=5,endColumn=23,\
+         title=wf%3A%3Aunused-input::input `admission_date` is never read%0Ahelp: read it in a prompt \
+         or in the output as `{{ admission_date }}`, or remove it"
+    );
+}
+
+#[test]
+fn fmt_check_lists_files_that_would_change() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let messy = dir.path().join("messy.wf");
+    std::fs::write(
+        &messy,
+        "agent   A {model=\"m\"}\nworkflow w{task t->A{prompt=\"x\"}}\n",
+    )
+    .unwrap();
+    let path = messy.to_str().unwrap();
+    let output = wfc(&["fmt", "--check", path]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("messy.wf"));
+    assert_eq!(wfc(&["fmt", path]).status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&messy).unwrap(),
+        "agent A {\n  model = \"m\"\n}\n\nworkflow w {\n  task t -> A {\n    prompt = \"x\"\n  }\n}\n"
+    );
+    assert_eq!(wfc(&["fmt", "--check", path]).status.code(), Some(0));
+}
+
+#[test]
+fn graph_marks_the_critical_path() {
+    let output = wfc(&[
+        "graph",
+        "workflows/discharge_summary.wf",
+        "--format",
+        "mermaid",
+    ]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = stdout(&output);
+    assert!(text.starts_with("flowchart LR\n"), "{text}");
+    assert!(
+        text.contains(
+            "clinical_summary[\"clinical_summary<br/>Clinical · priority 3 · 768 tokens\"]"
+        )
+    );
+    assert!(text.contains("class clinical_summary critical"), "{text}");
+    let dot = stdout(&wfc(&["graph", "workflows/discharge_summary.wf"]));
+    assert!(dot.starts_with("digraph \"discharge_summary\""), "{dot}");
+}
+
+#[test]
+fn explain_knows_every_code_and_rejects_unknown_ones() {
+    let output = wfc(&["explain", "wf::cycle"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).contains("cycle"));
+    assert_eq!(wfc(&["explain", "cycle"]).status.code(), Some(0));
+    assert_eq!(wfc(&["explain", "wf::nonsense"]).status.code(), Some(2));
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = wfc(&["completions", shell]);
+        assert_eq!(output.status.code(), Some(0));
+        assert!(stdout(&output).contains("check"), "{shell}");
+    }
+}
