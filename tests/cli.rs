@@ -139,7 +139,11 @@ fn graph_marks_the_critical_path() {
 fn explain_knows_every_code_and_rejects_unknown_ones() {
     let output = wfc(&["explain", "wf::cycle"]);
     assert_eq!(output.status.code(), Some(0));
-    assert!(stdout(&output).contains("cycle"));
+    let text = stdout(&output);
+    assert!(
+        text.contains("## Example") && text.contains("## Fix"),
+        "{text}"
+    );
     assert_eq!(wfc(&["explain", "cycle"]).status.code(), Some(0));
     assert_eq!(wfc(&["explain", "wf::nonsense"]).status.code(), Some(2));
 }

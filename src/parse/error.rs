@@ -2,7 +2,7 @@
 //! list of grammar rule names.
 
 use std::collections::BTreeSet;
-use std::sync::Once;
+use std::sync::Mutex;
 
 use pest::error::{ErrorVariant, InputLocation};
 
@@ -21,11 +21,21 @@ pub struct SyntaxError {
     pub help: Option<String>,
 }
 
-/// pest only records which tokens it expected when asked to; the cost is
-/// small next to the value of a precise message.
-pub(super) fn enable_detail() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| pest::set_error_detail(true));
+/// Runs a parse that is known to fail again, with pest recording which
+/// tokens it expected. Recording slows every parse by half, so it is on only
+/// here; the switch is global, and the lock keeps one failing parse from
+/// turning it off under another.
+pub(super) fn with_detail<T>(
+    parse: impl FnOnce() -> Result<T, pest::error::Error<Rule>>,
+) -> Result<T, pest::error::Error<Rule>> {
+    static DETAIL: Mutex<()> = Mutex::new(());
+    let _guard = DETAIL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    pest::set_error_detail(true);
+    let result = parse();
+    pest::set_error_detail(false);
+    result
 }
 
 pub(super) fn translate(text: &str, err: pest::error::Error<Rule>) -> SyntaxError {

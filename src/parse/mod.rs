@@ -22,8 +22,10 @@ const MAX_NESTING: usize = 64;
 pub fn parse(source: &SourceFile) -> Result<Module, SyntaxError> {
     let text = source.text();
     error::check_nesting(text, MAX_NESTING)?;
-    error::enable_detail();
-    let mut pairs = WfParser::parse(Rule::file, text).map_err(|err| error::translate(text, err))?;
+    let mut pairs = WfParser::parse(Rule::file, text).map_err(|first| {
+        let detailed = error::with_detail(|| WfParser::parse(Rule::file, text)).err();
+        error::translate(text, detailed.unwrap_or(first))
+    })?;
     let file = pairs.next().expect("the file rule always yields one pair");
     let comments = file
         .clone()
@@ -48,10 +50,14 @@ fn children(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
         .filter(|pair| pair.as_rule() != Rule::COMMENT)
 }
 
-/// The span of a pair without the spaces and comments pest swallows after
-/// its last token when it tries an optional part that is not there.
+/// The span of a pair. An input or a type ends with an optional part; when
+/// that part is absent, pest's span still holds the spaces and comments it
+/// skipped looking for it, which are trimmed here.
 fn span(pair: &Pair<'_, Rule>) -> Span {
     let full = pair.as_span();
+    if !matches!(pair.as_rule(), Rule::input | Rule::type_expr) {
+        return full.into();
+    }
     let text = full.get_input();
     let comments: Vec<Span> = pair
         .clone()
