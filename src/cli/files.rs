@@ -2,9 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
+/// [`discover`], printing why it failed; the caller exits with a usage error.
+pub fn discover_or_report(paths: &[PathBuf]) -> Option<Vec<PathBuf>> {
+    discover(paths)
+        .map_err(|message| eprintln!("error: {message}"))
+        .ok()
+}
+
 /// Each file path as given, and every `*.wf` file under each folder, sorted.
 /// With no paths, the current folder.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let default = [PathBuf::from(".")];
     let paths = if paths.is_empty() {
         &default[..]

@@ -17,12 +17,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> i32 {
-    let paths = match files::discover(&args.paths) {
-        Ok(paths) => paths,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::USAGE;
-        }
+    let Some(paths) = files::discover_or_report(&args.paths) else {
+        return exit::USAGE;
     };
     let mut loader = Loader::default();
     let mut code = exit::OK;
