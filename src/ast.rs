@@ -27,16 +27,6 @@ pub enum Item {
     Workflow(Workflow),
 }
 
-impl Item {
-    pub fn span(&self) -> Span {
-        match self {
-            Item::Import(import) => import.span,
-            Item::Agent(agent) => agent.span,
-            Item::Workflow(workflow) => workflow.span,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct Name {
     pub text: String,
@@ -83,17 +73,6 @@ pub enum Member {
     Task(Task),
     Output(Output),
     Test(Test),
-}
-
-impl Member {
-    pub fn span(&self) -> Span {
-        match self {
-            Member::Input(input) => input.span,
-            Member::Task(task) => task.span,
-            Member::Output(output) => output.span,
-            Member::Test(test) => test.span,
-        }
-    }
 }
 
 #[derive(Debug)]

@@ -15,11 +15,6 @@ impl Span {
         Span { start, end }
     }
 
-    /// The smallest span that covers both.
-    pub fn to(self, other: Span) -> Span {
-        Span::new(self.start.min(other.start), self.end.max(other.end))
-    }
-
     pub fn len(self) -> usize {
         self.end - self.start
     }

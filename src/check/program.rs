@@ -14,16 +14,6 @@ pub struct Program {
     pub workflows: Vec<WorkflowDef>,
 }
 
-impl Program {
-    pub fn agent(&self, name: &str) -> Option<&AgentDef> {
-        self.agents.iter().find(|agent| agent.name == name)
-    }
-
-    pub fn workflow(&self, name: &str) -> Option<&WorkflowDef> {
-        self.workflows.iter().find(|workflow| workflow.name == name)
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct AgentDef {
     pub name: String,
@@ -48,12 +38,6 @@ pub struct WorkflowDef {
     /// The task DAG; node `i` is `tasks[i]`.
     pub plan: Plan,
     pub span: Span,
-}
-
-impl WorkflowDef {
-    pub fn task_index(&self, name: &str) -> Option<usize> {
-        self.tasks.iter().position(|task| task.name == name)
-    }
 }
 
 #[derive(Debug, Clone)]
