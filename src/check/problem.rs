@@ -258,13 +258,9 @@ pub enum Problem {
 }
 
 impl Problem {
+    /// Everything is an error but what its `severity(Warning)` says is not.
     pub fn is_error(&self) -> bool {
-        !matches!(
-            self,
-            Problem::UnusedInput { .. }
-                | Problem::UnusedTask { .. }
-                | Problem::RedundantAfter { .. }
-        )
+        miette::Diagnostic::severity(self) != Some(miette::Severity::Warning)
     }
 }
 

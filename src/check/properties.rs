@@ -53,22 +53,24 @@ impl<'a> Properties<'a> {
     }
 
     pub fn text(&self, key: &str, problems: &mut Vec<Problem>) -> Option<&'a crate::ast::Text> {
-        match &self.get(key)?.kind {
+        let value = self.get(key)?;
+        match &value.kind {
             ValueKind::Text(text) => Some(text),
             other => {
-                problems.push(wrong_kind(key, "a string", other, self.values[key], None));
+                problems.push(wrong_kind(key, "a string", other, value, None));
                 None
             }
         }
     }
 
     pub fn name(&self, key: &str, problems: &mut Vec<Problem>) -> Option<&'a Name> {
-        match &self.get(key)?.kind {
+        let value = self.get(key)?;
+        match &value.kind {
             ValueKind::Name(name) => Some(name),
             other => {
                 let help = matches!(other, ValueKind::Text(_))
                     .then(|| "names are written without quotes".to_string());
-                problems.push(wrong_kind(key, "a name", other, self.values[key], help));
+                problems.push(wrong_kind(key, "a name", other, value, help));
                 None
             }
         }

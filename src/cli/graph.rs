@@ -124,7 +124,7 @@ fn describe(workflow: &WorkflowDef, task: usize, separator: &str) -> String {
     )
 }
 
-pub fn dot(workflow: &WorkflowDef) -> String {
+fn dot(workflow: &WorkflowDef) -> String {
     let path = critical(workflow);
     let on_path = |task: usize| path.contains(&task);
     let mut out = format!(
@@ -165,7 +165,7 @@ pub fn dot(workflow: &WorkflowDef) -> String {
     out
 }
 
-pub fn mermaid(workflow: &WorkflowDef) -> String {
+fn mermaid(workflow: &WorkflowDef) -> String {
     let mut out = String::from("flowchart LR\n");
     for task in 0..workflow.tasks.len() {
         out.push_str(&format!(

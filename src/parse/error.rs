@@ -228,21 +228,14 @@ fn is_meaningful(token: &str) -> bool {
     !(token.trim().is_empty() || is_range || matches!(token, "BUILTIN_RULE" | "//" | "///" | "_"))
 }
 
+/// Whether the grammar reserves `word`, asked of the grammar itself.
 fn is_keyword(word: &str) -> bool {
-    matches!(
-        word,
-        "agent"
-            | "workflow"
-            | "import"
-            | "input"
-            | "output"
-            | "task"
-            | "test"
-            | "mock"
-            | "expect"
-            | "true"
-            | "false"
-    )
+    use pest::Parser as _;
+    super::WfParser::parse(Rule::keyword, word).is_ok_and(|mut pairs| {
+        pairs
+            .next()
+            .is_some_and(|pair| pair.as_str().len() == word.len())
+    })
 }
 
 /// A hint for the mistakes people make most.
