@@ -8,11 +8,15 @@
 pub mod ast;
 pub mod check;
 pub mod cli;
+pub mod client;
 pub mod diagnostics;
 pub mod explain;
 pub mod format;
 pub mod loader;
 pub mod parse;
 pub mod plan;
+pub mod render;
+pub mod router;
+pub mod run;
 pub mod source;
 pub mod template;

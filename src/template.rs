@@ -1,6 +1,8 @@
 //! The template engine's configuration, shared by the checker (which must know
 //! every filter a template may call) and the renderer.
 
+mod filters;
+
 use std::collections::HashSet;
 
 use minijinja::Environment;
@@ -11,6 +13,8 @@ pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_filter("dedupe", filters::dedupe);
+    env.add_filter("section", filters::section);
     env
 }
 

@@ -1,0 +1,249 @@
+//! One chat completion against an OpenAI-compatible server: the request, the
+//! answer (whole or streamed), and errors that say whether a retry can help.
+//! Choosing the endpoint and retrying belong to the caller.
+
+mod error;
+mod retry;
+mod sse;
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+
+pub use error::CallError;
+pub use retry::Backoff;
+
+/// An API key. It is sent to its endpoint and nowhere else: printing it shows
+/// only that a key is set.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<hidden>)")
+    }
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The base URL that `/chat/completions` is appended to, e.g.
+    /// `http://127.0.0.1:8085/v1`.
+    pub base_url: String,
+    pub api_key: Option<ApiKey>,
+    /// The longest the whole exchange may take, streamed body included.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    pub system: Option<String>,
+    pub prompt: String,
+    pub max_tokens: u32,
+    pub temperature: Option<f64>,
+}
+
+impl ChatRequest {
+    fn body(&self, stream: bool) -> serde_json::Value {
+        let mut messages = Vec::new();
+        if let Some(system) = &self.system {
+            messages.push(json!({ "role": "system", "content": system }));
+        }
+        messages.push(json!({ "role": "user", "content": self.prompt }));
+        let mut body = json!({
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "stream": stream,
+        });
+        if let Some(temperature) = self.temperature {
+            body["temperature"] = json!(temperature);
+        }
+        if stream {
+            body["stream_options"] = json!({ "include_usage": true });
+        }
+        body
+    }
+}
+
+/// A finished answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub text: String,
+    /// The model the server says answered.
+    pub model: String,
+    /// Completion tokens: the server's `usage` when it sends one, otherwise
+    /// the number of streamed chunks that carried text.
+    pub tokens: u32,
+    pub prompt_tokens: Option<u32>,
+    /// `stop`, or `length` when `max_tokens` cut the answer off.
+    pub finish_reason: Option<String>,
+}
+
+/// A pooled HTTP client; clone it freely, the clones share connections.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+}
+
+impl Default for Client {
+    fn default() -> Self {
+        let http = reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .build()
+            .expect("the HTTP client has a valid static configuration");
+        Client { http }
+    }
+}
+
+impl Client {
+    /// One attempt, answered whole.
+    pub async fn complete(
+        &self,
+        target: &Target,
+        request: &ChatRequest,
+    ) -> Result<Completion, CallError> {
+        self.within_timeout(target, async {
+            let response = self.send(target, request.body(false)).await?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|err| CallError::from_reqwest(&target.base_url, err))?;
+            parse_completion(&bytes).map_err(|reason| CallError::Malformed {
+                url: target.base_url.clone(),
+                reason,
+            })
+        })
+        .await
+    }
+
+    /// One attempt, streamed: `on_text` sees each piece of text as it
+    /// arrives. The result is the same as [`Client::complete`]'s.
+    pub async fn stream(
+        &self,
+        target: &Target,
+        request: &ChatRequest,
+        on_text: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Completion, CallError> {
+        self.within_timeout(target, async {
+            let response = self.send(target, request.body(true)).await?;
+            sse::read(&target.base_url, response, on_text).await
+        })
+        .await
+    }
+
+    async fn within_timeout<T>(
+        &self,
+        target: &Target,
+        call: impl Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        tokio::time::timeout(target.timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(CallError::Timeout {
+                    url: target.base_url.clone(),
+                    after: target.timeout,
+                })
+            })
+    }
+
+    async fn send(
+        &self,
+        target: &Target,
+        body: serde_json::Value,
+    ) -> Result<reqwest::Response, CallError> {
+        let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
+        let mut builder = self.http.post(url).json(&body);
+        if let Some(ApiKey(key)) = &target.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|err| CallError::from_reqwest(&target.base_url, err))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        Err(CallError::from_status(&target.base_url, response).await)
+    }
+}
+
+#[derive(Deserialize)]
+struct CompletionBody {
+    model: Option<String>,
+    choices: Vec<Choice>,
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    message: Message,
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    content: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct Usage {
+    prompt_tokens: Option<u32>,
+    completion_tokens: Option<u32>,
+}
+
+fn parse_completion(bytes: &[u8]) -> Result<Completion, String> {
+    let body: CompletionBody = serde_json::from_slice(bytes).map_err(|err| err.to_string())?;
+    let choice = body
+        .choices
+        .into_iter()
+        .next()
+        .ok_or("the reply has no choices")?;
+    let text = choice.message.content.ok_or("the reply has no text")?;
+    let usage = body.usage;
+    Ok(Completion {
+        tokens: usage
+            .and_then(|u| u.completion_tokens)
+            .unwrap_or_else(|| text.split_whitespace().count() as u32),
+        prompt_tokens: usage.and_then(|u| u.prompt_tokens),
+        model: body.model.unwrap_or_default(),
+        finish_reason: choice.finish_reason,
+        text,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_llama_server_replies() {
+        let reply = br#"{"choices":[{"finish_reason":"length","index":0,"message":{"role":"assistant","content":" light over"}}],"model":"tiny","usage":{"completion_tokens":2,"prompt_tokens":47,"total_tokens":49},"timings":{}}"#;
+        let completion = parse_completion(reply).unwrap();
+        assert_eq!(completion.text, " light over");
+        assert_eq!(completion.tokens, 2);
+        assert_eq!(completion.prompt_tokens, Some(47));
+        assert_eq!(completion.finish_reason.as_deref(), Some("length"));
+    }
+
+    #[test]
+    fn a_reply_without_choices_is_malformed() {
+        assert!(parse_completion(br#"{"choices":[]}"#).is_err());
+        assert!(parse_completion(b"<html>").is_err());
+    }
+
+    #[test]
+    fn keys_never_print() {
+        let key = ApiKey::new("sk-secret");
+        assert!(!format!("{key:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,74 @@
+//! A task's result as templates see it: printed, it is the answer's text; its
+//! attributes tell whether it succeeded, so an output template can cope with
+//! partial failure (`{% if billing_codes.ok %}`).
+
+use std::sync::Arc;
+
+use minijinja::Value;
+use minijinja::value::{Enumerator, Object};
+
+use crate::run::TaskRecord;
+
+#[derive(Debug)]
+pub struct TaskValue {
+    record: TaskRecord,
+}
+
+impl TaskValue {
+    pub fn new(record: TaskRecord) -> Self {
+        TaskValue { record }
+    }
+}
+
+const ATTRIBUTES: [&str; 8] = [
+    "text",
+    "ok",
+    "error",
+    "tokens",
+    "latency_ms",
+    "model",
+    "agent",
+    "truncated",
+];
+
+impl Object for TaskValue {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let record = &self.record;
+        Some(match key.as_str()? {
+            "text" => Value::from(record.text().unwrap_or_default()),
+            "ok" => Value::from(record.is_ok()),
+            "error" => record.error().map(Value::from).unwrap_or(Value::from(())),
+            "tokens" => Value::from(record.tokens),
+            "latency_ms" => Value::from(record.latency_ms),
+            "model" => Value::from(record.model.as_str()),
+            "agent" => Value::from(record.agent.as_str()),
+            "truncated" => Value::from(matches!(
+                &record.outcome,
+                crate::run::Outcome::Ok { finish_reason: Some(reason), .. } if reason == "length"
+            )),
+            _ => return None,
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Str(&ATTRIBUTES)
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        self.record.is_ok()
+    }
+
+    /// A task without an answer prints a visible marker, not an empty
+    /// string, so a document never silently lacks a section.
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.record.text(), self.record.error()) {
+            (Some(text), _) => f.write_str(text.trim()),
+            (None, error) => write!(
+                f,
+                "[{} has no result: {}]",
+                self.record.task,
+                error.unwrap_or("unknown")
+            ),
+        }
+    }
+}

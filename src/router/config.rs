@@ -1,0 +1,286 @@
+//! The router file and its environment overrides.
+//!
+//! ```toml
+//! [defaults]
+//! timeout = "120s"
+//!
+//! [[agents.Clinical.endpoints]]
+//! url = "http://gpu-1:8085/v1"
+//! api_key_env = "CLINICAL_API_KEY"
+//! max_concurrency = 4
+//! ```
+//!
+//! `WFC_ROUTE_<AGENT>` (the agent's name in capitals) replaces an agent's
+//! URLs with a comma-separated list, keeping the file's other settings, so a
+//! CI job or a container can point a workflow elsewhere without a new file.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The name wfc looks for next to a workflow file.
+pub const FILE_NAME: &str = "wfc.toml";
+
+/// The seed's deployment: one llama.cpp server per model on this machine.
+const SEED_ROUTES: [(&str, &str); 4] = [
+    ("Clinical", "http://127.0.0.1:8085/v1"),
+    ("MedicalQA", "http://127.0.0.1:8081/v1"),
+    ("Billing", "http://127.0.0.1:8084/v1"),
+    ("Claims", "http://127.0.0.1:8084/v1"),
+];
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RouterError {
+    #[error("cannot read the router file `{}`: {reason}", path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("the router file `{}` is not valid: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    #[error(
+        "agent `{agent}` has no endpoint; add an `[[agents.{agent}.endpoints]]` table with a `url` to {FILE_NAME}, or set WFC_ROUTE_{}",
+        agent.to_uppercase()
+    )]
+    Unrouted { agent: String },
+    #[error(
+        "the environment variable `{variable}` holds the API key for agent `{agent}` (api_key_env in the router file) but is not set"
+    )]
+    MissingKey { agent: String, variable: String },
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    #[serde(default)]
+    defaults: Defaults,
+    #[serde(default)]
+    pub agents: BTreeMap<String, AgentRoute>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Defaults {
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentRoute {
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// The base URL `/chat/completions` is appended to.
+    pub url: String,
+    /// The model name the server expects; the agent's `model` when absent.
+    pub model: Option<String>,
+    /// The environment variable that holds the API key: keys never sit in
+    /// the file itself.
+    pub api_key_env: Option<String>,
+    /// Longest time one request may take, e.g. `"90s"`.
+    pub timeout: Option<String>,
+    /// Requests this server takes at once.
+    pub max_concurrency: Option<u32>,
+}
+
+impl EndpointConfig {
+    fn at(url: &str) -> Self {
+        EndpointConfig {
+            url: url.to_string(),
+            model: None,
+            api_key_env: None,
+            timeout: None,
+            max_concurrency: None,
+        }
+    }
+}
+
+impl RouterConfig {
+    /// The seed's deployment, for when there is no router file.
+    pub fn seed() -> Self {
+        Self::from_urls(SEED_ROUTES.map(|(agent, url)| (agent.to_string(), url)))
+    }
+
+    /// Every agent served by the one server at `base_url` (the mock backend).
+    pub fn everything_at(base_url: &str, agents: impl IntoIterator<Item = String>) -> Self {
+        Self::from_urls(agents.into_iter().map(|agent| (agent, base_url)))
+    }
+
+    fn from_urls<'a>(routes: impl IntoIterator<Item = (String, &'a str)>) -> Self {
+        let agents = routes
+            .into_iter()
+            .map(|(agent, url)| {
+                let endpoints = vec![EndpointConfig::at(url)];
+                (agent, AgentRoute { endpoints })
+            })
+            .collect();
+        RouterConfig {
+            defaults: Defaults::default(),
+            agents,
+        }
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, RouterError> {
+        let config: RouterConfig = toml::from_str(text).map_err(|err| RouterError::Invalid {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    pub fn read(path: &Path) -> Result<Self, RouterError> {
+        let text = std::fs::read_to_string(path).map_err(|err| RouterError::Unreadable {
+            path: path.to_path_buf(),
+            reason: err.to_string(),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// The router file given, else `wfc.toml` beside the workflow, else the
+    /// seed's deployment; then the environment's overrides for `agents`.
+    pub fn discover(
+        given: Option<&Path>,
+        workflow: &Path,
+        agents: &[&str],
+    ) -> Result<Self, RouterError> {
+        let beside = workflow
+            .parent()
+            .map(|dir| dir.join(FILE_NAME))
+            .filter(|path| path.is_file());
+        let mut config = match given.map(Path::to_path_buf).or(beside) {
+            Some(path) => Self::read(&path)?,
+            None => Self::seed(),
+        };
+        config.apply_overrides(agents, |name| std::env::var(name).ok());
+        Ok(config)
+    }
+
+    /// `WFC_ROUTE_<AGENT>` replaces the URLs of each of `agents`; the other
+    /// settings come from the agent's first endpoint in the file.
+    pub fn apply_overrides(&mut self, agents: &[&str], var: impl Fn(&str) -> Option<String>) {
+        for agent in agents {
+            let Some(value) = var(&format!("WFC_ROUTE_{}", agent.to_uppercase())) else {
+                continue;
+            };
+            let template = self
+                .agents
+                .get(*agent)
+                .and_then(|route| route.endpoints.first().cloned())
+                .unwrap_or_else(|| EndpointConfig::at(""));
+            let endpoints = value
+                .split(',')
+                .map(str::trim)
+                .filter(|url| !url.is_empty())
+                .map(|url| EndpointConfig {
+                    url: url.to_string(),
+                    ..template.clone()
+                })
+                .collect();
+            self.agents
+                .insert(agent.to_string(), AgentRoute { endpoints });
+        }
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), RouterError> {
+        let invalid = |reason: String| RouterError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if let Some(timeout) = &self.defaults.timeout {
+            parse_duration(timeout).map_err(invalid)?;
+        }
+        for (agent, route) in &self.agents {
+            if route.endpoints.is_empty() {
+                return Err(invalid(format!("agent `{agent}` lists no endpoints")));
+            }
+            for endpoint in &route.endpoints {
+                if !(endpoint.url.starts_with("http://") || endpoint.url.starts_with("https://")) {
+                    return Err(invalid(format!(
+                        "agent `{agent}`: `{}` is not an http:// or https:// URL",
+                        endpoint.url
+                    )));
+                }
+                if let Some(timeout) = &endpoint.timeout {
+                    parse_duration(timeout)
+                        .map_err(|reason| invalid(format!("agent `{agent}`: {reason}")))?;
+                }
+                if endpoint.max_concurrency == Some(0) {
+                    return Err(invalid(format!(
+                        "agent `{agent}`: max_concurrency must be at least 1"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn timeout_of(&self, endpoint: &EndpointConfig) -> Duration {
+        endpoint
+            .timeout
+            .as_deref()
+            .or(self.defaults.timeout.as_deref())
+            .and_then(|text| parse_duration(text).ok())
+            .unwrap_or(DEFAULT_TIMEOUT)
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|err| format!("`{text}` is not a duration such as \"30s\" or \"2m\": {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_endpoints_and_rejects_typos() {
+        let text = r#"
+            [defaults]
+            timeout = "30s"
+            [[agents.Clinical.endpoints]]
+            url = "http://a:1/v1"
+            max_concurrency = 2
+            [[agents.Clinical.endpoints]]
+            url = "http://b:1/v1"
+            timeout = "5s"
+        "#;
+        let config = RouterConfig::parse(Path::new("wfc.toml"), text).unwrap();
+        let endpoints = &config.agents["Clinical"].endpoints;
+        assert_eq!(endpoints.len(), 2);
+        assert_eq!(config.timeout_of(&endpoints[0]), Duration::from_secs(30));
+        assert_eq!(config.timeout_of(&endpoints[1]), Duration::from_secs(5));
+
+        let typo = "[[agents.Clinical.endpoints]]\nurl = \"http://a/v1\"\napi_key = \"x\"\n";
+        let err = RouterConfig::parse(Path::new("wfc.toml"), typo).unwrap_err();
+        assert!(err.to_string().contains("api_key"), "{err}");
+
+        let bad_url = "[[agents.Clinical.endpoints]]\nurl = \"gpu-1:8085\"\n";
+        assert!(RouterConfig::parse(Path::new("wfc.toml"), bad_url).is_err());
+    }
+
+    #[test]
+    fn environment_overrides_replace_urls_and_keep_settings() {
+        let mut config = RouterConfig::parse(
+            Path::new("wfc.toml"),
+            "[[agents.Clinical.endpoints]]\nurl = \"http://a/v1\"\nmax_concurrency = 3\n",
+        )
+        .unwrap();
+        config.apply_overrides(&["Clinical", "Triage", "Billing"], |name| match name {
+            "WFC_ROUTE_CLINICAL" => Some("http://x/v1, http://y/v1".into()),
+            "WFC_ROUTE_TRIAGE" => Some("http://z/v1".into()),
+            _ => None,
+        });
+        let clinical = &config.agents["Clinical"].endpoints;
+        assert_eq!(clinical.len(), 2);
+        assert_eq!(clinical[1].url, "http://y/v1");
+        assert_eq!(clinical[1].max_concurrency, Some(3));
+        assert_eq!(config.agents["Triage"].endpoints[0].url, "http://z/v1");
+        assert!(!config.agents.contains_key("Billing"));
+    }
+}

@@ -1,0 +1,164 @@
+//! How one task's request is carried out. The scheduler decides when; an
+//! [`Executor`] decides how: over HTTP, from the journal or cache, or (in
+//! future) as a step of a durable-execution engine.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::events::{Event, Observer};
+use crate::client::{Backoff, ChatRequest, Client};
+use crate::router::Router;
+
+/// One task's request to one agent.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub task: String,
+    pub agent: String,
+    pub request: ChatRequest,
+    /// Overrides the endpoint's own timeout for each attempt.
+    pub timeout: Option<Duration>,
+    /// Attempts after the first on failures that may pass.
+    pub retries: u32,
+}
+
+impl Job {
+    /// The fingerprint of what is asked: agent, model, messages and
+    /// sampling parameters. The journal and the cache both key on it, so
+    /// an identical request is never paid for twice.
+    pub fn key(&self) -> String {
+        let request = &self.request;
+        let canonical = json!([
+            self.agent,
+            request.model,
+            request.system,
+            request.prompt,
+            request.max_tokens,
+            request.temperature,
+        ]);
+        let digest = Sha256::digest(canonical.to_string().as_bytes());
+        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub text: String,
+    pub model: String,
+    pub tokens: u32,
+    pub finish_reason: Option<String>,
+    pub attempts: u32,
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub error: String,
+    pub attempts: u32,
+}
+
+pub trait Executor: Send + Sync {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        observer: &'a dyn Observer,
+    ) -> BoxFuture<'a, Result<Answer, Failure>>;
+}
+
+/// Sends jobs to the agents' servers, retrying what may pass.
+#[derive(Debug)]
+pub struct HttpExecutor {
+    pub router: Router,
+    pub client: Client,
+    pub backoff: Backoff,
+    /// Stream answers (so progress shows tokens as they come) or take them
+    /// whole.
+    pub stream: bool,
+}
+
+impl Executor for HttpExecutor {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        observer: &'a dyn Observer,
+    ) -> BoxFuture<'a, Result<Answer, Failure>> {
+        Box::pin(self.attempts(job, observer))
+    }
+}
+
+impl HttpExecutor {
+    async fn attempts(&self, job: &Job, observer: &dyn Observer) -> Result<Answer, Failure> {
+        let mut attempt = 0;
+        loop {
+            let Some(lease) = self.router.pick(&job.agent) else {
+                return Err(Failure {
+                    error: format!("agent `{}` has no endpoint", job.agent),
+                    attempts: attempt,
+                });
+            };
+            let endpoint = lease.endpoint();
+            let mut target = endpoint.target().clone();
+            if let Some(timeout) = job.timeout {
+                target.timeout = timeout;
+            }
+            let mut request = job.request.clone();
+            if let Some(model) = &endpoint.model {
+                request.model = model.clone();
+            }
+            tracing::debug!(task = %job.task, agent = %job.agent, url = %endpoint.url(), attempt, "request");
+            let result = if self.stream {
+                let mut on_text = |text: &str| {
+                    observer.on_event(&Event::Text {
+                        task: &job.task,
+                        text,
+                    })
+                };
+                self.client.stream(&target, &request, &mut on_text).await
+            } else {
+                self.client.complete(&target, &request).await
+            };
+            attempt += 1;
+            let error = match result {
+                Ok(completion) => {
+                    endpoint.record(true);
+                    return Ok(Answer {
+                        text: completion.text,
+                        model: completion.model,
+                        tokens: completion.tokens,
+                        finish_reason: completion.finish_reason,
+                        attempts: attempt,
+                        replayed: false,
+                    });
+                }
+                Err(error) => error,
+            };
+            if error.is_endpoint_fault() {
+                endpoint.record(false);
+            }
+            drop(lease);
+            if !error.is_transient() || attempt > job.retries {
+                let error = if attempt > 1 {
+                    format!("{error} (after {attempt} attempts)")
+                } else {
+                    error.to_string()
+                };
+                return Err(Failure {
+                    error,
+                    attempts: attempt,
+                });
+            }
+            let delay = self.backoff.delay(attempt - 1, &error);
+            let message = error.to_string();
+            tracing::warn!(task = %job.task, agent = %job.agent, attempt, error = %message, ?delay, "retrying");
+            observer.on_event(&Event::Retrying {
+                task: &job.task,
+                attempt,
+                error: &message,
+                delay,
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! What became of one task: the unit the journal stores, the report lists
+//! and the templates read.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub task: String,
+    /// The agent that answered: the task's own, or a fallback.
+    pub agent: String,
+    pub model: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub tokens: u32,
+    /// How long the task held its slot, retries included.
+    pub latency_ms: u64,
+    /// When it started and finished, from the start of the run.
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    pub attempts: u32,
+    /// The request's fingerprint, shared by the journal and the cache.
+    pub key: Option<String>,
+    /// Whether the answer came from the journal or the cache instead of a
+    /// server.
+    #[serde(default)]
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Ok {
+        text: String,
+        /// `length` when `max_tokens` cut the answer off.
+        finish_reason: Option<String>,
+    },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+impl TaskRecord {
+    /// A task that never ran.
+    pub fn skipped(task: &str, agent: &str, model: &str, reason: String, at_ms: u64) -> Self {
+        TaskRecord {
+            task: task.to_string(),
+            agent: agent.to_string(),
+            model: model.to_string(),
+            outcome: Outcome::Skipped { reason },
+            tokens: 0,
+            latency_ms: 0,
+            started_ms: at_ms,
+            finished_ms: at_ms,
+            attempts: 0,
+            key: None,
+            replayed: false,
+        }
+    }
+
+    pub fn is_ok(&self) -> bool {
+        matches!(self.outcome, Outcome::Ok { .. })
+    }
+
+    pub fn text(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Ok { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Why the task has no answer, if it has none.
+    pub fn error(&self) -> Option<&str> {
+        match &self.outcome {
+            Outcome::Ok { .. } => None,
+            Outcome::Failed { error } => Some(error),
+            Outcome::Skipped { reason } => Some(reason),
+        }
+    }
+}

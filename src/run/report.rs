@@ -1,0 +1,135 @@
+//! The seed's response object, field for field, so its clients keep working:
+//! what `wfc run --json` prints and `wfc serve` returns.
+//!
+//! - `total_latency_ms`: wall time from the first request to the last answer.
+//! - `sequential_time_ms`: the sum of the task latencies, i.e. the time the
+//!   same answers would take one after another.
+//! - `speedup_factor`: `sequential_time_ms / total_latency_ms`.
+//! - `parallel_efficiency`: `sequential_time_ms / (total_latency_ms × peak
+//!   parallelism)`: the share of the run's peak capacity that was busy (1.0
+//!   when every task overlapped perfectly).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::scheduler::Finished;
+use super::{Outcome, TaskRecord};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub workflow_type: String,
+    /// Every task answered and the output rendered.
+    pub success: bool,
+    pub aggregated_content: String,
+    pub total_latency_ms: u64,
+    pub parallel_efficiency: f64,
+    pub metadata: Metadata,
+    pub results: Vec<TaskResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    pub num_tasks: usize,
+    pub sequential_time_ms: u64,
+    pub speedup_factor: f64,
+    /// The most tasks in flight at once.
+    pub peak_parallelism: usize,
+    /// Why each task without an answer has none.
+    pub errors: BTreeMap<String, String>,
+    /// Why the output could not be rendered, if it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_error: Option<String>,
+    pub interrupted: bool,
+    /// The run directory holding the journal, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskResult {
+    pub task_id: String,
+    pub agent_type: String,
+    pub model: String,
+    pub latency_ms: u64,
+    pub tokens: u32,
+    pub success: bool,
+    pub error: Option<String>,
+    /// `ok`, `failed` or `skipped`.
+    pub status: String,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    pub attempts: u32,
+    /// The answer came from the journal or the cache.
+    pub replayed: bool,
+    /// `max_tokens` cut the answer off.
+    pub truncated: bool,
+}
+
+impl Report {
+    pub fn new(workflow: &str, finished: &Finished, output: Result<String, String>) -> Self {
+        let sequential: u64 = finished.records.iter().map(|r| r.latency_ms).sum();
+        let wall_ms = finished.wall.as_millis() as u64;
+        let wall = finished.wall.as_secs_f64() * 1000.0;
+        let ratio = |value: f64| if value.is_finite() { round(value) } else { 0.0 };
+        let errors = finished
+            .records
+            .iter()
+            .filter_map(|r| r.error().map(|e| (r.task.clone(), e.to_string())))
+            .collect::<BTreeMap<_, _>>();
+        let all_ok = finished.records.iter().all(TaskRecord::is_ok);
+        let (aggregated_content, output_error) = match output {
+            Ok(text) => (text, None),
+            Err(error) => (String::new(), Some(error)),
+        };
+        Report {
+            workflow_type: workflow.to_string(),
+            success: all_ok && output_error.is_none() && !finished.interrupted,
+            aggregated_content,
+            total_latency_ms: wall_ms,
+            parallel_efficiency: ratio(
+                sequential as f64 / (wall * finished.peak_parallelism.max(1) as f64),
+            ),
+            metadata: Metadata {
+                num_tasks: finished.records.len(),
+                sequential_time_ms: sequential,
+                speedup_factor: ratio(sequential as f64 / wall),
+                peak_parallelism: finished.peak_parallelism,
+                errors,
+                output_error,
+                interrupted: finished.interrupted,
+                run_dir: None,
+            },
+            results: finished.records.iter().map(TaskResult::from).collect(),
+        }
+    }
+}
+
+fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+impl From<&TaskRecord> for TaskResult {
+    fn from(record: &TaskRecord) -> Self {
+        let (status, truncated) = match &record.outcome {
+            Outcome::Ok { finish_reason, .. } => ("ok", finish_reason.as_deref() == Some("length")),
+            Outcome::Failed { .. } => ("failed", false),
+            Outcome::Skipped { .. } => ("skipped", false),
+        };
+        TaskResult {
+            task_id: record.task.clone(),
+            agent_type: record.agent.clone(),
+            model: record.model.clone(),
+            latency_ms: record.latency_ms,
+            tokens: record.tokens,
+            success: record.is_ok(),
+            error: record.error().map(str::to_string),
+            status: status.to_string(),
+            started_ms: record.started_ms,
+            finished_ms: record.finished_ms,
+            attempts: record.attempts,
+            replayed: record.replayed,
+            truncated,
+        }
+    }
+}
