@@ -4,6 +4,9 @@ mod check;
 mod files;
 mod fmt;
 mod graph;
+mod mock_server;
+mod progress;
+mod run;
 
 use std::io::IsTerminal;
 
@@ -18,6 +21,10 @@ pub mod exit {
     pub const PROBLEMS: i32 = 1;
     /// Bad arguments, or a file or folder that cannot be read or written.
     pub const USAGE: i32 = 2;
+    /// `wfc run` finished, but a task or the output failed.
+    pub const TASKS_FAILED: i32 = 3;
+    /// Ctrl-C stopped the run (128 + SIGINT, as shells report it).
+    pub const INTERRUPTED: i32 = 130;
 }
 
 #[derive(Parser)]
@@ -40,6 +47,10 @@ enum Command {
     Fmt(fmt::Args),
     /// Draw a workflow's task graph with its critical path
     Graph(graph::Args),
+    /// Run a workflow against the agents' model servers
+    Run(Box<run::Args>),
+    /// Serve the built-in mock model server (OpenAI-compatible) on a port
+    MockServer(mock_server::Args),
     /// Explain a diagnostic code at length, with an example
     Explain {
         /// A code such as `wf::cycle` (the `wf::` may be left out); without
@@ -66,6 +77,14 @@ pub fn main() -> i32 {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Run(args) => {
+            logging();
+            run::run(*args)
+        }
+        Command::MockServer(args) => {
+            logging();
+            mock_server::run(&args)
+        }
         Command::Explain { code } => explain(code.as_deref()),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wfc", &mut std::io::stdout());
@@ -94,6 +113,17 @@ fn explain(code: Option<&str>) -> i32 {
             exit::USAGE
         }
     }
+}
+
+/// Structured logs on stderr, filtered by `WFC_LOG` (e.g. `WFC_LOG=debug`);
+/// by default only errors, since progress already reports retries.
+fn logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WFC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Whether to colour output written to stdout.

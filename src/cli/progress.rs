@@ -1,0 +1,199 @@
+//! What a person watching `wfc run` sees on stderr: a live display on a
+//! terminal, one line per event otherwise (CI logs, pipes), nothing with
+//! `--quiet`. It shows names, timings and errors, never prompt or answer text.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::run::{Event, Observer, Outcome, TaskRecord};
+
+pub enum Progress {
+    Live(Live),
+    Lines(Lines),
+}
+
+impl Progress {
+    /// The live display when stderr is a terminal, plain lines otherwise.
+    pub fn for_stderr(tasks: usize) -> Self {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            Progress::Live(Live::new(tasks))
+        } else {
+            Progress::Lines(Lines {
+                start: Instant::now(),
+            })
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn on_event(&self, event: &Event<'_>) {
+        match self {
+            Progress::Live(live) => live.on_event(event),
+            Progress::Lines(lines) => lines.on_event(event),
+        }
+    }
+}
+
+pub struct Lines {
+    start: Instant,
+}
+
+impl Lines {
+    fn on_event(&self, event: &Event<'_>) {
+        let at = self.start.elapsed().as_secs_f64();
+        let line = match event {
+            Event::Started { task, agent } => format!("started  {task} on {agent}"),
+            Event::Text { .. } => return,
+            Event::Retrying {
+                task,
+                attempt,
+                error,
+                delay,
+            } => format!(
+                "retrying {task} after attempt {attempt} in {}: {error}",
+                seconds(*delay)
+            ),
+            Event::FallingBack {
+                task,
+                from,
+                to,
+                error,
+            } => format!("fallback {task}: {from} gave up ({error}); trying {to}"),
+            Event::Finished { record } => finished_line(record),
+        };
+        eprintln!("[{at:>7.2}s] {line}");
+    }
+}
+
+fn finished_line(record: &TaskRecord) -> String {
+    let task = &record.task;
+    match &record.outcome {
+        Outcome::Ok { finish_reason, .. } => {
+            let cut = if finish_reason.as_deref() == Some("length") {
+                ", cut off by max_tokens"
+            } else {
+                ""
+            };
+            let replayed = if record.replayed { ", replayed" } else { "" };
+            format!(
+                "ok       {task} ({}, {} tokens, {} ms{cut}{replayed})",
+                record.agent, record.tokens, record.latency_ms
+            )
+        }
+        Outcome::Failed { error } => format!("failed   {task}: {error}"),
+        Outcome::Skipped { reason } => format!("skipped  {task}: {reason}"),
+    }
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
+
+/// One spinner per running task under a summary line.
+pub struct Live {
+    bars: MultiProgress,
+    summary: ProgressBar,
+    state: Mutex<LiveState>,
+}
+
+#[derive(Default)]
+struct LiveState {
+    running: HashMap<String, (ProgressBar, u64)>,
+    done: usize,
+    failed: usize,
+    skipped: usize,
+    tokens: u64,
+    total: usize,
+}
+
+impl Live {
+    fn new(total: usize) -> Self {
+        let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+        let summary = bars.add(ProgressBar::new(total as u64));
+        summary.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:20}] {pos}/{len} tasks {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        summary.enable_steady_tick(Duration::from_millis(200));
+        Live {
+            bars,
+            summary,
+            state: Mutex::new(LiveState {
+                total,
+                ..LiveState::default()
+            }),
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>) {
+        let mut state = self.state.lock().expect("progress lock");
+        match event {
+            Event::Started { task, agent } => {
+                let bar = self.bars.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {prefix} {elapsed} {msg}")
+                        .expect("valid template"),
+                );
+                bar.set_prefix(format!("{task} on {agent}"));
+                bar.enable_steady_tick(Duration::from_millis(120));
+                state.running.insert(task.to_string(), (bar, 0));
+            }
+            Event::Text { task, .. } => {
+                state.tokens += 1;
+                if let Some((bar, tokens)) = state.running.get_mut(*task) {
+                    *tokens += 1;
+                    bar.set_message(format!("{tokens} tokens"));
+                }
+            }
+            Event::Retrying {
+                task,
+                attempt,
+                error,
+                ..
+            } => {
+                if let Some((bar, _)) = state.running.get(*task) {
+                    bar.set_message(format!("retrying after attempt {attempt}: {error}"));
+                }
+            }
+            Event::FallingBack { task, to, .. } => {
+                if let Some((bar, _)) = state.running.remove(*task) {
+                    bar.finish_and_clear();
+                }
+                let _ = self.bars.println(format!("  ↪ {task} falls back to {to}"));
+            }
+            Event::Finished { record } => {
+                if let Some((bar, _)) = state.running.remove(&record.task) {
+                    bar.finish_and_clear();
+                }
+                match record.outcome {
+                    Outcome::Ok { .. } => state.done += 1,
+                    Outcome::Failed { .. } => state.failed += 1,
+                    Outcome::Skipped { .. } => state.skipped += 1,
+                }
+                let mark = match record.outcome {
+                    Outcome::Ok { .. } => "✓",
+                    Outcome::Failed { .. } => "✗",
+                    Outcome::Skipped { .. } => "-",
+                };
+                let _ = self
+                    .bars
+                    .println(format!("  {mark} {}", finished_line(record)));
+                self.summary.inc(1);
+            }
+        }
+        self.summary.set_message(format!(
+            "({} running, {} failed, {} skipped, {} tokens)",
+            state.running.len(),
+            state.failed,
+            state.skipped,
+            state.tokens
+        ));
+        if state.done + state.failed + state.skipped == state.total {
+            self.summary.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! `wfc run`: check a workflow, bind its inputs, run it against the agents'
+//! servers (or the built-in mock), and print the output or the report.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::exit;
+use super::progress::Progress;
+use crate::check::{self, AgentDef, Program, WorkflowDef};
+use crate::client::{Backoff, Client};
+use crate::mock::{MockConfig, MockServer};
+use crate::router::{Router, RouterConfig};
+use crate::run::inputs::{self, Given};
+use crate::run::journal::{self, Journal, RunRequest};
+use crate::run::stored::Stored;
+use crate::run::{HttpExecutor, Report, Runner};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The .wf file (not needed with --resume)
+    #[arg(required_unless_present = "resume")]
+    file: Option<PathBuf>,
+    /// The workflow to run, when the file declares several
+    #[arg(long, short)]
+    workflow: Option<String>,
+    /// An input: `name=value`, or `name=@file` to read the value from a file
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    input: Vec<String>,
+    /// A JSON object of inputs
+    #[arg(long = "inputs", value_name = "FILE")]
+    inputs_file: Option<PathBuf>,
+    /// The router file saying where each agent is served (default: wfc.toml
+    /// beside the workflow, else the seed's local ports)
+    #[arg(long, value_name = "FILE")]
+    router: Option<PathBuf>,
+    /// Answer every request from the built-in mock model server (no GPU)
+    #[arg(long)]
+    mock: bool,
+    /// Mock response time: `AGENT=DURATION` for one agent, or `DURATION`
+    /// for all (default: the seed's measured latencies)
+    #[arg(long, value_name = "[AGENT=]DURATION", requires = "mock")]
+    mock_latency: Vec<String>,
+    /// Print the seed's JSON report instead of the output document
+    #[arg(long)]
+    json: bool,
+    /// Show no progress on stderr
+    #[arg(long, short)]
+    quiet: bool,
+    /// Where to keep the journal and report (default: .wfc/runs/<workflow>-<time>)
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    run_dir: Option<PathBuf>,
+    /// Finish an interrupted run: tasks in its journal are not asked again
+    #[arg(long, value_name = "RUN_DIR", conflicts_with_all = ["file", "workflow", "input", "inputs_file"])]
+    resume: Option<PathBuf>,
+    /// Reuse answers to identical requests from this folder, and add new ones
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Take each answer whole instead of streaming it
+    #[arg(long)]
+    no_stream: bool,
+}
+
+/// The seed's measured latencies, so `--mock` shows its speedups.
+const SEED_LATENCY_MS: [(&str, u64); 3] = [
+    ("BioMistral-7B", 1100),
+    ("OpenInsurance-8B", 1000),
+    ("BiMediX2-8B", 900),
+];
+const OTHER_MOCK_LATENCY: Duration = Duration::from_millis(500);
+
+pub fn run(args: Args) -> i32 {
+    match prepare(&args) {
+        Ok(prepared) => execute(&args, prepared),
+        Err(code) => code,
+    }
+}
+
+struct Prepared {
+    program: Program,
+    workflow: usize,
+    inputs: serde_json::Map<String, serde_json::Value>,
+    run_dir: PathBuf,
+    previous: Vec<crate::run::TaskRecord>,
+    file: PathBuf,
+}
+
+fn fail(message: impl std::fmt::Display, code: i32) -> i32 {
+    eprintln!("error: {message}");
+    code
+}
+
+fn prepare(args: &Args) -> Result<Prepared, i32> {
+    let resumed = match &args.resume {
+        Some(dir) => Some(RunRequest::read(dir).map_err(|err| {
+            fail(
+                format!("`{}` is not a run directory: {err}", dir.display()),
+                exit::USAGE,
+            )
+        })?),
+        None => None,
+    };
+    let file = match (&resumed, &args.file) {
+        (Some(request), _) => request.file.clone(),
+        (None, Some(file)) => file.clone(),
+        (None, None) => unreachable!("clap requires a file without --resume"),
+    };
+    let program = load(&file)?;
+    let wanted = resumed
+        .as_ref()
+        .map(|r| r.workflow.clone())
+        .or(args.workflow.clone());
+    let workflow = choose(&program, wanted.as_deref(), &file)?;
+    let def = &program.workflows[workflow];
+    let given = match &resumed {
+        Some(request) => request
+            .inputs
+            .iter()
+            .map(|(k, v)| (k.clone(), Given::Json(v.clone())))
+            .collect(),
+        None => given_inputs(args)?,
+    };
+    let inputs = inputs::bind(def, given).map_err(|errors| {
+        for error in &errors {
+            eprintln!("error: {error}");
+        }
+        describe_inputs(def);
+        exit::USAGE
+    })?;
+    let run_dir = match (&args.resume, &args.run_dir) {
+        (Some(dir), _) | (None, Some(dir)) => dir.clone(),
+        (None, None) => default_run_dir(&def.name),
+    };
+    let previous = Journal::read(&run_dir).map_err(|err| fail(err, exit::USAGE))?;
+    let request = RunRequest {
+        file: std::path::absolute(&file).unwrap_or(file.clone()),
+        workflow: def.name.clone(),
+        inputs: inputs.clone(),
+    };
+    request.write(&run_dir).map_err(|err| {
+        fail(
+            format!("cannot write the run directory `{}`: {err}", run_dir.display()),
+            exit::USAGE,
+        )
+    })?;
+    Ok(Prepared {
+        program,
+        workflow,
+        inputs,
+        run_dir,
+        previous,
+        file,
+    })
+}
+
+/// Checks the file; any error stops the run with the diagnostics.
+fn load(file: &Path) -> Result<Program, i32> {
+    let report = check::check_file(&mut Default::default(), file).map_err(|err| {
+        fail(
+            format!("cannot read `{}`: {}", file.display(), super::files::reason(&err)),
+            exit::USAGE,
+        )
+    })?;
+    if report.has_errors() {
+        let problems = report
+            .problems
+            .iter()
+            .map(|p| p as &dyn miette::Diagnostic);
+        eprint!(
+            "{}",
+            crate::diagnostics::human(&report.source, problems, super::color())
+        );
+        eprintln!("error: `{}` has errors; nothing was run", file.display());
+        return Err(exit::PROBLEMS);
+    }
+    report.program.ok_or(exit::PROBLEMS)
+}
+
+fn choose(program: &Program, wanted: Option<&str>, file: &Path) -> Result<usize, i32> {
+    let names: Vec<&str> = program.workflows.iter().map(|w| w.name.as_str()).collect();
+    match (wanted, names.as_slice()) {
+        (None, [_]) => Ok(0),
+        (None, []) => Err(fail(
+            format!("`{}` declares no workflow", file.display()),
+            exit::USAGE,
+        )),
+        (None, _) => Err(fail(
+            format!(
+                "`{}` declares several workflows; choose one with --workflow: {}",
+                file.display(),
+                names.join(", ")
+            ),
+            exit::USAGE,
+        )),
+        (Some(wanted), _) => names.iter().position(|n| *n == wanted).ok_or_else(|| {
+            let hint = check::problem::did_you_mean(wanted, names.iter().copied())
+                .map(|h| format!("; {h}"))
+                .unwrap_or_default();
+            fail(
+                format!("`{}` has no workflow `{wanted}`{hint}", file.display()),
+                exit::USAGE,
+            )
+        }),
+    }
+}
+
+fn given_inputs(args: &Args) -> Result<Vec<(String, Given)>, i32> {
+    let mut given = Vec::new();
+    if let Some(path) = &args.inputs_file {
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            fail(
+                format!("cannot read `{}`: {}", path.display(), super::files::reason(&err)),
+                exit::USAGE,
+            )
+        })?;
+        let serde_json::Value::Object(object) = serde_json::from_str(&text).map_err(|err| {
+            fail(
+                format!("`{}` is not valid JSON: {err}", path.display()),
+                exit::USAGE,
+            )
+        })?
+        else {
+            return Err(fail(
+                format!("`{}` must hold a JSON object of inputs", path.display()),
+                exit::USAGE,
+            ));
+        };
+        given.extend(object.into_iter().map(|(k, v)| (k, Given::Json(v))));
+    }
+    for pair in &args.input {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(fail(
+                format!("`--input {pair}` should be NAME=VALUE or NAME=@FILE"),
+                exit::USAGE,
+            ));
+        };
+        let value = match value.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path).map_err(|err| {
+                fail(
+                    format!(
+                        "cannot read `{path}` for input `{name}`: {}",
+                        super::files::reason(&err)
+                    ),
+                    exit::USAGE,
+                )
+            })?,
+            None => value.to_string(),
+        };
+        given.retain(|(existing, _)| existing != name);
+        given.push((name.trim().to_string(), Given::Text(value)));
+    }
+    Ok(given)
+}
+
+fn describe_inputs(workflow: &WorkflowDef) {
+    eprintln!("\nworkflow `{}` takes:", workflow.name);
+    for input in &workflow.inputs {
+        let need = if input.is_required() {
+            "required"
+        } else {
+            "optional"
+        };
+        eprintln!("  --input {}=...   ({}, {need})", input.name, input.ty);
+    }
+}
+
+fn default_run_dir(workflow: &str) -> PathBuf {
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now())
+        .to_string()
+        .replace([':', '.'], "-");
+    PathBuf::from(".wfc")
+        .join("runs")
+        .join(format!("{workflow}-{stamp}"))
+}
+
+/// The agents a workflow may call: its tasks' agents and every fallback.
+fn agents_used<'a>(program: &'a Program, workflow: &WorkflowDef) -> Vec<&'a str> {
+    let by_name: HashMap<&str, &AgentDef> = program
+        .agents
+        .iter()
+        .map(|a| (a.name.as_str(), a))
+        .collect();
+    let mut used = BTreeSet::new();
+    let mut pending: Vec<&str> = workflow
+        .tasks
+        .iter()
+        .flat_map(|t| std::iter::once(t.agent.as_str()).chain(t.fallback.as_deref()))
+        .collect();
+    while let Some(name) = pending.pop() {
+        if let Some(agent) = by_name.get(name)
+            && used.insert(agent.name.as_str())
+        {
+            pending.extend(agent.fallback.as_deref());
+        }
+    }
+    used.into_iter().collect()
+}
+
+fn execute(args: &Args, prepared: Prepared) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => return fail(format!("cannot start the async runtime: {err}"), exit::USAGE),
+    };
+    runtime.block_on(execute_async(args, prepared))
+}
+
+async fn execute_async(args: &Args, prepared: Prepared) -> i32 {
+    let program = &prepared.program;
+    let workflow = &program.workflows[prepared.workflow];
+    let agents = agents_used(program, workflow);
+    let mock = if args.mock {
+        match start_mock(args, program).await {
+            Ok(server) => Some(server),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+    let config = match &mock {
+        Some(server) => RouterConfig::everything_at(
+            &server.base_url(),
+            agents.iter().map(|a| a.to_string()),
+        ),
+        None => match RouterConfig::discover(args.router.as_deref(), &prepared.file, &agents) {
+            Ok(config) => config,
+            Err(err) => return fail(err, exit::USAGE),
+        },
+    };
+    let router = match Router::new(&config, &agents) {
+        Ok(router) => router,
+        Err(err) => return fail(err, exit::USAGE),
+    };
+    let journal = match Journal::open(&prepared.run_dir) {
+        Ok(journal) => journal,
+        Err(err) => return fail(format!("cannot open the journal: {err}"), exit::USAGE),
+    };
+    let executor = Stored::new(
+        HttpExecutor {
+            router,
+            client: Client::default(),
+            backoff: Backoff::default(),
+            stream: !args.no_stream,
+        },
+        &prepared.previous,
+        args.cache.clone(),
+    );
+    let progress = (!args.quiet).then(|| Progress::for_stderr(workflow.tasks.len()));
+    let observer = (&journal, progress);
+    let capacity = |agent: &str| executor.inner().router.capacity(agent);
+    let runner = Runner {
+        workflow,
+        agents: &program.agents,
+        executor: &executor,
+        observer: &observer,
+        capacity: &capacity,
+    };
+    let cancel = CancellationToken::new();
+    let on_ctrl_c = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+            }
+        })
+    };
+    let result = runner.run(&prepared.inputs, &cancel).await;
+    on_ctrl_c.abort();
+    if let Some(server) = mock {
+        server.shutdown().await;
+    }
+    let mut report = match result {
+        Ok(report) => report,
+        Err(err) => return fail(err, exit::PROBLEMS),
+    };
+    report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
+    finish(args, &prepared.run_dir, &report)
+}
+
+async fn start_mock(args: &Args, program: &Program) -> Result<MockServer, i32> {
+    let mut config = MockConfig {
+        default_latency: OTHER_MOCK_LATENCY,
+        ..MockConfig::default()
+    };
+    for (model, ms) in SEED_LATENCY_MS {
+        config
+            .latency
+            .insert(model.to_string(), Duration::from_millis(ms));
+    }
+    for setting in &args.mock_latency {
+        let (name, duration) = super::mock_server::latency_setting(setting)
+            .map_err(|err| fail(format!("`--mock-latency {setting}`: {err}"), exit::USAGE))?;
+        match name {
+            None => {
+                config.latency.clear();
+                config.default_latency = duration;
+            }
+            Some(name) => {
+                let agent = program.agents.iter().find(|a| a.name == name).ok_or_else(|| {
+                    fail(
+                        format!("`--mock-latency {setting}`: there is no agent `{name}`"),
+                        exit::USAGE,
+                    )
+                })?;
+                let model = agent.model.clone().unwrap_or_else(|| agent.name.clone());
+                config.latency.insert(model, duration);
+            }
+        }
+    }
+    MockServer::start(config)
+        .await
+        .map_err(|err| fail(format!("cannot start the mock model server: {err}"), exit::USAGE))
+}
+
+fn finish(args: &Args, run_dir: &Path, report: &Report) -> i32 {
+    let json = serde_json::to_string_pretty(report).expect("reports serialise");
+    if let Err(err) = journal::write_atomically(&run_dir.join(journal::REPORT_FILE), json.as_bytes()) {
+        eprintln!("warning: cannot write the report to `{}`: {err}", run_dir.display());
+    }
+    if args.json {
+        println!("{json}");
+    } else if !report.aggregated_content.is_empty() {
+        println!("{}", report.aggregated_content);
+    }
+    if !args.quiet {
+        summarise(report, run_dir);
+    }
+    if report.metadata.interrupted {
+        exit::INTERRUPTED
+    } else if report.success {
+        exit::OK
+    } else {
+        exit::TASKS_FAILED
+    }
+}
+
+fn summarise(report: &Report, run_dir: &Path) {
+    let failed = report.results.iter().filter(|r| !r.success).count();
+    eprintln!(
+        "\n{} tasks in {} ms ({} ms one after another: {:.2}x speedup, parallel efficiency {:.2}); {} without an answer",
+        report.metadata.num_tasks,
+        report.total_latency_ms,
+        report.metadata.sequential_time_ms,
+        report.metadata.speedup_factor,
+        report.parallel_efficiency,
+        failed
+    );
+    if let Some(error) = &report.metadata.output_error {
+        eprintln!("error: {error}");
+    }
+    if report.metadata.interrupted {
+        eprintln!(
+            "interrupted: finished tasks are kept; continue with `wfc run --resume {}`",
+            run_dir.display()
+        );
+    } else {
+        eprintln!("journal and report: {}", run_dir.display());
+    }
+}
