@@ -12,6 +12,7 @@ pub mod diagnostics;
 pub mod explain;
 pub mod format;
 pub mod loader;
+pub mod mock;
 pub mod parse;
 pub mod plan;
 pub mod source;
