@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod explain;
 pub mod format;
 pub mod loader;
+pub mod mock;
 pub mod parse;
 pub mod plan;
 pub mod render;
