@@ -71,19 +71,19 @@ pub fn run(args: &Args) -> i32 {
 fn print(report: &FileReport, format: Format) {
     let problems = report.problems.iter().map(|p| p as &dyn Diagnostic);
     match format {
-        Format::Human => print!(
+        Format::Human => out!(
             "{}",
             diagnostics::human(&report.source, problems, super::color())
         ),
         Format::Json => {
             for problem in problems {
                 let record = diagnostics::record(&report.source, problem);
-                println!("{}", serde_json::to_string(&record).unwrap_or_default());
+                outln!("{}", serde_json::to_string(&record).unwrap_or_default());
             }
         }
         Format::Github => {
             for problem in problems {
-                println!(
+                outln!(
                     "{}",
                     diagnostics::github(&diagnostics::record(&report.source, problem))
                 );

@@ -60,7 +60,7 @@ pub fn run(args: &Args) -> i32 {
             continue;
         }
         if args.check {
-            println!("{}", path.display());
+            outln!("{}", path.display());
             code = code.max(exit::PROBLEMS);
         } else if let Err(err) = std::fs::write(path, formatted) {
             eprintln!(

@@ -87,7 +87,7 @@ pub fn run(args: &Args) -> i32 {
         }
         return exit::USAGE;
     };
-    print!(
+    out!(
         "{}",
         match args.format {
             Format::Dot => dot(workflow),

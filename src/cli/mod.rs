@@ -1,5 +1,20 @@
 //! The `wfc` command line: thin commands over the library.
 
+/// `print!` that stops quietly when stdout is closed early (`wfc ... | head`)
+/// instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!($($arg)*))
+    };
+}
+
+/// `println!`, likewise.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod check;
 mod files;
 mod fmt;
@@ -95,15 +110,15 @@ pub fn main() -> i32 {
 
 fn explain(code: Option<&str>) -> i32 {
     let Some(code) = code else {
-        println!("Diagnostic codes (run `wfc explain CODE` for one):\n");
+        outln!("Diagnostic codes (run `wfc explain CODE` for one):\n");
         for entry in crate::explain::CODES {
-            println!("  {:<24} {}", entry.code, entry.summary());
+            outln!("  {:<24} {}", entry.code, entry.summary());
         }
         return exit::OK;
     };
     match crate::explain::lookup(code) {
         Some(entry) => {
-            print!("{}", entry.text);
+            out!("{}", entry.text);
             exit::OK
         }
         None => {
@@ -124,6 +139,11 @@ fn logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+pub(crate) fn write_out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_fmt(text);
 }
 
 /// Whether to colour output written to stdout.

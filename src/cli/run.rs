@@ -141,7 +141,10 @@ fn prepare(args: &Args) -> Result<Prepared, i32> {
     };
     request.write(&run_dir).map_err(|err| {
         fail(
-            format!("cannot write the run directory `{}`: {err}", run_dir.display()),
+            format!(
+                "cannot write the run directory `{}`: {err}",
+                run_dir.display()
+            ),
             exit::USAGE,
         )
     })?;
@@ -159,15 +162,16 @@ fn prepare(args: &Args) -> Result<Prepared, i32> {
 fn load(file: &Path) -> Result<Program, i32> {
     let report = check::check_file(&mut Default::default(), file).map_err(|err| {
         fail(
-            format!("cannot read `{}`: {}", file.display(), super::files::reason(&err)),
+            format!(
+                "cannot read `{}`: {}",
+                file.display(),
+                super::files::reason(&err)
+            ),
             exit::USAGE,
         )
     })?;
     if report.has_errors() {
-        let problems = report
-            .problems
-            .iter()
-            .map(|p| p as &dyn miette::Diagnostic);
+        let problems = report.problems.iter().map(|p| p as &dyn miette::Diagnostic);
         eprint!(
             "{}",
             crate::diagnostics::human(&report.source, problems, super::color())
@@ -211,7 +215,11 @@ fn given_inputs(args: &Args) -> Result<Vec<(String, Given)>, i32> {
     if let Some(path) = &args.inputs_file {
         let text = std::fs::read_to_string(path).map_err(|err| {
             fail(
-                format!("cannot read `{}`: {}", path.display(), super::files::reason(&err)),
+                format!(
+                    "cannot read `{}`: {}",
+                    path.display(),
+                    super::files::reason(&err)
+                ),
                 exit::USAGE,
             )
         })?;
@@ -304,7 +312,12 @@ fn execute(args: &Args, prepared: Prepared) -> i32 {
         .build()
     {
         Ok(runtime) => runtime,
-        Err(err) => return fail(format!("cannot start the async runtime: {err}"), exit::USAGE),
+        Err(err) => {
+            return fail(
+                format!("cannot start the async runtime: {err}"),
+                exit::USAGE,
+            );
+        }
     };
     runtime.block_on(execute_async(args, prepared))
 }
@@ -322,10 +335,9 @@ async fn execute_async(args: &Args, prepared: Prepared) -> i32 {
         None
     };
     let config = match &mock {
-        Some(server) => RouterConfig::everything_at(
-            &server.base_url(),
-            agents.iter().map(|a| a.to_string()),
-        ),
+        Some(server) => {
+            RouterConfig::everything_at(&server.base_url(), agents.iter().map(|a| a.to_string()))
+        }
         None => match RouterConfig::discover(args.router.as_deref(), &prepared.file, &agents) {
             Ok(config) => config,
             Err(err) => return fail(err, exit::USAGE),
@@ -400,31 +412,43 @@ async fn start_mock(args: &Args, program: &Program) -> Result<MockServer, i32> {
                 config.default_latency = duration;
             }
             Some(name) => {
-                let agent = program.agents.iter().find(|a| a.name == name).ok_or_else(|| {
-                    fail(
-                        format!("`--mock-latency {setting}`: there is no agent `{name}`"),
-                        exit::USAGE,
-                    )
-                })?;
+                let agent = program
+                    .agents
+                    .iter()
+                    .find(|a| a.name == name)
+                    .ok_or_else(|| {
+                        fail(
+                            format!("`--mock-latency {setting}`: there is no agent `{name}`"),
+                            exit::USAGE,
+                        )
+                    })?;
                 let model = agent.model.clone().unwrap_or_else(|| agent.name.clone());
                 config.latency.insert(model, duration);
             }
         }
     }
-    MockServer::start(config)
-        .await
-        .map_err(|err| fail(format!("cannot start the mock model server: {err}"), exit::USAGE))
+    MockServer::start(config).await.map_err(|err| {
+        fail(
+            format!("cannot start the mock model server: {err}"),
+            exit::USAGE,
+        )
+    })
 }
 
 fn finish(args: &Args, run_dir: &Path, report: &Report) -> i32 {
     let json = serde_json::to_string_pretty(report).expect("reports serialise");
-    if let Err(err) = journal::write_atomically(&run_dir.join(journal::REPORT_FILE), json.as_bytes()) {
-        eprintln!("warning: cannot write the report to `{}`: {err}", run_dir.display());
+    if let Err(err) =
+        journal::write_atomically(&run_dir.join(journal::REPORT_FILE), json.as_bytes())
+    {
+        eprintln!(
+            "warning: cannot write the report to `{}`: {err}",
+            run_dir.display()
+        );
     }
     if args.json {
-        println!("{json}");
+        outln!("{json}");
     } else if !report.aggregated_content.is_empty() {
-        println!("{}", report.aggregated_content);
+        outln!("{}", report.aggregated_content);
     }
     if !args.quiet {
         summarise(report, run_dir);

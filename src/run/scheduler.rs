@@ -227,25 +227,30 @@ impl<'s, 'a> Run<'s, 'a> {
         self.queues.entry(agent).or_default().push((waiting, task));
     }
 
-    /// Starts every queued task whose agent has a free slot.
+    /// Starts queued tasks while their agents have free slots, the most
+    /// urgent first across all agents, so start order follows priority.
     fn dispatch(&mut self) {
-        let mut agents: Vec<String> = self.queues.keys().cloned().collect();
-        agents.sort_unstable();
-        for agent in agents {
-            let limit = self
-                .scheduler
-                .slots
-                .get(agent.as_str())
-                .copied()
-                .unwrap_or(usize::MAX);
-            while self.busy.get(&agent).copied().unwrap_or(0) < limit {
-                let Some((_, task)) = self.queues.get_mut(&agent).and_then(BinaryHeap::pop) else {
-                    break;
-                };
-                self.start(task, &agent);
-            }
+        while let Some(agent) = self.most_urgent_with_a_slot() {
+            let (_, task) = self
+                .queues
+                .get_mut(&agent)
+                .and_then(BinaryHeap::pop)
+                .expect("the chosen queue is not empty");
+            self.start(task, &agent);
         }
         self.peak = self.peak.max(self.running.len());
+    }
+
+    fn most_urgent_with_a_slot(&self) -> Option<String> {
+        self.queues
+            .iter()
+            .filter(|(agent, _)| {
+                let limit = self.scheduler.slots.get(agent.as_str()).copied();
+                self.busy.get(*agent).copied().unwrap_or(0) < limit.unwrap_or(usize::MAX)
+            })
+            .filter_map(|(agent, queue)| queue.peek().map(|(waiting, _)| (*waiting, agent)))
+            .max()
+            .map(|(_, agent)| agent.clone())
     }
 
     fn start(&mut self, task: usize, agent: &str) {
