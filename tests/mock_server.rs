@@ -356,17 +356,40 @@ async fn truncated_stream_ends_without_finish_or_done() {
 
 #[tokio::test]
 async fn close_connection_gives_an_error_without_status() {
-    let server = start(with_faults(vec![fault(FaultKind::CloseConnection)])).await;
-    let err = try_post(&server, &request("m", "hi"))
+    let server = start(with_faults(vec![Fault {
+        prompt_contains: Some("drop me".to_owned()),
+        ..fault(FaultKind::CloseConnection)
+    }]))
+    .await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/chat/completions", server.base_url());
+    // A first, normal request leaves a pooled keep-alive connection behind, as in
+    // a real run; the drop must surface on it rather than be retried away.
+    let ok = client
+        .post(&url)
+        .json(&request("m", "hi"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    ok.text().await.unwrap();
+
+    let err = client
+        .post(&url)
+        .json(&request("m", "please drop me"))
+        .send()
         .await
         .expect_err("the connection is dropped");
     assert_eq!(err.status(), None, "{err:?}");
     assert!(!err.is_timeout(), "{err:?}");
 
     let recorded = server.requests();
-    assert_eq!(recorded.len(), 1, "the client must not retry");
-    assert_eq!(recorded[0].fault.as_deref(), Some("CloseConnection"));
-    assert_eq!(recorded[0].finished, None);
+    assert_eq!(recorded.len(), 2, "the client must not retry");
+    assert_eq!(recorded[1].fault.as_deref(), Some("CloseConnection"));
+    assert_eq!(recorded[1].finished, None);
+
+    let after = client.post(&url).json(&request("m", "hi")).send().await;
+    assert_eq!(after.unwrap().status(), 200);
 }
 
 #[tokio::test]

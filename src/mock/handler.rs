@@ -151,49 +151,18 @@ async fn chat(
     let index = shared.record(record(&request, fault.as_ref()));
     tracing::debug!(model = %request.model, ?fault, "mock server: chat request");
 
-    let mut start = received;
-    let mut complete = true;
-    match fault {
-        Some(FaultKind::Status(code)) => {
-            let status = StatusCode::from_u16(code).unwrap_or_else(|_| {
-                tracing::warn!("mock server: fault status {code} is not an HTTP status; using 500");
-                StatusCode::INTERNAL_SERVER_ERROR
-            });
-            let kind = if status.is_client_error() {
-                "invalid_request_error"
-            } else {
-                "server_error"
-            };
-            return error(status, &format!("mock fault: HTTP {code}"), kind);
-        }
-        Some(FaultKind::RateLimited { retry_after }) => {
-            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            let mut response = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "mock fault: rate limit reached",
-                "rate_limit_error",
-            );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-            return response;
-        }
-        Some(FaultKind::ContextExceeded) => {
-            let body = json!({"error": {
-                "code": 400,
-                "message": "the request exceeds the available context size, try increasing it",
-                "type": "exceed_context_size_error",
-            }});
-            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
-        }
-        Some(FaultKind::CloseConnection) => {
-            conn.kill();
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
-        Some(FaultKind::Delay(delay)) => start = later(start, delay),
-        Some(FaultKind::MalformedJson | FaultKind::TruncatedStream) => complete = false,
-        None => {}
+    if let Some(response) = fault.as_ref().and_then(|kind| refusal(kind, &conn)) {
+        return response;
     }
+    let start = match fault {
+        Some(FaultKind::Delay(delay)) => later(received, delay),
+        _ => received,
+    };
+    // Faults that imitate a reply still take the model's time, but never finish it.
+    let complete = !matches!(
+        fault,
+        Some(FaultKind::MalformedJson | FaultKind::TruncatedStream)
+    );
 
     let reply = reply_text(&request.model, prompt, request.max_tokens);
     let latency = shared.latency(&request.model);
@@ -230,8 +199,8 @@ async fn chat(
             Some(FaultKind::TruncatedStream) => {
                 let mut events = stream_events(&meta, &reply, &usage, start, latency, false);
                 let words = pieces(&reply.text).len();
-                // The role chunk and the first half of the words, at least one.
-                events.truncate(1 + words.div_ceil(2).max(1).min(words));
+                // The role chunk and the first half of the words.
+                events.truncate(1 + words.div_ceil(2));
                 events
             }
             _ => stream_events(&meta, &reply, &usage, start, latency, include_usage),
@@ -258,6 +227,52 @@ async fn chat(
         shared.finish(index);
     }
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The answer to a fault that refuses the request outright, as real servers do
+/// before spending any time on it; `None` for faults that shape a reply instead.
+fn refusal(kind: &FaultKind, conn: &Connection) -> Option<Response> {
+    let response = match *kind {
+        FaultKind::Status(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or_else(|_| {
+                tracing::warn!("mock server: fault status {code} is not an HTTP status; using 500");
+                StatusCode::INTERNAL_SERVER_ERROR
+            });
+            let kind = if status.is_client_error() {
+                "invalid_request_error"
+            } else {
+                "server_error"
+            };
+            error(status, &format!("mock fault: HTTP {code}"), kind)
+        }
+        FaultKind::RateLimited { retry_after } => {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "mock fault: rate limit reached",
+                "rate_limit_error",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+        }
+        FaultKind::ContextExceeded => {
+            let body = json!({"error": {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+            }});
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+        }
+        FaultKind::CloseConnection => {
+            conn.kill();
+            // Never written: the killed connection fails first.
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        FaultKind::Delay(_) | FaultKind::MalformedJson | FaultKind::TruncatedStream => return None,
+    };
+    Some(response)
 }
 
 /// Sleeps with tokio until `deadline`; false when the server shut down first.

@@ -133,7 +133,8 @@ impl MockServer {
         format!("http://{}/v1", self.addr)
     }
 
-    /// Every chat request received so far, in arrival order.
+    /// Every chat request received so far, in arrival order, faulted and
+    /// rejected ones included; bodies too broken to parse have nothing to record.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.log().clone()
     }
@@ -154,16 +155,11 @@ impl MockServer {
     }
 
     /// Serves until the process gets Ctrl-C (for the CLI).
-    pub async fn wait(mut self) {
-        if let Some(task) = self.task.as_mut() {
-            tokio::select! {
-                signal = tokio::signal::ctrl_c() => {
-                    if let Err(err) = signal {
-                        tracing::error!("mock server: cannot listen for Ctrl-C: {err}");
-                    }
-                }
-                _ = task => {}
-            }
+    pub async fn wait(self) {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            // Without a handler the server is still useful; it just ends with the process.
+            tracing::error!("mock server: cannot listen for Ctrl-C ({err}); serving until killed");
+            std::future::pending::<()>().await;
         }
         self.shutdown().await;
     }
