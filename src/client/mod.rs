@@ -118,9 +118,15 @@ impl Client {
                 .bytes()
                 .await
                 .map_err(|err| CallError::from_reqwest(&target.base_url, err))?;
-            parse_completion(&bytes).map_err(|reason| CallError::Malformed {
-                url: target.base_url.clone(),
-                reason,
+            parse_completion(&bytes).map_err(|problem| match problem {
+                BodyProblem::CutShort => CallError::Interrupted {
+                    url: target.base_url.clone(),
+                    reason: "the reply ends in the middle of its JSON".into(),
+                },
+                BodyProblem::Invalid(reason) => CallError::Malformed {
+                    url: target.base_url.clone(),
+                    reason,
+                },
             })
         })
         .await
@@ -201,14 +207,31 @@ struct Usage {
     completion_tokens: Option<u32>,
 }
 
-fn parse_completion(bytes: &[u8]) -> Result<Completion, String> {
-    let body: CompletionBody = serde_json::from_slice(bytes).map_err(|err| err.to_string())?;
+#[derive(Debug)]
+enum BodyProblem {
+    /// Valid so far, but it stops: a connection lost mid-body.
+    CutShort,
+    Invalid(String),
+}
+
+fn parse_completion(bytes: &[u8]) -> Result<Completion, BodyProblem> {
+    let body: CompletionBody = serde_json::from_slice(bytes).map_err(|err| {
+        if err.is_eof() && !bytes.is_empty() {
+            BodyProblem::CutShort
+        } else {
+            BodyProblem::Invalid(err.to_string())
+        }
+    })?;
+    let invalid = |reason: &str| BodyProblem::Invalid(reason.to_string());
     let choice = body
         .choices
         .into_iter()
         .next()
-        .ok_or("the reply has no choices")?;
-    let text = choice.message.content.ok_or("the reply has no text")?;
+        .ok_or_else(|| invalid("the reply has no choices"))?;
+    let text = choice
+        .message
+        .content
+        .ok_or_else(|| invalid("the reply has no text"))?;
     let usage = body.usage;
     Ok(Completion {
         tokens: usage
@@ -237,8 +260,14 @@ mod tests {
 
     #[test]
     fn a_reply_without_choices_is_malformed() {
-        assert!(parse_completion(br#"{"choices":[]}"#).is_err());
-        assert!(parse_completion(b"<html>").is_err());
+        let invalid = |body: &[u8]| matches!(parse_completion(body), Err(BodyProblem::Invalid(_)));
+        assert!(invalid(br#"{"choices":[]}"#));
+        assert!(invalid(b"<html>"));
+        assert!(invalid(b""));
+        assert!(matches!(
+            parse_completion(br#"{"choices":[{"message":{"content":"ha"#),
+            Err(BodyProblem::CutShort)
+        ));
     }
 
     #[test]

@@ -1,0 +1,135 @@
+//! Running workflows in tests: real HTTP to the mock model server on
+//! 127.0.0.1, through the same router, client and scheduler `wfc run` uses.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use wfc::check::Program;
+use wfc::client::{Backoff, Client};
+use wfc::mock::{MockConfig, MockServer};
+use wfc::router::{Router, RouterConfig};
+use wfc::run::stored::Stored;
+use wfc::run::{HttpExecutor, Observer, Report, Runner, TaskRecord};
+
+/// Checks `source` and returns its program; a file with errors fails the
+/// test.
+pub fn program(dir: &Path, source: &str) -> Program {
+    let path = dir.join("test.wf");
+    std::fs::write(&path, source).unwrap();
+    checked(&path)
+}
+
+/// A workflow of the built-in library.
+pub fn library_program(name: &str) -> Program {
+    checked(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("workflows")
+            .join(name),
+    )
+}
+
+fn checked(path: &Path) -> Program {
+    let report = wfc::check::check_file(&mut Default::default(), path).unwrap();
+    assert!(!report.has_errors(), "{:#?}", report.problems);
+    report.program.unwrap()
+}
+
+/// A quick backoff, so retry tests do not wait long.
+pub const QUICK: Backoff = Backoff {
+    base: Duration::from_millis(20),
+    max: Duration::from_secs(5),
+};
+
+pub struct Setup<'a> {
+    pub program: &'a Program,
+    pub routes: RouterConfig,
+    pub inputs: serde_json::Value,
+    pub journal: Vec<TaskRecord>,
+    pub cache: Option<PathBuf>,
+    pub stream: bool,
+    pub observer: &'a dyn Observer,
+}
+
+impl<'a> Setup<'a> {
+    /// Every agent of `program` served by `mock`.
+    pub fn new(program: &'a Program, mock: &MockServer) -> Self {
+        let agents = program.agents.iter().map(|a| a.name.clone());
+        Setup {
+            program,
+            routes: RouterConfig::everything_at(&mock.base_url(), agents),
+            inputs: serde_json::json!({}),
+            journal: Vec::new(),
+            cache: None,
+            stream: true,
+            observer: &(),
+        }
+    }
+
+    pub fn inputs(mut self, inputs: serde_json::Value) -> Self {
+        self.inputs = inputs;
+        self
+    }
+
+    pub async fn run(&self) -> Report {
+        self.run_until(&CancellationToken::new()).await
+    }
+
+    pub async fn run_until(&self, cancel: &CancellationToken) -> Report {
+        let names: Vec<&str> = self
+            .program
+            .agents
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        let router = Router::with_env(&self.routes, &names, |_| None).unwrap();
+        let executor = Stored::new(
+            HttpExecutor {
+                router,
+                client: Client::default(),
+                backoff: QUICK,
+                stream: self.stream,
+            },
+            &self.journal,
+            self.cache.clone(),
+        );
+        let capacity = |agent: &str| executor.inner().router.capacity(agent);
+        let workflow = &self.program.workflows[0];
+        let given = self
+            .inputs
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), wfc::run::inputs::Given::Json(v.clone())))
+            .collect();
+        let inputs = wfc::run::inputs::bind(workflow, given).unwrap();
+        Runner {
+            workflow,
+            agents: &self.program.agents,
+            executor: &executor,
+            observer: self.observer,
+            capacity: &capacity,
+        }
+        .run(&inputs, cancel)
+        .await
+        .unwrap()
+    }
+}
+
+pub fn latency(pairs: &[(&str, u64)]) -> MockConfig {
+    MockConfig {
+        latency: pairs
+            .iter()
+            .map(|(model, ms)| (model.to_string(), Duration::from_millis(*ms)))
+            .collect(),
+        ..MockConfig::default()
+    }
+}
+
+pub fn result<'r>(report: &'r Report, task: &str) -> &'r wfc::run::report::TaskResult {
+    report
+        .results
+        .iter()
+        .find(|r| r.task_id == task)
+        .unwrap_or_else(|| panic!("no result for {task}"))
+}
