@@ -1,0 +1,253 @@
+//! `wfc run` as people and scripts call it: inputs, the report on stdout,
+//! the run directory, exit codes, Ctrl-C and `--resume`.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DISCHARGE: &str = "workflows/discharge_summary.wf";
+
+fn wfc() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wfc"));
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("WFC_LOG");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    wfc().arg("run").args(args).output().expect("wfc runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn discharge_inputs(dir: &Path) -> Vec<String> {
+    let record = dir.join("record.txt");
+    std::fs::write(&record, "65-year-old man, inferior STEMI, PCI to the RCA.").unwrap();
+    vec![
+        "--input".into(),
+        format!("patient_data=@{}", record.display()),
+        "--input".into(),
+        "admission_date=01/01/2026".into(),
+        "-i".into(),
+        "discharge_date=2026-01-04".into(),
+    ]
+}
+
+#[test]
+fn json_output_is_the_seed_response_and_the_run_directory_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let mut args = vec![DISCHARGE.to_string(), "--mock".into()];
+    args.extend(["--mock-latency".into(), "20ms".into(), "--json".into()]);
+    args.extend(["--run-dir".into(), run_dir.display().to_string()]);
+    args.extend(discharge_inputs(dir.path()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["workflow_type"], "discharge_summary");
+    assert_eq!(report["success"], true);
+    assert!(
+        report["aggregated_content"]
+            .as_str()
+            .unwrap()
+            .starts_with("=== DISCHARGE SUMMARY ===")
+    );
+    for number in ["total_latency_ms", "parallel_efficiency"] {
+        assert!(report[number].is_number(), "{number}");
+    }
+    let metadata = &report["metadata"];
+    assert_eq!(metadata["num_tasks"], 2);
+    assert!(metadata["sequential_time_ms"].is_number());
+    assert!(metadata["speedup_factor"].is_number());
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for result in results {
+        for field in [
+            "task_id",
+            "agent_type",
+            "model",
+            "latency_ms",
+            "tokens",
+            "success",
+        ] {
+            assert!(!result[field].is_null(), "{field} in {result}");
+        }
+        assert!(result["error"].is_null());
+    }
+
+    let stored: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(stored, report);
+    let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), 2);
+    let request: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(request["workflow"], "discharge_summary");
+    assert_eq!(request["inputs"]["discharge_date"], "2026-01-04");
+}
+
+#[test]
+fn bad_inputs_are_all_named_before_anything_runs() {
+    let output = run(&[
+        DISCHARGE,
+        "--mock",
+        "-i",
+        "patient_dta=x",
+        "-i",
+        "admission_date=yesterday",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    for expected in [
+        "error: workflow `discharge_summary` has no input `patient_dta`; did you mean `patient_data`?",
+        "error: input `admission_date` should be a date such as 2026-01-04 or 01/04/2026, but `yesterday` is not a date",
+        "error: input `patient_data` is required (declared as `text`) but was not given",
+        "error: input `discharge_date` is required",
+        "--input patient_data=...",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn a_file_with_errors_runs_nothing() {
+    let output = run(&["tests/cases/check/err_cycle.wf", "--mock"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("wf::cycle"), "{stderr}");
+    assert!(stderr.contains("has errors; nothing was run"), "{stderr}");
+}
+
+#[test]
+fn an_unreachable_server_fails_the_tasks_with_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let mut args = vec![DISCHARGE.to_string(), "--json".into(), "-q".into()];
+    args.extend([
+        "--run-dir".into(),
+        dir.path().join("run").display().to_string(),
+    ]);
+    args.extend(discharge_inputs(dir.path()));
+    let output = wfc()
+        .arg("run")
+        .args(&args)
+        .env("WFC_ROUTE_CLINICAL", &url)
+        .env("WFC_ROUTE_BILLING", &url)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["success"], false);
+    let error = report["metadata"]["errors"]["clinical_summary"]
+        .as_str()
+        .unwrap();
+    assert!(
+        error.contains(&format!("cannot connect to {url}")),
+        "{error}"
+    );
+    assert!(error.contains("after 3 attempts"), "{error}");
+    assert!(
+        report["aggregated_content"]
+            .as_str()
+            .unwrap()
+            .contains("[clinical_summary has no result: cannot connect")
+    );
+}
+
+#[test]
+fn a_bad_router_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let router = dir.path().join("wfc.toml");
+    std::fs::write(&router, "[[agents.Clinical.endpoints]]\nurl = \"gpu-1\"\n").unwrap();
+    let mut args = vec![
+        DISCHARGE.to_string(),
+        "--router".into(),
+        router.display().to_string(),
+    ];
+    args.extend(discharge_inputs(dir.path()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("is not an http:// or https:// URL"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ctrl_c_keeps_finished_work_and_resume_completes_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let mut args = vec![DISCHARGE.to_string(), "--mock".into()];
+    args.extend(["--mock-latency".into(), "Billing=10ms".into()]);
+    args.extend(["--mock-latency".into(), "Clinical=60s".into()]);
+    args.extend(["--run-dir".into(), run_dir.display().to_string()]);
+    args.extend(discharge_inputs(dir.path()));
+    let child = wfc()
+        .arg("run")
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let journal = run_dir.join("journal.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read_to_string(&journal).map_or(true, |j| j.lines().count() < 1) {
+        assert!(Instant::now() < deadline, "billing never finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let interrupted_at = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let output = child.wait_with_output().unwrap();
+    assert!(interrupted_at.elapsed() < Duration::from_secs(10));
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("wfc run --resume"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["metadata"]["interrupted"], true);
+    let status = |report: &serde_json::Value, task: &str| {
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["task_id"] == task)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(status(&report, "billing_codes")["status"], "ok");
+    assert_eq!(status(&report, "clinical_summary")["status"], "failed");
+
+    let resume_dir = run_dir.display().to_string();
+    let output = run(&[
+        "--resume",
+        &resume_dir,
+        "--mock",
+        "--mock-latency",
+        "10ms",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let resumed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(resumed["success"], true);
+    assert_eq!(status(&resumed, "billing_codes")["replayed"], true);
+    assert_eq!(status(&resumed, "clinical_summary")["replayed"], false);
+}
