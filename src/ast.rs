@@ -105,7 +105,28 @@ pub struct Task {
     pub name: Name,
     pub agent: Name,
     pub properties: Vec<Property>,
+    /// `expect ...` lines: what a good answer looks like.
+    pub checks: Vec<Check>,
     pub span: Span,
+}
+
+/// A property an answer (a task's, or a test's output) should have.
+#[derive(Debug)]
+pub struct Check {
+    pub kind: CheckKind,
+    pub span: Span,
+}
+
+#[derive(Debug)]
+pub enum CheckKind {
+    Contains(Text),
+    Matches(Text),
+    /// A line that is this heading (`## Title`, `=== TITLE ===`).
+    Heading(Text),
+    /// At least this many characters.
+    MinLength(Value),
+    /// The whole answer is valid JSON.
+    Json,
 }
 
 #[derive(Debug)]
@@ -194,8 +215,7 @@ pub struct Expectation {
 
 #[derive(Debug)]
 pub enum ExpectationKind {
-    OutputContains(Text),
-    OutputMatches(Text),
+    Output(Check),
     TaskState { task: Name, state: TaskState },
     Order { first: Name, then: Name },
 }

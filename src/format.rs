@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 
 use crate::ast::*;
-use crate::source::SourceFile;
+use crate::source::{SourceFile, Span};
 
 const INDENT: &str = "  ";
 
@@ -222,7 +222,18 @@ impl Printer<'_> {
                     task.agent.span.end,
                     task.span.end,
                     |p| {
-                        p.properties(&task.properties);
+                        let mut lines: Vec<(String, Span)> =
+                            task.properties
+                                .iter()
+                                .map(|property| (p.property(property), property.span))
+                                .chain(task.checks.iter().map(|check| {
+                                    (format!("expect {}", p.check(check)), check.span)
+                                }))
+                                .collect();
+                        lines.sort_by_key(|(_, span)| span.start);
+                        for (text, span) in lines {
+                            p.line(&text, span.start, span.end);
+                        }
                     },
                 );
             }
@@ -252,8 +263,22 @@ impl Printer<'_> {
 
     fn properties(&mut self, properties: &[Property]) {
         for property in properties {
-            let text = format!("{} = {}", property.key.text, self.value(&property.value));
+            let text = self.property(property);
             self.line(&text, property.span.start, property.span.end);
+        }
+    }
+
+    fn property(&self, property: &Property) -> String {
+        format!("{} = {}", property.key.text, self.value(&property.value))
+    }
+
+    fn check(&self, check: &Check) -> String {
+        match &check.kind {
+            CheckKind::Contains(text) => format!("contains {}", self.text(text)),
+            CheckKind::Matches(text) => format!("matches {}", self.text(text)),
+            CheckKind::Heading(text) => format!("heading {}", self.text(text)),
+            CheckKind::MinLength(value) => format!("min_length {}", self.value(value)),
+            CheckKind::Json => "json".to_string(),
         }
     }
 
@@ -266,11 +291,8 @@ impl Printer<'_> {
                 format!("mock {} = {}", task.text, self.text(response))
             }
             TestStep::Expect(expectation) => match &expectation.kind {
-                ExpectationKind::OutputContains(text) => {
-                    format!("expect output contains {}", self.text(text))
-                }
-                ExpectationKind::OutputMatches(text) => {
-                    format!("expect output matches {}", self.text(text))
+                ExpectationKind::Output(check) => {
+                    format!("expect output {}", self.check(check))
                 }
                 ExpectationKind::TaskState { task, state } => {
                     format!("expect task {} {}", task.text, state.keyword())

@@ -519,3 +519,38 @@ workflow long {
     let journaled = Journal::read(&run_dir).unwrap();
     assert!(journaled.iter().any(|r| r.task == "quick" && r.is_ok()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_is_scored_against_its_tasks_expectations() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = program(
+        dir.path(),
+        r#"
+agent A { model = "a" }
+workflow scored {
+  task summary -> A {
+    prompt = "Write:\n## Hospital Course\n## Discharge Medications"
+    expect heading "Hospital Course"
+    expect heading "Discharge Medications"
+    expect contains "aspirin"
+    expect min_length 20
+  }
+  task codes -> A {
+    prompt = "List codes"
+    max_tokens = 3
+    expect min_length 1
+  }
+}
+"#,
+    );
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let report = Setup::new(&program, &mock).run().await;
+    let summary = result(&report, "summary").quality.clone().unwrap();
+    assert_eq!(summary.score, 0.75);
+    assert_eq!(summary.failed, [r#"contains "aspirin""#]);
+    let codes = result(&report, "codes").quality.clone().unwrap();
+    assert!(result(&report, "codes").truncated);
+    assert_eq!(codes.score, 0.0);
+    assert_eq!(codes.failed, ["max_tokens cut the answer off"]);
+    assert_eq!(report.quality_score, 0.38);
+}

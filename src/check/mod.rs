@@ -2,6 +2,7 @@
 //! Every problem is collected, so one run reports all of them.
 
 mod agents;
+mod answers;
 pub mod problem;
 pub mod program;
 mod properties;

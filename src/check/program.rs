@@ -95,7 +95,23 @@ pub struct TaskDef {
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub fallback: Option<String>,
+    /// What a good answer looks like; every run scores the answer by them.
+    pub checks: Vec<Check>,
     pub span: Span,
+}
+
+/// A property an answer should have.
+#[derive(Debug, Clone)]
+pub enum Check {
+    Contains(String),
+    Matches(regex::Regex),
+    /// A line that is this heading, in Markdown (`## Title`) or banner
+    /// (`=== TITLE ===`) form, in any case.
+    Heading(String),
+    /// At least this many characters.
+    MinLength(usize),
+    /// The whole answer is valid JSON.
+    Json,
 }
 
 #[derive(Debug, Clone)]
@@ -108,8 +124,7 @@ pub struct TestDef {
 
 #[derive(Debug, Clone)]
 pub enum Expectation {
-    OutputContains(String),
-    OutputMatches(regex::Regex),
+    Output(Check),
     TaskState {
         task: String,
         state: crate::ast::TaskState,

@@ -118,17 +118,9 @@ fn check_expectation(
     problems: &mut Vec<Problem>,
 ) -> Option<Expectation> {
     Some(match kind {
-        ExpectationKind::OutputContains(text) => Expectation::OutputContains(text.value.clone()),
-        ExpectationKind::OutputMatches(text) => match regex::Regex::new(&text.value) {
-            Ok(regex) => Expectation::OutputMatches(regex),
-            Err(err) => {
-                problems.push(Problem::InvalidRegex {
-                    span: text.span,
-                    detail: regex_detail(&err),
-                });
-                return None;
-            }
-        },
+        ExpectationKind::Output(check) => {
+            Expectation::Output(super::answers::check(check, problems)?)
+        }
         ExpectationKind::TaskState { task, state } => {
             names.task(task, workflow, problems)?;
             Expectation::TaskState {
@@ -148,18 +140,6 @@ fn check_expectation(
             }
         }
     })
-}
-
-/// The last line of the regex crate's message says what is wrong.
-fn regex_detail(err: &regex::Error) -> String {
-    let message = err.to_string();
-    message
-        .lines()
-        .rev()
-        .find(|line| !line.trim().is_empty())
-        .unwrap_or("invalid regular expression")
-        .trim_start_matches("error: ")
-        .to_string()
 }
 
 fn duplicate(what: &'static str, name: &ast::Name, first: Span) -> Problem {

@@ -323,6 +323,11 @@ fn task_def(
             .integer("retries", RETRIES, problems)
             .unwrap_or(DEFAULT_RETRIES),
         fallback: fallback.map(|name| name.text.clone()),
+        checks: task
+            .checks
+            .iter()
+            .filter_map(|check| super::answers::check(check, problems))
+            .collect(),
         span: task.span,
     }
 }

@@ -78,8 +78,16 @@ fn finished_line(record: &TaskRecord) -> String {
                 ""
             };
             let replayed = if record.replayed { ", replayed" } else { "" };
+            let quality = match &record.quality {
+                Some(quality) if !quality.failed.is_empty() => format!(
+                    ", quality {:.2}: failed {}",
+                    quality.score,
+                    quality.failed.join(", ")
+                ),
+                _ => String::new(),
+            };
             format!(
-                "ok       {task} ({}, {} tokens, {} ms{cut}{replayed})",
+                "ok       {task} ({}, {} tokens, {} ms{cut}{replayed}{quality})",
                 record.agent, record.tokens, record.latency_ms
             )
         }

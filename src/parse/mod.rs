@@ -191,12 +191,21 @@ fn parse_task(pair: Pair<'_, Rule>) -> Task {
     let docs = parse_docs(inner.next().expect("task has docs"));
     let name = parse_name(inner.next().expect("task has a name"));
     let agent = parse_name(inner.next().expect("task has an agent"));
-    let properties = inner.map(parse_property).collect();
+    let (mut properties, mut checks) = (Vec::new(), Vec::new());
+    for member in inner {
+        if member.as_rule() == Rule::answer_expect {
+            let check = children(member).next().expect("`expect` has a check");
+            checks.push(parse_check(check));
+        } else {
+            properties.push(parse_property(member));
+        }
+    }
     Task {
         docs,
         name,
         agent,
         properties,
+        checks,
         span,
     }
 }
@@ -299,6 +308,24 @@ fn parse_test_step(pair: Pair<'_, Rule>) -> TestStep {
     }
 }
 
+fn parse_check(pair: Pair<'_, Rule>) -> Check {
+    let span = span(&pair);
+    let rule = pair.as_rule();
+    let argument = children(pair).next();
+    let text = || parse_string(argument.clone().expect("the check has a string"));
+    let kind = match rule {
+        Rule::contains => CheckKind::Contains(text()),
+        Rule::matches => CheckKind::Matches(text()),
+        Rule::heading => CheckKind::Heading(text()),
+        Rule::min_length => CheckKind::MinLength(parse_value(
+            argument.clone().expect("min_length has a number"),
+        )),
+        Rule::valid_json => CheckKind::Json,
+        rule => unreachable!("the grammar allows no {rule:?} as a check"),
+    };
+    Check { kind, span }
+}
+
 fn parse_expectation(pair: Pair<'_, Rule>) -> ExpectationKind {
     let rule = pair.as_rule();
     let mut inner = children(pair);
@@ -308,16 +335,7 @@ fn parse_expectation(pair: Pair<'_, Rule>) -> ExpectationKind {
             .expect("the grammar fixes an expectation's parts")
     };
     match rule {
-        Rule::expect_output => {
-            let matcher = next();
-            let is_regex = matcher.as_rule() == Rule::matches;
-            let text = parse_string(children(matcher).next().expect("a matcher has a string"));
-            if is_regex {
-                ExpectationKind::OutputMatches(text)
-            } else {
-                ExpectationKind::OutputContains(text)
-            }
-        }
+        Rule::expect_output => ExpectationKind::Output(parse_check(next())),
         Rule::expect_task => {
             let task = parse_name(next());
             let state = match next().as_str() {

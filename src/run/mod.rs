@@ -5,6 +5,7 @@ pub mod events;
 pub mod execute;
 pub mod inputs;
 pub mod journal;
+pub mod quality;
 mod record;
 pub mod report;
 pub mod scheduler;

@@ -24,6 +24,9 @@ pub struct TaskRecord {
     /// server.
     #[serde(default)]
     pub replayed: bool,
+    /// How the answer measures up to the task's `expect` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<super::quality::Quality>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +60,7 @@ impl TaskRecord {
             attempts: 0,
             key: None,
             replayed: false,
+            quality: None,
         }
     }
 

@@ -21,6 +21,8 @@ pub struct Report {
     pub workflow_type: String,
     /// Every task answered and the output rendered.
     pub success: bool,
+    /// The mean of the task scores, a task without an answer counting 0.
+    pub quality_score: f64,
     pub aggregated_content: String,
     pub total_latency_ms: u64,
     pub parallel_efficiency: f64,
@@ -64,6 +66,9 @@ pub struct TaskResult {
     pub replayed: bool,
     /// `max_tokens` cut the answer off.
     pub truncated: bool,
+    /// The answer's score against the task's `expect` checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<super::quality::Quality>,
 }
 
 impl Report {
@@ -82,9 +87,16 @@ impl Report {
             Ok(text) => (text, None),
             Err(error) => (String::new(), Some(error)),
         };
+        let scores: Vec<f64> = finished
+            .records
+            .iter()
+            .map(|r| r.quality.as_ref().map_or(0.0, |q| q.score))
+            .collect();
+        let quality_score = ratio(scores.iter().sum::<f64>() / scores.len() as f64);
         Report {
             workflow_type: workflow.to_string(),
             success: all_ok && output_error.is_none() && !finished.interrupted,
+            quality_score,
             aggregated_content,
             total_latency_ms: wall_ms,
             parallel_efficiency: ratio(
@@ -130,6 +142,7 @@ impl From<&TaskRecord> for TaskResult {
             attempts: record.attempts,
             replayed: record.replayed,
             truncated,
+            quality: record.quality.clone(),
         }
     }
 }

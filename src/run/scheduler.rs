@@ -301,6 +301,11 @@ impl<'s, 'a> Run<'s, 'a> {
                 let attempt = self.attempt[task]
                     .take()
                     .expect("a running task has an attempt");
+                let quality = super::quality::score(
+                    &answer.text,
+                    answer.finish_reason.as_deref(),
+                    &self.task(task).checks,
+                );
                 self.finish(
                     task,
                     TaskRecord {
@@ -322,6 +327,7 @@ impl<'s, 'a> Run<'s, 'a> {
                         attempts: attempt.attempts + answer.attempts,
                         key,
                         replayed: answer.replayed,
+                        quality: Some(quality),
                     },
                 );
             }
