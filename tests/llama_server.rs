@@ -1,0 +1,339 @@
+//! wfc against a real llama.cpp `llama-server` (the tiny random model of
+//! `shared/tools/real-llm-server`): the client, streaming, and `wfc run`
+//! end to end, including the server's own error for a prompt longer than
+//! its context.
+//!
+//! Set `WFC_LLAMA_SERVER_URL` to the server's base URL, e.g.
+//! `http://127.0.0.1:18086/v1` (`.ci/run` starts one and sets it). Without
+//! it every test says it was skipped and passes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wfc::client::{ChatRequest, Client, Completion, Target};
+
+const URL_VARIABLE: &str = "WFC_LLAMA_SERVER_URL";
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/llama/llama.wf");
+/// The server's context per slot, in tokens; the tiny model's prompts take
+/// about one token per character.
+const CONTEXT_TOKENS: usize = 32_768;
+
+/// The server's base URL, or `None` (after saying so) when the tests
+/// should be skipped.
+fn server(test: &str) -> Option<String> {
+    match std::env::var(URL_VARIABLE) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
+        _ => {
+            println!("skipped {test}: {URL_VARIABLE} is not set (no llama-server to talk to)");
+            None
+        }
+    }
+}
+
+fn target(url: &str) -> Target {
+    Target {
+        base_url: url.to_string(),
+        api_key: None,
+        timeout: Duration::from_secs(60),
+    }
+}
+
+/// A deterministic request (temperature 0), so the same request sent twice
+/// gets the same answer.
+fn request(prompt: &str, max_tokens: u32) -> ChatRequest {
+    ChatRequest {
+        model: "tiny".into(),
+        system: Some("You are terse.".into()),
+        prompt: prompt.into(),
+        max_tokens,
+        temperature: Some(0.0),
+    }
+}
+
+/// The same request as `request` sends, answered whole, without wfc's
+/// client: the server's own view of the answer and its `usage`.
+async fn raw_reply(url: &str, request: &ChatRequest) -> Value {
+    let body = json!({
+        "model": request.model,
+        "messages": [
+            {"role": "system", "content": request.system},
+            {"role": "user", "content": request.prompt},
+        ],
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "stream": false,
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{url}/chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .expect("the server answers");
+    assert!(response.status().is_success(), "{}", response.status());
+    response.json().await.expect("the reply is JSON")
+}
+
+/// Checks what holds for every answer from the server to `request`.
+fn assert_plausible(completion: &Completion, request: &ChatRequest) {
+    assert!(
+        !completion.text.trim().is_empty(),
+        "empty answer: {completion:?}"
+    );
+    assert_eq!(completion.model, "tiny");
+    assert!(completion.tokens >= 1 && completion.tokens <= request.max_tokens);
+    match completion.finish_reason.as_deref() {
+        Some("stop") => assert!(completion.tokens <= request.max_tokens),
+        Some("length") => assert_eq!(completion.tokens, request.max_tokens),
+        other => panic!("finish_reason {other:?} is neither stop nor length"),
+    }
+}
+
+#[tokio::test]
+async fn completes_whole_answers_with_the_servers_usage() {
+    let Some(url) = server("completes_whole_answers_with_the_servers_usage") else {
+        return;
+    };
+    let client = Client::default();
+    let asked = request("Say hello to the ward nurse.", 300);
+    let completion = client.complete(&target(&url), &asked).await.unwrap();
+    assert_plausible(&completion, &asked);
+
+    // The server, asked the same thing without wfc, says the same, and its
+    // usage is what the completion counts.
+    let raw = raw_reply(&url, &asked).await;
+    assert_eq!(
+        completion.text,
+        raw["choices"][0]["message"]["content"].as_str().unwrap(),
+        "the text is taken as sent, leading space included"
+    );
+    assert_eq!(
+        Some(completion.tokens as u64),
+        raw["usage"]["completion_tokens"].as_u64()
+    );
+    assert_eq!(
+        completion.prompt_tokens.map(u64::from),
+        raw["usage"]["prompt_tokens"].as_u64()
+    );
+    assert_eq!(
+        completion.finish_reason.as_deref(),
+        raw["choices"][0]["finish_reason"].as_str()
+    );
+
+    // A small max_tokens cuts a long answer off.
+    let short = request("Write a very long story about a hospital, in detail.", 5);
+    let cut = client.complete(&target(&url), &short).await.unwrap();
+    assert_eq!(cut.finish_reason.as_deref(), Some("length"), "{cut:?}");
+    assert_eq!(cut.tokens, 5);
+    assert!(!cut.text.trim().is_empty());
+}
+
+#[tokio::test]
+async fn streamed_pieces_make_up_the_answer() {
+    let Some(url) = server("streamed_pieces_make_up_the_answer") else {
+        return;
+    };
+    let client = Client::default();
+    for max_tokens in [300, 7] {
+        let asked = request("Describe the discharge plan in many words.", max_tokens);
+        let mut pieces = Vec::new();
+        let mut on_text = |text: &str| pieces.push(text.to_string());
+        let streamed = client
+            .stream(&target(&url), &asked, &mut on_text)
+            .await
+            .unwrap();
+        assert_plausible(&streamed, &asked);
+        assert_eq!(pieces.concat(), streamed.text);
+        // About one chunk per token; never more chunks than tokens.
+        assert!(
+            !pieces.is_empty() && pieces.len() as u32 <= streamed.tokens,
+            "{} pieces for {} tokens",
+            pieces.len(),
+            streamed.tokens
+        );
+        assert!(streamed.prompt_tokens.is_some(), "the usage chunk is read");
+
+        // The same answer, taken whole, is the same text and token count.
+        let whole = client.complete(&target(&url), &asked).await.unwrap();
+        assert_eq!(streamed.text, whole.text);
+        assert_eq!(streamed.tokens, whole.tokens);
+        assert_eq!(streamed.prompt_tokens, whole.prompt_tokens);
+        assert_eq!(streamed.finish_reason, whole.finish_reason);
+        if max_tokens == 7 {
+            assert_eq!(streamed.finish_reason.as_deref(), Some("length"));
+            assert_eq!(streamed.tokens, 7);
+        }
+    }
+}
+
+/// A router file sending both of the fixture's agents to the server.
+fn write_router(dir: &Path, url: &str) -> std::path::PathBuf {
+    let mut text = String::from("[defaults]\ntimeout = \"60s\"\n");
+    for agent in ["Clinical", "Billing"] {
+        text.push_str(&format!(
+            "\n[[agents.{agent}.endpoints]]\nurl = \"{url}\"\nmodel = \"tiny\"\n"
+        ));
+    }
+    let path = dir.join("router.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// `wfc run FIXTURE --workflow WORKFLOW --json -q` with the router file
+/// and the run directory in `dir`.
+fn wfc_run(dir: &Path, url: &str, workflow: &str, extra: &[&str]) -> (Output, Value) {
+    let router = write_router(dir, url);
+    let output = Command::new(env!("CARGO_BIN_EXE_wfc"))
+        .args(["run", FIXTURE, "--workflow", workflow, "--json", "-q"])
+        .arg("--router")
+        .arg(&router)
+        .arg("--run-dir")
+        .arg(dir.join("run"))
+        .args(extra)
+        .env_remove("WFC_ROUTE_CLINICAL")
+        .env_remove("WFC_ROUTE_BILLING")
+        .output()
+        .expect("wfc runs");
+    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "stdout is not a JSON report ({err}); stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output, report)
+}
+
+fn journal(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("run").join("journal.jsonl"))
+        .expect("the run directory has a journal")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each journal line is JSON"))
+        .collect()
+}
+
+fn result<'a>(report: &'a Value, task: &str) -> &'a Value {
+    report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["task_id"] == task)
+        .unwrap_or_else(|| panic!("no result for `{task}` in {report:#}"))
+}
+
+#[test]
+fn runs_a_workflow_end_to_end() {
+    let Some(url) = server("runs_a_workflow_end_to_end") else {
+        return;
+    };
+    for extra in [&[][..], &["--no-stream"][..]] {
+        let dir = tempfile::tempdir().unwrap();
+        let (output, report) = wfc_run(dir.path(), &url, "chain", extra);
+        let context = format!(
+            "wfc run {extra:?}: {report:#}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(output.status.code(), Some(0), "{context}");
+        assert_eq!(report["success"], true, "{context}");
+        assert_eq!(report["metadata"]["num_tasks"], 3, "{context}");
+        assert_eq!(report["metadata"]["errors"], json!({}), "{context}");
+        for task in ["note", "codes", "advice"] {
+            let r = result(&report, task);
+            assert_eq!(r["success"], true, "{task}: {context}");
+            assert_eq!(r["status"], "ok", "{task}: {context}");
+            assert_eq!(r["model"], "tiny", "{task}: {context}");
+            assert_eq!(r["attempts"], 1, "{task}: {context}");
+            let tokens = r["tokens"].as_u64().unwrap();
+            assert!(tokens > 0 && tokens <= 24, "{task}: {context}");
+        }
+        // `codes` reads `note`, so it starts only once `note` has finished.
+        let (note, codes) = (result(&report, "note"), result(&report, "codes"));
+        assert!(
+            codes["started_ms"].as_u64() >= note["finished_ms"].as_u64(),
+            "{context}"
+        );
+
+        // One journal line per task, holding the answers the output shows.
+        let lines = journal(dir.path());
+        assert_eq!(lines.len(), 3, "{lines:#?}");
+        let content = report["aggregated_content"].as_str().unwrap();
+        for line in &lines {
+            let task = line["task"].as_str().unwrap();
+            assert_eq!(line["status"], "ok", "{line}");
+            let r = result(&report, task);
+            assert_eq!(line["tokens"], r["tokens"], "{line}");
+            let cut_off = line["finish_reason"] == "length";
+            assert_eq!(r["truncated"], cut_off, "{line}");
+            if cut_off {
+                assert_eq!(r["tokens"], 24, "{line}");
+            }
+            let text = line["text"].as_str().unwrap().trim();
+            assert!(!text.is_empty(), "{line}");
+            assert!(
+                content.contains(text),
+                "the output lacks `{task}`'s answer {text:?}: {content}"
+            );
+        }
+        for heading in ["=== NOTE ===", "=== CODES ===", "=== ADVICE ==="] {
+            assert!(content.contains(heading), "{content}");
+        }
+        // The report on disk is the one printed.
+        let stored: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("run").join("report.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(stored, report);
+    }
+}
+
+#[test]
+fn a_prompt_longer_than_the_context_fails_once_with_the_servers_reason() {
+    let Some(url) = server("a_prompt_longer_than_the_context_fails_once_with_the_servers_reason")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Well past the context at about one token per character.
+    let words = [
+        "patient", "admitted", "with", "chest", "pain", "and", "fever",
+    ];
+    let mut record = String::new();
+    for word in words.iter().cycle() {
+        if record.len() > CONTEXT_TOKENS + 20_000 {
+            break;
+        }
+        record.push_str(word);
+        record.push(' ');
+    }
+    let record_file = dir.path().join("record.txt");
+    std::fs::write(&record_file, &record).unwrap();
+    let input = format!("record=@{}", record_file.display());
+
+    let (output, report) = wfc_run(dir.path(), &url, "long_record", &["--input", &input]);
+    let context = format!(
+        "{report:#}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(3), "a task failed: {context}");
+    assert_eq!(report["success"], false, "{context}");
+    let summary = result(&report, "summary");
+    assert_eq!(summary["success"], false, "{context}");
+    assert_eq!(summary["status"], "failed", "{context}");
+    assert_eq!(summary["tokens"], 0, "{context}");
+    // A 400 cannot pass by asking again, although the task allows retries.
+    assert_eq!(summary["attempts"], 1, "{context}");
+    let error = summary["error"].as_str().unwrap();
+    assert!(error.contains("HTTP 400"), "{error}");
+    assert!(
+        error.contains("exceeds the available context size"),
+        "the server's own message: {error}"
+    );
+    assert!(error.contains(&url), "names the endpoint: {error}");
+    assert_eq!(report["metadata"]["errors"]["summary"], error, "{context}");
+
+    let lines = journal(dir.path());
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(lines[0]["status"], "failed");
+    assert_eq!(lines[0]["error"], error);
+}
