@@ -6,6 +6,7 @@
 //! [`plan`] (the task DAG, its critical path and waves).
 
 pub mod ast;
+pub mod catalog;
 pub mod check;
 pub mod cli;
 pub mod client;
@@ -21,3 +22,4 @@ pub mod router;
 pub mod run;
 pub mod source;
 pub mod template;
+pub mod testing;

@@ -338,7 +338,11 @@ workflow partial {
     assert_eq!(report.metadata.errors.len(), 3);
     let mut prompts: Vec<String> = mock.requests().into_iter().map(|r| r.prompt).collect();
     prompts.sort();
-    assert_eq!(prompts, ["assess", "codes"], "the skipped tasks send nothing");
+    assert_eq!(
+        prompts,
+        ["assess", "codes"],
+        "the skipped tasks send nothing"
+    );
     assert!(
         report
             .aggregated_content

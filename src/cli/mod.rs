@@ -19,9 +19,11 @@ mod check;
 mod files;
 mod fmt;
 mod graph;
+mod list;
 mod mock_server;
 mod progress;
 mod run;
+mod test;
 
 use std::io::IsTerminal;
 
@@ -62,8 +64,12 @@ enum Command {
     Fmt(fmt::Args),
     /// Draw a workflow's task graph with its critical path
     Graph(graph::Args),
+    /// List the workflows with their inputs, agents and pattern
+    List(list::Args),
     /// Run a workflow against the agents' model servers
     Run(Box<run::Args>),
+    /// Run the workflows' `test` blocks (mocked answers, or --live)
+    Test(test::Args),
     /// Serve the built-in mock model server (OpenAI-compatible) on a port
     MockServer(mock_server::Args),
     /// Explain a diagnostic code at length, with an example
@@ -92,10 +98,12 @@ pub fn main() -> i32 {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::List(args) => list::run(&args),
         Command::Run(args) => {
             logging();
             run::run(*args)
         }
+        Command::Test(args) => test::run(&args),
         Command::MockServer(args) => {
             logging();
             mock_server::run(&args)

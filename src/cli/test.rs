@@ -1,0 +1,249 @@
+//! `wfc test`: every `test` block of the workflows, with a `cargo test`-like
+//! report and exit code for CI.
+
+use std::path::{Path, PathBuf};
+
+use super::{exit, files};
+use crate::check::{self, Program, TestDef, WorkflowDef};
+use crate::client::{Backoff, Client};
+use crate::loader::Loader;
+use crate::mock::{MockConfig, MockServer};
+use crate::router::{Router, RouterConfig};
+use crate::run::HttpExecutor;
+use crate::testing::{self, Scripted, snapshot};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files, or folders to search for `*.wf` files (default: the current folder)
+    paths: Vec<PathBuf>,
+    /// Only the tests whose `workflow::test name` contains this text
+    #[arg(long, value_name = "TEXT")]
+    filter: Option<String>,
+    /// Accept changed snapshots instead of failing on them
+    #[arg(long)]
+    update: bool,
+    /// Ask the router's real servers instead of using the mocks (no snapshots)
+    #[arg(long)]
+    live: bool,
+    /// The router file for --live (default: wfc.toml beside each workflow)
+    #[arg(long, value_name = "FILE", requires = "live")]
+    router: Option<PathBuf>,
+}
+
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: Vec<(String, Vec<String>)>,
+    written: usize,
+    updated: usize,
+    broken_files: usize,
+}
+
+pub fn run(args: &Args) -> i32 {
+    let Some(paths) = files::discover_or_report(&args.paths) else {
+        return exit::USAGE;
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return exit::USAGE;
+        }
+    };
+    runtime.block_on(run_all(args, &paths))
+}
+
+async fn run_all(args: &Args, paths: &[PathBuf]) -> i32 {
+    let mock = if args.live {
+        None
+    } else {
+        match MockServer::start(MockConfig::default()).await {
+            Ok(server) => Some(server),
+            Err(err) => {
+                eprintln!("error: cannot start the mock model server: {err}");
+                return exit::USAGE;
+            }
+        }
+    };
+    let mut loader = Loader::default();
+    let mut tally = Tally::default();
+    let mut programs = Vec::new();
+    for path in paths {
+        match check::check_file(&mut loader, path) {
+            Ok(report) if report.has_errors() => {
+                eprintln!(
+                    "error: `{}` has errors (run `wfc check {}`); its tests cannot run",
+                    path.display(),
+                    path.display()
+                );
+                tally.broken_files += 1;
+            }
+            Ok(report) => programs.extend(report.program.map(|p| (path.clone(), p))),
+            Err(err) => {
+                eprintln!(
+                    "error: cannot read `{}`: {}",
+                    path.display(),
+                    files::reason(&err)
+                );
+                tally.broken_files += 1;
+            }
+        }
+    }
+    let selected = |workflow: &WorkflowDef, test: &TestDef| {
+        args.filter.as_ref().is_none_or(|filter| {
+            format!("{}::{}", workflow.name, test.name)
+                .to_lowercase()
+                .contains(&filter.to_lowercase())
+        })
+    };
+    let count: usize = programs
+        .iter()
+        .flat_map(|(_, p)| &p.workflows)
+        .map(|w| w.tests.iter().filter(|t| selected(w, t)).count())
+        .sum();
+    outln!("running {count} test{}", if count == 1 { "" } else { "s" });
+    for (path, program) in &programs {
+        let executor = match executor(args, mock.as_ref(), path, program) {
+            Ok(executor) => executor,
+            Err(message) => {
+                eprintln!("error: {message}");
+                tally.broken_files += 1;
+                continue;
+            }
+        };
+        for workflow in &program.workflows {
+            for test in workflow.tests.iter().filter(|t| selected(workflow, t)) {
+                run_one(args, path, program, workflow, test, &executor, &mut tally).await;
+            }
+        }
+    }
+    if let Some(server) = mock {
+        server.shutdown().await;
+    }
+    summarise(&tally)
+}
+
+fn executor(
+    args: &Args,
+    mock: Option<&MockServer>,
+    path: &Path,
+    program: &Program,
+) -> Result<HttpExecutor, String> {
+    let agents: Vec<&str> = program.agents.iter().map(|a| a.name.as_str()).collect();
+    let config = match mock {
+        Some(server) => {
+            RouterConfig::everything_at(&server.base_url(), agents.iter().map(|a| a.to_string()))
+        }
+        None => RouterConfig::discover(args.router.as_deref(), path, &agents)
+            .map_err(|err| err.to_string())?,
+    };
+    Ok(HttpExecutor {
+        router: Router::new(&config, &agents).map_err(|err| err.to_string())?,
+        client: Client::default(),
+        backoff: Backoff::default(),
+        stream: false,
+    })
+}
+
+async fn run_one(
+    args: &Args,
+    path: &Path,
+    program: &Program,
+    workflow: &WorkflowDef,
+    test: &TestDef,
+    executor: &HttpExecutor,
+    tally: &mut Tally,
+) {
+    let name = format!("{}::{:?}", workflow.name, test.name);
+    let capacity = |agent: &str| executor.router.capacity(agent);
+    let scripted = Scripted::new(test, executor);
+    let run = if args.live {
+        let unscripted = TestDef {
+            mocks: Vec::new(),
+            ..test.clone()
+        };
+        testing::run(workflow, &program.agents, &unscripted, executor, &capacity).await
+    } else {
+        testing::run(workflow, &program.agents, test, &scripted, &capacity).await
+    };
+    let mut failures = run.failures;
+    let mut note = String::new();
+    if let (Some(report), false) = (&run.report, args.live) {
+        let snapshot_path = snapshot::path(path, &workflow.name, &test.name);
+        let header = format!(
+            "workflow: {}\ntest: {}\nsource: {}",
+            workflow.name,
+            test.name,
+            path.display()
+        );
+        match snapshot::compare(
+            &snapshot_path,
+            &header,
+            &report.aggregated_content,
+            args.update,
+        ) {
+            Ok(snapshot::Verdict::Matches) => {}
+            Ok(snapshot::Verdict::Written) => {
+                tally.written += 1;
+                note = format!(" (new snapshot {})", snapshot_path.display());
+            }
+            Ok(snapshot::Verdict::Updated) => {
+                tally.updated += 1;
+                note = format!(" (snapshot updated: {})", snapshot_path.display());
+            }
+            Ok(snapshot::Verdict::Changed(diff)) => failures.push(format!(
+                "the output differs from {} (accept it with `wfc test --update`):\n{diff}",
+                snapshot_path.display()
+            )),
+            Err(err) => failures.push(format!(
+                "cannot use the snapshot {}: {err}",
+                snapshot_path.display()
+            )),
+        }
+    }
+    if let (Some(report), true) = (&run.report, args.live) {
+        note = format!(" (quality {:.2})", report.quality_score);
+    }
+    if failures.is_empty() {
+        outln!("test {name} ... ok{note}");
+        tally.passed += 1;
+    } else {
+        outln!("test {name} ... FAILED{note}");
+        tally.failed.push((name, failures));
+    }
+}
+
+fn summarise(tally: &Tally) -> i32 {
+    if !tally.failed.is_empty() {
+        outln!("\nfailures:");
+        for (name, failures) in &tally.failed {
+            outln!("\n---- {name} ----");
+            for failure in failures {
+                outln!("  {}", failure.replace('\n', "\n  "));
+            }
+        }
+    }
+    let ok = tally.failed.is_empty() && tally.broken_files == 0;
+    let mut extras = Vec::new();
+    if tally.written > 0 {
+        extras.push(format!("{} new snapshots written", tally.written));
+    }
+    if tally.updated > 0 {
+        extras.push(format!("{} snapshots updated", tally.updated));
+    }
+    if tally.broken_files > 0 {
+        extras.push(format!("{} files could not be tested", tally.broken_files));
+    }
+    let extras = if extras.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", extras.join("; "))
+    };
+    outln!(
+        "\ntest result: {}. {} passed; {} failed{extras}",
+        if ok { "ok" } else { "FAILED" },
+        tally.passed,
+        tally.failed.len()
+    );
+    if ok { exit::OK } else { exit::PROBLEMS }
+}

@@ -1,0 +1,192 @@
+//! `wfc test` and `wfc list` as a CI job calls them: test blocks with mocked
+//! answers, snapshots beside the workflow, expectations, `--update`,
+//! `--filter`, `--live`, and the workflow catalogue.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn wfc(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wfc"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("wfc runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+const CLAIM: &str = r#"
+agent MedicalQA { model = "qa" }
+agent Claims { model = "claims" }
+
+/// Medical necessity, then the claim.
+workflow claim {
+  /// The case.
+  input case: text
+  input plan: one_of("ppo", "hmo") = "ppo"
+
+  task necessity -> MedicalQA { prompt = "Assess {{ case }}" }
+  task submission -> Claims { prompt = "Claim ({{ plan }}) for {{ necessity }}" }
+  output = "{{ necessity | section('Necessity') }}\n{{ submission | section('Claim') }}"
+
+  test "knee MRI" {
+    input case = "knee pain"
+    mock necessity = "MRI is medically necessary."
+    expect output contains "=== NECESSITY ===\nMRI is medically necessary."
+    expect output contains "Mock claims response"
+    expect task submission ok
+    expect order necessity before submission
+  }
+
+  test "unmet" {
+    input case = "x"
+    mock necessity = "not needed"
+    expect output contains "approved"
+    expect task necessity failed
+  }
+}
+"#;
+
+#[test]
+fn tests_run_with_mocks_snapshots_are_kept_and_changes_fail_with_a_diff() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("claim.wf"), CLAIM).unwrap();
+
+    let first = wfc(dir.path(), &["test", "--filter", "knee"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stdout(&first));
+    let out = stdout(&first);
+    assert!(out.contains("running 1 test\n"), "{out}");
+    assert!(
+        out.contains("test claim::\"knee MRI\" ... ok (new snapshot"),
+        "{out}"
+    );
+    assert!(out.contains("test result: ok. 1 passed; 0 failed; 1 new snapshots written"));
+    let snapshot = dir.path().join("__snapshots__/claim@knee_mri.snap");
+    let stored = std::fs::read_to_string(&snapshot).unwrap();
+    assert!(
+        stored.starts_with("---\nworkflow: claim\ntest: knee MRI\n"),
+        "{stored}"
+    );
+    assert!(
+        stored.contains("=== CLAIM ===\nMock claims response"),
+        "{stored}"
+    );
+
+    let again = wfc(dir.path(), &["test", "--filter", "knee"]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(stdout(&again).contains("test result: ok. 1 passed; 0 failed\n"));
+
+    let changed = CLAIM.replace("MRI is medically necessary.", "MRI is necessary.");
+    let changed = changed.replace(
+        "=== NECESSITY ===\\nMRI is medically necessary.",
+        "MRI is necessary",
+    );
+    std::fs::write(dir.path().join("claim.wf"), changed).unwrap();
+    let failing = wfc(dir.path(), &["test", "--filter", "knee"]);
+    assert_eq!(failing.status.code(), Some(1));
+    let out = stdout(&failing);
+    assert!(out.contains("test claim::\"knee MRI\" ... FAILED"), "{out}");
+    assert!(out.contains("the output differs from"), "{out}");
+    assert!(
+        out.contains("-MRI is medically necessary.\n  +MRI is necessary."),
+        "{out}"
+    );
+    assert!(
+        out.contains("test result: FAILED. 0 passed; 1 failed"),
+        "{out}"
+    );
+
+    let updated = wfc(dir.path(), &["test", "--filter", "knee", "--update"]);
+    assert_eq!(updated.status.code(), Some(0));
+    assert!(stdout(&updated).contains("1 snapshots updated"));
+    assert!(
+        std::fs::read_to_string(&snapshot)
+            .unwrap()
+            .contains("MRI is necessary.")
+    );
+}
+
+#[test]
+fn unmet_expectations_are_each_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("claim.wf"), CLAIM).unwrap();
+    let output = wfc(dir.path(), &["test", "claim.wf"]);
+    assert_eq!(output.status.code(), Some(1));
+    let out = stdout(&output);
+    assert!(out.contains("running 2 tests"), "{out}");
+    assert!(out.contains("test claim::\"unmet\" ... FAILED"), "{out}");
+    assert!(
+        out.contains("expected the output to meet `contains \"approved\"`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("expected task `necessity` to be failed, but it is ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("test result: FAILED. 1 passed; 1 failed"),
+        "{out}"
+    );
+}
+
+#[test]
+fn live_runs_ask_the_routers_servers_and_report_quality() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mock = runtime
+        .block_on(wfc::mock::MockServer::start(Default::default()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("claim.wf"), CLAIM).unwrap();
+    std::fs::write(
+        dir.path().join("wfc.toml"),
+        format!(
+            "[[agents.MedicalQA.endpoints]]\nurl = \"{0}\"\n[[agents.Claims.endpoints]]\nurl = \"{0}\"\n",
+            mock.base_url()
+        ),
+    )
+    .unwrap();
+    let output = wfc(dir.path(), &["test", "--live", "--filter", "knee"]);
+    let out = stdout(&output);
+    assert!(out.contains("(quality 1.00)"), "{out}");
+    assert!(
+        out.contains("expected the output to meet `contains \"=== NECESSITY ===\\nMRI is medically necessary.\"`"),
+        "live answers are not the mocks: {out}"
+    );
+    let models: Vec<String> = mock.requests().into_iter().map(|r| r.model).collect();
+    assert_eq!(models, ["qa", "claims"]);
+    assert!(!dir.path().join("__snapshots__").exists());
+}
+
+#[test]
+fn list_shows_each_workflow_with_inputs_agents_and_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("claim.wf"), CLAIM).unwrap();
+    let output = wfc(dir.path(), &["list", "--json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let claim = &list[0];
+    assert_eq!(claim["name"], "claim");
+    assert_eq!(claim["description"], "Medical necessity, then the claim.");
+    assert_eq!(claim["pattern"], "sequential");
+    assert_eq!(claim["agents"], serde_json::json!(["MedicalQA", "Claims"]));
+    assert_eq!(
+        claim["inputs"],
+        serde_json::json!([
+            {"name": "case", "type": "text", "required": true, "description": "The case."},
+            {"name": "plan", "type": "one_of(\"ppo\", \"hmo\")", "required": false, "default": "ppo", "description": ""},
+        ])
+    );
+    assert_eq!(
+        claim["tasks"][1]["depends_on"],
+        serde_json::json!(["necessity"])
+    );
+
+    let text = stdout(&wfc(dir.path(), &["list"]));
+    assert!(
+        text.starts_with("claim  (sequential: MedicalQA, Claims)\n  Medical necessity, then the claim.\n  --input case: text (required)\n  --input plan: one_of(\"ppo\", \"hmo\") (default \"ppo\")"),
+        "{text}"
+    );
+}
