@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use wfc::check::Program;
+use wfc::check::{Program, WorkflowDef};
 use wfc::client::{Backoff, Client};
 use wfc::mock::{MockConfig, MockServer};
 use wfc::router::{Router, RouterConfig};
@@ -29,7 +29,7 @@ pub fn library_program(name: &str) -> Program {
     )
 }
 
-fn checked(path: &Path) -> Program {
+pub fn checked(path: &Path) -> Program {
     let report = wfc::check::check_file(&mut Default::default(), path).unwrap();
     assert!(!report.has_errors(), "{:#?}", report.problems);
     report.program.unwrap()
@@ -43,6 +43,7 @@ pub const QUICK: Backoff = Backoff {
 
 pub struct Setup<'a> {
     pub program: &'a Program,
+    pub workflow: &'a WorkflowDef,
     pub routes: RouterConfig,
     pub inputs: serde_json::Value,
     pub journal: Vec<TaskRecord>,
@@ -52,11 +53,20 @@ pub struct Setup<'a> {
 }
 
 impl<'a> Setup<'a> {
-    /// Every agent of `program` served by `mock`.
+    /// The program's first workflow, every agent served by `mock`.
     pub fn new(program: &'a Program, mock: &MockServer) -> Self {
+        Self::for_workflow(program, &program.workflows[0], mock)
+    }
+
+    pub fn for_workflow(
+        program: &'a Program,
+        workflow: &'a WorkflowDef,
+        mock: &MockServer,
+    ) -> Self {
         let agents = program.agents.iter().map(|a| a.name.clone());
         Setup {
             program,
+            workflow,
             routes: RouterConfig::everything_at(&mock.base_url(), agents),
             inputs: serde_json::json!({}),
             journal: Vec::new(),
@@ -94,7 +104,7 @@ impl<'a> Setup<'a> {
             self.cache.clone(),
         );
         let capacity = |agent: &str| executor.inner().router.capacity(agent);
-        let workflow = &self.program.workflows[0];
+        let workflow = self.workflow;
         let given = self
             .inputs
             .as_object()
