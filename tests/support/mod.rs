@@ -1,6 +1,9 @@
 //! Running workflows in tests: real HTTP to the mock model server on
 //! 127.0.0.1, through the same router, client and scheduler `wfc run` uses.
 
+// Each test binary compiles this module on its own and uses only part of it.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
