@@ -138,3 +138,48 @@ async fn discharge_summary_runs_its_two_tasks_at_once() {
     assert!(clinical.received < billing.finished.unwrap());
     assert!(billing.received < clinical.finished.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insurance_claim_prepares_the_claim_only_after_the_necessity_assessment() {
+    let program = library_program("insurance_claim.wf");
+    let mock = MockServer::start(latency(&[("BiMediX2-8B", 200), ("OpenInsurance-8B", 100)]))
+        .await
+        .unwrap();
+    let report = Setup::new(&program, &mock)
+        .inputs(example_inputs("insurance_claim"))
+        .run()
+        .await;
+    assert!(report.success);
+    let timeline = Timeline(mock.requests());
+    let necessity = timeline.of("BiMediX2-8B")[0];
+    let claim = timeline.of("OpenInsurance-8B")[0];
+    assert!(claim.received >= necessity.finished.unwrap());
+    assert!(
+        claim
+            .prompt
+            .contains("Mock BiMediX2-8B text for Medical Necessity Determination"),
+        "the claim cites the assessment"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comprehensive_assessment_runs_all_three_agents_at_once() {
+    let program = library_program("comprehensive_assessment.wf");
+    let mock = MockServer::start(latency(&[
+        ("BioMistral-7B", 300),
+        ("BiMediX2-8B", 250),
+        ("OpenInsurance-8B", 200),
+    ]))
+    .await
+    .unwrap();
+    let report = Setup::new(&program, &mock)
+        .inputs(example_inputs("comprehensive_assessment"))
+        .run()
+        .await;
+    assert!(report.success);
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 3);
+    let first_answer = requests.iter().filter_map(|r| r.finished).min().unwrap();
+    assert!(requests.iter().all(|r| r.received < first_answer));
+    assert_eq!(report.metadata.peak_parallelism, 3);
+}

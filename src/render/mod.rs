@@ -7,6 +7,7 @@
 mod task_value;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use minijinja::{Environment, Value};
 
@@ -32,7 +33,9 @@ pub struct Renderer {
 /// The names a template can read: the inputs, then each finished task.
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    values: BTreeMap<String, Value>,
+    /// Shared with the template being rendered, so rendering a prompt does
+    /// not copy every answer so far.
+    values: Arc<BTreeMap<String, Value>>,
 }
 
 impl Scope {
@@ -45,11 +48,13 @@ impl Scope {
                 (name.clone(), value)
             })
             .collect();
-        Scope { values }
+        Scope {
+            values: Arc::new(values),
+        }
     }
 
     pub fn add(&mut self, record: &TaskRecord) {
-        self.values.insert(
+        Arc::make_mut(&mut self.values).insert(
             record.task.clone(),
             Value::from_object(TaskValue::new(record.clone())),
         );
@@ -113,7 +118,7 @@ impl Renderer {
         };
         let template = self.env.get_template(name).map_err(failed)?;
         template
-            .render(Value::from(scope.values.clone()))
+            .render(Value::from_dyn_object(scope.values.clone()))
             .map(|text| text.trim().to_string())
             .map_err(failed)
     }
