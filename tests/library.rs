@@ -1,6 +1,7 @@
 //! The built-in library (`workflows/`): every workflow's plan, and its run
 //! on the mock model server with its example inputs, pinned by snapshots;
-//! and the seed's execution patterns, measured on the server's clock.
+//! and the seed's execution patterns, measured on the server's clock (the
+//! discharge summary's overlap is in `tests/run.rs`).
 
 mod support;
 
@@ -116,27 +117,6 @@ impl Timeline {
     fn of(&self, model: &str) -> Vec<&wfc::mock::RecordedRequest> {
         self.0.iter().filter(|r| r.model == model).collect()
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discharge_summary_runs_its_two_tasks_at_once() {
-    let program = library_program("discharge_summary.wf");
-    let mock = MockServer::start(latency(&[
-        ("BioMistral-7B", 300),
-        ("OpenInsurance-8B", 250),
-    ]))
-    .await
-    .unwrap();
-    let report = Setup::new(&program, &mock)
-        .inputs(example_inputs("discharge_summary"))
-        .run()
-        .await;
-    assert!(report.success);
-    let timeline = Timeline(mock.requests());
-    let clinical = timeline.of("BioMistral-7B")[0];
-    let billing = timeline.of("OpenInsurance-8B")[0];
-    assert!(clinical.received < billing.finished.unwrap());
-    assert!(billing.received < clinical.finished.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

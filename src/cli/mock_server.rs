@@ -46,12 +46,9 @@ pub fn run(args: &Args) -> i32 {
             }
         }
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match super::runtime() {
         Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return exit::USAGE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(async {
         let addr = SocketAddr::from(([127, 0, 0, 1], args.port));

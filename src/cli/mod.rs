@@ -149,6 +149,17 @@ fn logging() {
         .init();
 }
 
+/// The async runtime for the commands that talk to servers.
+fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|err| {
+            eprintln!("error: cannot start the async runtime: {err}");
+            exit::USAGE
+        })
+}
+
 pub(crate) fn write_out(text: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let _ = std::io::stdout().lock().write_fmt(text);

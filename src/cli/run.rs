@@ -307,19 +307,10 @@ fn agents_used<'a>(program: &'a Program, workflow: &WorkflowDef) -> Vec<&'a str>
 }
 
 fn execute(args: &Args, prepared: Prepared) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            return fail(
-                format!("cannot start the async runtime: {err}"),
-                exit::USAGE,
-            );
-        }
-    };
-    runtime.block_on(execute_async(args, prepared))
+    match super::runtime() {
+        Ok(runtime) => runtime.block_on(execute_async(args, prepared)),
+        Err(code) => code,
+    }
 }
 
 async fn execute_async(args: &Args, prepared: Prepared) -> i32 {

@@ -43,14 +43,10 @@ pub fn run(args: &Args) -> i32 {
     let Some(paths) = files::discover_or_report(&args.paths) else {
         return exit::USAGE;
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the async runtime: {err}");
-            return exit::USAGE;
-        }
-    };
-    runtime.block_on(run_all(args, &paths))
+    match super::runtime() {
+        Ok(runtime) => runtime.block_on(run_all(args, &paths)),
+        Err(code) => code,
+    }
 }
 
 async fn run_all(args: &Args, paths: &[PathBuf]) -> i32 {
