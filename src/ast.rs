@@ -192,7 +192,9 @@ pub enum TestStep {
     },
     Mock {
         task: Name,
+        /// The answer, or with `fails` the error the task reports.
         response: Text,
+        fails: bool,
         span: Span,
     },
     Expect(Expectation),

@@ -287,8 +287,14 @@ impl Printer<'_> {
             TestStep::Input { name, value, .. } => {
                 format!("input {} = {}", name.text, self.value(value))
             }
+            TestStep::Mock {
+                task,
+                response,
+                fails: false,
+                ..
+            } => format!("mock {} = {}", task.text, self.text(response)),
             TestStep::Mock { task, response, .. } => {
-                format!("mock {} = {}", task.text, self.text(response))
+                format!("mock {} fails {}", task.text, self.text(response))
             }
             TestStep::Expect(expectation) => match &expectation.kind {
                 ExpectationKind::Output(check) => {

@@ -41,6 +41,14 @@ workflow claim {
     expect order necessity before submission
   }
 
+  test "outage" {
+    input case = "x"
+    mock necessity fails "HTTP 503"
+    expect task necessity failed
+    expect task submission skipped
+    expect output contains "[necessity has no result: HTTP 503]"
+  }
+
   test "unmet" {
     input case = "x"
     mock necessity = "not needed"
@@ -116,7 +124,8 @@ fn unmet_expectations_are_each_named() {
     let output = wfc(dir.path(), &["test", "claim.wf"]);
     assert_eq!(output.status.code(), Some(1));
     let out = stdout(&output);
-    assert!(out.contains("running 2 tests"), "{out}");
+    assert!(out.contains("running 3 tests"), "{out}");
+    assert!(out.contains("test claim::\"outage\" ... ok"), "{out}");
     assert!(out.contains("test claim::\"unmet\" ... FAILED"), "{out}");
     assert!(
         out.contains("expected the output to meet `contains \"approved\"`"),
@@ -127,7 +136,7 @@ fn unmet_expectations_are_each_named() {
         "{out}"
     );
     assert!(
-        out.contains("test result: FAILED. 1 passed; 1 failed"),
+        out.contains("test result: FAILED. 2 passed; 1 failed; 2 new snapshots written"),
         "{out}"
     );
 }

@@ -118,8 +118,16 @@ pub enum Check {
 pub struct TestDef {
     pub name: String,
     pub inputs: Vec<(String, serde_json::Value)>,
-    pub mocks: Vec<(String, String)>,
+    pub mocks: Vec<(String, MockAnswer)>,
     pub expectations: Vec<Expectation>,
+}
+
+/// What a mocked task does in a test.
+#[derive(Debug, Clone)]
+pub enum MockAnswer {
+    Text(String),
+    /// The task fails with this error.
+    Failure(String),
 }
 
 #[derive(Debug, Clone)]

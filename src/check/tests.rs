@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::problem::{Problem, did_you_mean};
-use super::program::{Expectation, InputDef, TestDef};
+use super::program::{Expectation, InputDef, MockAnswer, TestDef};
 use super::types;
 use super::workflow::{Declared, Names};
 use crate::ast::{self, ExpectationKind, Member, TestStep};
@@ -80,13 +80,23 @@ fn check_test(
                     }),
                 }
             }
-            TestStep::Mock { task, response, .. } => {
+            TestStep::Mock {
+                task,
+                response,
+                fails,
+                ..
+            } => {
                 if let Some(first) = mocked.insert(&task.text, task.span) {
                     problems.push(duplicate("mock of task", task, first));
                     continue;
                 }
                 if names.task(task, workflow, problems).is_some() {
-                    def.mocks.push((task.text.clone(), response.value.clone()));
+                    let answer = if *fails {
+                        MockAnswer::Failure(response.value.clone())
+                    } else {
+                        MockAnswer::Text(response.value.clone())
+                    };
+                    def.mocks.push((task.text.clone(), answer));
                 }
             }
             TestStep::Expect(expectation) => {

@@ -164,7 +164,9 @@ async fn run_one(
     };
     let mut failures = run.failures;
     let mut note = String::new();
-    if let (Some(report), false) = (&run.report, args.live) {
+    // A test that already failed neither writes nor updates its snapshot:
+    // only output that met its expectations is kept.
+    if let (Some(report), false, true) = (&run.report, args.live, failures.is_empty()) {
         let snapshot_path = snapshot::path(path, &workflow.name, &test.name);
         let header = format!(
             "workflow: {}\ntest: {}\nsource: {}",

@@ -295,11 +295,22 @@ fn parse_test_step(pair: Pair<'_, Rule>) -> TestStep {
             value: parse_value(next()),
             span,
         },
-        Rule::mock => TestStep::Mock {
-            task: parse_name(next()),
-            response: parse_string(next()),
-            span,
-        },
+        Rule::mock => {
+            let task = parse_name(next());
+            let answer = next();
+            let fails = answer.as_rule() == Rule::mock_failure;
+            let response = if fails {
+                parse_string(children(answer).next().expect("`fails` has a string"))
+            } else {
+                parse_string(answer)
+            };
+            TestStep::Mock {
+                task,
+                response,
+                fails,
+                span,
+            }
+        }
         Rule::expect => TestStep::Expect(Expectation {
             kind: parse_expectation(next()),
             span,

@@ -9,7 +9,7 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::ast::TaskState;
-use crate::check::{AgentDef, Expectation, TestDef, WorkflowDef};
+use crate::check::{AgentDef, Expectation, MockAnswer, TestDef, WorkflowDef};
 use crate::run::execute::{Answer, Failure};
 use crate::run::inputs::{self, Given};
 use crate::run::{Executor, Job, Observer, Report, Runner};
@@ -25,7 +25,7 @@ pub struct TestRun {
 /// Answers mocked tasks with the test's scripted text and passes every
 /// other job on (to the mock server, or to the real ones with `--live`).
 pub struct Scripted<'a> {
-    answers: HashMap<&'a str, &'a str>,
+    answers: HashMap<&'a str, &'a MockAnswer>,
     rest: &'a dyn Executor,
 }
 
@@ -34,7 +34,7 @@ impl<'a> Scripted<'a> {
         let answers = test
             .mocks
             .iter()
-            .map(|(task, text)| (task.as_str(), text.as_str()))
+            .map(|(task, answer)| (task.as_str(), answer))
             .collect();
         Scripted { answers, rest }
     }
@@ -47,7 +47,14 @@ impl Executor for Scripted<'_> {
         observer: &'b dyn Observer,
     ) -> BoxFuture<'b, Result<Answer, Failure>> {
         match self.answers.get(job.task.as_str()) {
-            Some(text) => {
+            Some(MockAnswer::Failure(error)) => {
+                let failure = Failure {
+                    error: error.clone(),
+                    attempts: 1,
+                };
+                Box::pin(async move { Err(failure) })
+            }
+            Some(MockAnswer::Text(text)) => {
                 let answer = Answer {
                     text: text.to_string(),
                     model: job.request.model.clone(),
