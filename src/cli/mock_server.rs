@@ -69,6 +69,49 @@ pub fn run(args: &Args) -> i32 {
     })
 }
 
+/// The seed's measured latencies, so `--mock` shows its speedups.
+const SEED_LATENCY_MS: [(&str, u64); 3] = [
+    ("BioMistral-7B", 1100),
+    ("OpenInsurance-8B", 1000),
+    ("BiMediX2-8B", 900),
+];
+const OTHER_LATENCY: Duration = Duration::from_millis(500);
+
+/// The mock `wfc run --mock` and `wfc serve --mock` start: the seed's
+/// latencies, changed by `[NAME=]DURATION` settings, where `model_of` turns
+/// a NAME into the model it stands for (or says there is none).
+pub(super) fn seed_config(
+    settings: &[String],
+    flag: &str,
+    model_of: impl Fn(&str) -> Option<String>,
+) -> Result<MockConfig, String> {
+    let mut config = MockConfig {
+        default_latency: OTHER_LATENCY,
+        ..MockConfig::default()
+    };
+    for (model, ms) in SEED_LATENCY_MS {
+        config
+            .latency
+            .insert(model.to_string(), Duration::from_millis(ms));
+    }
+    for setting in settings {
+        let (name, duration) =
+            latency_setting(setting).map_err(|err| format!("`{flag} {setting}`: {err}"))?;
+        match name {
+            None => {
+                config.latency.clear();
+                config.default_latency = duration;
+            }
+            Some(name) => {
+                let model = model_of(name)
+                    .ok_or_else(|| format!("`{flag} {setting}`: there is no agent `{name}`"))?;
+                config.latency.insert(model, duration);
+            }
+        }
+    }
+    Ok(config)
+}
+
 /// `NAME=DURATION` or `DURATION`, as `--latency` and `wfc run
 /// --mock-latency` take them.
 pub(super) fn latency_setting(setting: &str) -> Result<(Option<&str>, Duration), String> {

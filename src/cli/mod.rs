@@ -23,6 +23,7 @@ mod list;
 mod mock_server;
 mod progress;
 mod run;
+mod serve;
 mod test;
 
 use std::io::IsTerminal;
@@ -70,6 +71,8 @@ enum Command {
     Run(Box<run::Args>),
     /// Run the workflows' `test` blocks (mocked answers, or --live)
     Test(test::Args),
+    /// Serve the workflows over HTTP (the seed's API), with JWT auth
+    Serve(Box<serve::Args>),
     /// Serve the built-in mock model server (OpenAI-compatible) on a port
     MockServer(mock_server::Args),
     /// Explain a diagnostic code at length, with an example
@@ -104,6 +107,10 @@ pub fn main() -> i32 {
             run::run(*args)
         }
         Command::Test(args) => test::run(&args),
+        Command::Serve(args) => {
+            logging();
+            serve::run(&args)
+        }
         Command::MockServer(args) => {
             logging();
             mock_server::run(&args)

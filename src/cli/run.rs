@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -11,7 +10,7 @@ use super::exit;
 use super::progress::Progress;
 use crate::check::{self, AgentDef, Program, WorkflowDef};
 use crate::client::{Backoff, Client};
-use crate::mock::{MockConfig, MockServer};
+use crate::mock::MockServer;
 use crate::router::{Router, RouterConfig};
 use crate::run::inputs::{self, Given};
 use crate::run::journal::{self, Journal, RunRequest};
@@ -62,14 +61,6 @@ pub struct Args {
     #[arg(long)]
     no_stream: bool,
 }
-
-/// The seed's measured latencies, so `--mock` shows its speedups.
-const SEED_LATENCY_MS: [(&str, u64); 3] = [
-    ("BioMistral-7B", 1100),
-    ("OpenInsurance-8B", 1000),
-    ("BiMediX2-8B", 900),
-];
-const OTHER_MOCK_LATENCY: Duration = Duration::from_millis(500);
 
 pub fn run(args: Args) -> i32 {
     match prepare(&args) {
@@ -385,39 +376,12 @@ async fn execute_async(args: &Args, prepared: Prepared) -> i32 {
 }
 
 async fn start_mock(args: &Args, program: &Program) -> Result<MockServer, i32> {
-    let mut config = MockConfig {
-        default_latency: OTHER_MOCK_LATENCY,
-        ..MockConfig::default()
+    let model_of = |agent: &str| {
+        let agent = program.agents.iter().find(|a| a.name == agent)?;
+        Some(agent.model.clone().unwrap_or_else(|| agent.name.clone()))
     };
-    for (model, ms) in SEED_LATENCY_MS {
-        config
-            .latency
-            .insert(model.to_string(), Duration::from_millis(ms));
-    }
-    for setting in &args.mock_latency {
-        let (name, duration) = super::mock_server::latency_setting(setting)
-            .map_err(|err| fail(format!("`--mock-latency {setting}`: {err}"), exit::USAGE))?;
-        match name {
-            None => {
-                config.latency.clear();
-                config.default_latency = duration;
-            }
-            Some(name) => {
-                let agent = program
-                    .agents
-                    .iter()
-                    .find(|a| a.name == name)
-                    .ok_or_else(|| {
-                        fail(
-                            format!("`--mock-latency {setting}`: there is no agent `{name}`"),
-                            exit::USAGE,
-                        )
-                    })?;
-                let model = agent.model.clone().unwrap_or_else(|| agent.name.clone());
-                config.latency.insert(model, duration);
-            }
-        }
-    }
+    let config = super::mock_server::seed_config(&args.mock_latency, "--mock-latency", model_of)
+        .map_err(|err| fail(err, exit::USAGE))?;
     MockServer::start(config).await.map_err(|err| {
         fail(
             format!("cannot start the mock model server: {err}"),

@@ -132,6 +132,20 @@ impl Client {
         .await
     }
 
+    /// Whether the server answers `GET {base}/models`, as every
+    /// OpenAI-compatible server does: a readiness probe.
+    pub async fn answers(&self, target: &Target, within: Duration) -> bool {
+        let url = format!("{}/models", target.base_url.trim_end_matches('/'));
+        let mut request = self.http.get(url).timeout(within);
+        if let Some(ApiKey(key)) = &target.api_key {
+            request = request.bearer_auth(key);
+        }
+        request
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+    }
+
     /// One attempt, streamed: `on_text` sees each piece of text as it
     /// arrives. The result is the same as [`Client::complete`]'s.
     pub async fn stream(

@@ -5,5 +5,5 @@
 mod config;
 mod pool;
 
-pub use config::{RouterConfig, RouterError};
+pub use config::{FILE_NAME, RouterConfig, RouterError};
 pub use pool::{Endpoint, Lease, Router};

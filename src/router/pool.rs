@@ -160,17 +160,11 @@ impl Router {
         })
     }
 
-    /// Every distinct endpoint URL, for readiness checks.
-    pub fn urls(&self) -> Vec<&str> {
-        let mut urls: Vec<&str> = self
-            .agents
-            .values()
-            .flatten()
-            .map(|endpoint| endpoint.url())
-            .collect();
-        urls.sort_unstable();
-        urls.dedup();
-        urls
+    /// Each agent with its endpoints, for readiness checks.
+    pub fn agents(&self) -> impl Iterator<Item = (&str, &[Arc<Endpoint>])> {
+        self.agents
+            .iter()
+            .map(|(agent, endpoints)| (agent.as_str(), endpoints.as_slice()))
     }
 }
 

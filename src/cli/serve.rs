@@ -1,0 +1,215 @@
+//! `wfc serve`: the HTTP API. Security is not optional: without a JWT key
+//! the server does not start unless `--insecure-no-auth` says so.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::exit;
+use crate::mock::MockServer;
+use crate::router::RouterConfig;
+use crate::serve::{AuditLog, Auth, Deployment, ServeConfig, Server};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files, or folders of `*.wf` files, to serve (default: the current folder)
+    paths: Vec<PathBuf>,
+    /// The address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The router file (default: wfc.toml in the current folder, else the seed's ports)
+    #[arg(long, value_name = "FILE", conflicts_with = "mock")]
+    router: Option<PathBuf>,
+    /// Answer from the built-in mock model server (demos; no GPU)
+    #[arg(long)]
+    mock: bool,
+    /// Mock response time: `MODEL=DURATION` for one model, or `DURATION` for all
+    #[arg(long, value_name = "[MODEL=]DURATION", requires = "mock")]
+    mock_latency: Vec<String>,
+    /// HS256: the environment variable holding the shared secret
+    #[arg(long, value_name = "VARIABLE", conflicts_with_all = ["jwt_public_key", "insecure_no_auth"])]
+    jwt_secret_env: Option<String>,
+    /// RS256/ES256: the issuer's public key (PEM)
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure_no_auth")]
+    jwt_public_key: Option<PathBuf>,
+    /// The public key's algorithm
+    #[arg(long, value_enum, default_value_t = KeyAlgorithm::Rs256)]
+    jwt_algorithm: KeyAlgorithm,
+    /// The audience (`aud`) tokens must name
+    #[arg(long, value_name = "AUDIENCE", default_value = "wfc")]
+    jwt_audience: String,
+    /// The issuer (`iss`) tokens must name, if any
+    #[arg(long, value_name = "ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Serve without authentication (local experiments only)
+    #[arg(long)]
+    insecure_no_auth: bool,
+    /// Requests per minute per caller (0: unlimited)
+    #[arg(long, default_value_t = 120)]
+    rate_limit: u32,
+    /// Workflow runs at once; more are answered 503
+    #[arg(long, default_value_t = 16)]
+    max_runs: usize,
+    /// The longest a run may take
+    #[arg(long, default_value = "300s", value_parser = humantime::parse_duration)]
+    deadline: Duration,
+    /// The largest request body, in bytes
+    #[arg(long, default_value_t = 1024 * 1024)]
+    max_body: usize,
+    /// The audit log (JSON lines, appended)
+    #[arg(long, value_name = "FILE", default_value = "wfc-audit.jsonl")]
+    audit_log: PathBuf,
+    /// Where each run's journal goes
+    #[arg(long, value_name = "DIR", default_value = ".wfc/serve-runs")]
+    runs_dir: PathBuf,
+    /// How long shutdown waits for runs in flight
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    shutdown_grace: Duration,
+    /// Reload the workflows when a file changes (SIGHUP always reloads)
+    #[arg(long)]
+    watch: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum KeyAlgorithm {
+    Rs256,
+    Es256,
+}
+
+pub fn run(args: &Args) -> i32 {
+    let auth = match auth(args) {
+        Ok(auth) => auth,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return exit::USAGE;
+        }
+    };
+    let audit = match AuditLog::to_file(&args.audit_log) {
+        Ok(audit) => audit,
+        Err(err) => {
+            eprintln!(
+                "error: cannot open the audit log `{}`: {err}",
+                args.audit_log.display()
+            );
+            return exit::USAGE;
+        }
+    };
+    match super::runtime() {
+        Ok(runtime) => runtime.block_on(serve(args, auth, audit)),
+        Err(code) => code,
+    }
+}
+
+fn auth(args: &Args) -> Result<Auth, String> {
+    let issuer = args.jwt_issuer.as_deref();
+    if let Some(variable) = &args.jwt_secret_env {
+        let secret = std::env::var(variable)
+            .map_err(|_| format!("the environment variable `{variable}` is not set"))?;
+        if secret.len() < 32 {
+            return Err(format!(
+                "the secret in `{variable}` is {} bytes; HS256 needs at least 32",
+                secret.len()
+            ));
+        }
+        return Ok(Auth::shared_secret(
+            secret.as_bytes(),
+            &args.jwt_audience,
+            issuer,
+        ));
+    }
+    if let Some(path) = &args.jwt_public_key {
+        let pem = std::fs::read(path)
+            .map_err(|err| format!("cannot read `{}`: {err}", path.display()))?;
+        let algorithm = match args.jwt_algorithm {
+            KeyAlgorithm::Rs256 => jsonwebtoken::Algorithm::RS256,
+            KeyAlgorithm::Es256 => jsonwebtoken::Algorithm::ES256,
+        };
+        return Auth::public_key(&pem, algorithm, &args.jwt_audience, issuer);
+    }
+    if args.insecure_no_auth {
+        eprintln!(
+            "WARNING: serving WITHOUT authentication (--insecure-no-auth). Anyone who can reach {} can run workflows on patient data.",
+            args.listen
+        );
+        return Ok(Auth::Disabled);
+    }
+    Err("choose how callers authenticate: --jwt-secret-env VARIABLE (HS256) or --jwt-public-key FILE (RS256/ES256); --insecure-no-auth only for local experiments".into())
+}
+
+async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> i32 {
+    let mock = if args.mock {
+        let config =
+            match super::mock_server::seed_config(&args.mock_latency, "--mock-latency", |model| {
+                Some(model.to_string())
+            }) {
+                Ok(config) => config,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return exit::USAGE;
+                }
+            };
+        match MockServer::start(config).await {
+            Ok(server) => Some(server),
+            Err(err) => {
+                eprintln!("error: cannot start the mock model server: {err}");
+                return exit::USAGE;
+            }
+        }
+    } else {
+        None
+    };
+    let deployment = match &mock {
+        Some(server) => Deployment::Everything(server.base_url()),
+        None => {
+            let file = args
+                .router
+                .clone()
+                .or_else(|| Some(PathBuf::from(crate::router::FILE_NAME)).filter(|p| p.is_file()));
+            match file
+                .map(|path| RouterConfig::read(&path))
+                .unwrap_or_else(|| Ok(RouterConfig::seed()))
+            {
+                Ok(config) => Deployment::Router(config),
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    return exit::USAGE;
+                }
+            }
+        }
+    };
+    let sources = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let config = ServeConfig {
+        sources,
+        deployment,
+        listen: args.listen,
+        auth,
+        rate_limit: NonZeroU32::new(args.rate_limit),
+        max_runs: args.max_runs.max(1),
+        deadline: args.deadline,
+        max_body: args.max_body,
+        audit,
+        runs_dir: Some(args.runs_dir.clone()),
+        shutdown_grace: args.shutdown_grace,
+    };
+    let server = match Server::start(config).await {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return exit::PROBLEMS;
+        }
+    };
+    eprintln!(
+        "serving on http://{} (OpenAPI at /openapi.json)",
+        server.addr()
+    );
+    if args.watch {
+        server.watch(Duration::from_secs(1));
+    }
+    server.run_until_signalled().await;
+    exit::OK
+}

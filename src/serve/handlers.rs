@@ -1,0 +1,393 @@
+//! The endpoints. Every workflow request goes through the same steps:
+//! authenticate, rate-limit, find the workflow, check the caller may run
+//! it, check the inputs, take a run slot, run, answer.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State as Shared};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::State;
+use super::audit::{Note, RequestId};
+use super::auth::Caller;
+use super::error::ApiError;
+use super::library::{Entry, Library};
+use super::metrics::{TaskMetrics, WorkflowLabels};
+use super::stream::Streamer;
+use crate::run::inputs::{self, Given};
+use crate::run::journal::Journal;
+use crate::run::{Observer, Report, Runner};
+
+type AppState = Shared<Arc<State>>;
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Ready when every agent has an endpoint that answers.
+pub async fn readyz(Shared(state): AppState) -> Response {
+    let library = state.library();
+    let executor = &library.executor;
+    let mut agents = BTreeMap::new();
+    for (agent, endpoints) in executor.router.agents() {
+        let mut up = false;
+        for endpoint in endpoints {
+            if executor
+                .client
+                .answers(endpoint.target(), Duration::from_secs(2))
+                .await
+            {
+                up = true;
+                break;
+            }
+        }
+        agents.insert(agent.to_string(), up);
+    }
+    let ready = agents.values().all(|up| *up);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(json!({ "ready": ready, "agents": agents }))).into_response()
+}
+
+pub async fn metrics(Shared(state): AppState) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], super::OPENAPI).into_response()
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+/// `GET /v1/workflows/types`: the workflows this caller may run.
+pub async fn types(Shared(state): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
+    let caller = admit(&state, &headers)?;
+    let library = state.library();
+    let visible: Vec<_> = library
+        .infos()
+        .filter(|info| caller.may_run(&info.name))
+        .collect();
+    let mut response = Json(json!({ "workflows": visible })).into_response();
+    response.extensions_mut().insert(Note {
+        caller: Some(caller.subject),
+        ..Note::default()
+    });
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct StreamQuery {
+    #[serde(default)]
+    stream: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecuteBody {
+    workflow_type: String,
+    #[serde(default)]
+    context: Value,
+}
+
+/// `POST /v1/workflows/execute` with `{"workflow_type", "context"}`.
+pub async fn execute(
+    Shared(state): AppState,
+    Query(query): Query<StreamQuery>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let caller = admit(&state, &headers)?;
+    let body: ExecuteBody = parse(body, &caller)?;
+    start(
+        state,
+        caller,
+        &body.workflow_type,
+        body.context,
+        query.stream,
+        id,
+    )
+    .await
+}
+
+/// `POST /v1/workflows/{name}` with the context as the body (the seed's
+/// `/v1/workflows/discharge-summary`).
+pub async fn execute_named(
+    Shared(state): AppState,
+    Path(name): Path<String>,
+    Query(query): Query<StreamQuery>,
+    Extension(id): Extension<RequestId>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let caller = admit(&state, &headers)?;
+    let context: Value = parse(body, &caller)?;
+    start(state, caller, &name, context, query.stream, id).await
+}
+
+/// Authenticates the caller and takes one request from its rate limit.
+fn admit(state: &State, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let caller = state.auth.authenticate(headers)?;
+    if let Some(limiter) = &state.limiter
+        && let Err(not_until) = limiter.check_key(&caller.subject)
+    {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many requests from `{}`; try again in {} s",
+                caller.subject,
+                wait.as_secs_f64().ceil().max(1.0)
+            ),
+        )
+        .with_note(note(&caller, None))
+        .retry_after(wait));
+    }
+    Ok(caller)
+}
+
+fn note(caller: &Caller, workflow: Option<&str>) -> Note {
+    Note {
+        caller: Some(caller.subject.clone()),
+        workflow: workflow.map(str::to_string),
+        outcome: None,
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    caller: &Caller,
+) -> Result<T, ApiError> {
+    let body = body.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body was refused: {rejection}"),
+        )
+        .with_note(note(caller, None))
+    })?;
+    serde_json::from_slice(&body).map_err(|err| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("the body is not the JSON this endpoint takes: {err}"),
+        )
+        .with_note(note(caller, None))
+    })
+}
+
+/// Everything that can be refused before a run, then the run.
+async fn start(
+    state: Arc<State>,
+    caller: Caller,
+    name: &str,
+    context: Value,
+    stream: bool,
+    id: RequestId,
+) -> Result<Response, ApiError> {
+    let library = state.library();
+    let entry = library.get(name).ok_or_else(|| {
+        let known: Vec<&str> = library.names().collect();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_workflow",
+            format!("there is no workflow `{name}`; known: {}", known.join(", ")),
+        )
+        .with_note(note(&caller, Some(name)))
+    })?;
+    let workflow = entry.workflow().name.clone();
+    let refuse = |status, code, message: String| {
+        ApiError::new(status, code, message).with_note(note(&caller, Some(&workflow)))
+    };
+    if !caller.may_run(&workflow) {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("the token does not allow workflow `{workflow}`"),
+        ));
+    }
+    let Value::Object(context) = context else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_inputs",
+            "the context must be a JSON object of inputs".into(),
+        ));
+    };
+    let given = context
+        .into_iter()
+        .map(|(k, v)| (k, Given::Json(v)))
+        .collect();
+    let inputs = inputs::bind(entry.workflow(), given).map_err(|errors| {
+        refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_inputs",
+            format!("the context does not fit workflow `{workflow}`'s inputs"),
+        )
+        .problems(errors.iter().map(ToString::to_string).collect())
+    })?;
+    let slot = state.runs.clone().try_acquire_owned().map_err(|_| {
+        refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "all {} run slots are taken; try again shortly",
+                state.max_runs
+            ),
+        )
+        .retry_after(Duration::from_secs(1))
+    })?;
+    let run = Run {
+        state,
+        library,
+        workflow,
+        caller: caller.subject,
+        inputs,
+        id,
+    };
+    let note = Note {
+        caller: Some(run.caller.clone()),
+        workflow: Some(run.workflow.clone()),
+        outcome: stream.then_some("stream_started"),
+    };
+    if stream {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let streamer = Streamer(sender.clone());
+            if let Ok((report, _)) = run.execute(&streamer).await {
+                let data = serde_json::to_string(&report).expect("reports serialise");
+                let _ = sender.send(SseEvent::default().event("report").data(data));
+            }
+        });
+        let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
+            let event = receiver.recv().await?;
+            Some((Ok::<_, Infallible>(event), receiver))
+        });
+        let mut response = Sse::new(events).into_response();
+        response.extensions_mut().insert(note);
+        return Ok(response);
+    }
+    let _slot = slot;
+    let (report, outcome) = run
+        .execute(&())
+        .await
+        .map_err(|err| err.with_note(note.clone()))?;
+    let status = match outcome {
+        "timeout" => StatusCode::GATEWAY_TIMEOUT,
+        "interrupted" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::OK,
+    };
+    let mut response = (status, Json(report)).into_response();
+    response.extensions_mut().insert(Note {
+        outcome: Some(outcome),
+        ..note
+    });
+    Ok(response)
+}
+
+/// One accepted run.
+struct Run {
+    state: Arc<State>,
+    library: Arc<Library>,
+    workflow: String,
+    caller: String,
+    inputs: Map<String, Value>,
+    id: RequestId,
+}
+
+impl Run {
+    /// Runs to the end, the deadline or shutdown; the outcome is what the
+    /// audit log and the metrics record.
+    async fn execute(&self, extra: &dyn Observer) -> Result<(Report, &'static str), ApiError> {
+        let entry: &Entry = self.library.get(&self.workflow).expect("found before");
+        let journal = match &self.state.runs_dir {
+            Some(dir) => Some(Journal::open(&dir.join(&self.id.0)).map_err(|err| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "journal",
+                    format!("cannot open the run's journal: {err}"),
+                )
+            })?),
+            None => None,
+        };
+        let metrics = TaskMetrics(self.state.metrics.clone());
+        let observer = ((journal, metrics), extra);
+        let executor = &self.library.executor;
+        let capacity = |agent: &str| executor.router.capacity(agent);
+        let runner = Runner {
+            workflow: entry.workflow(),
+            agents: &entry.program.agents,
+            executor,
+            observer: &observer,
+            capacity: &capacity,
+        };
+        let cancel: CancellationToken = self.state.stopping.child_token();
+        let timer = {
+            let cancel = cancel.clone();
+            let deadline = self.state.deadline;
+            tokio::spawn(async move {
+                tokio::time::sleep(deadline).await;
+                cancel.cancel();
+            })
+        };
+        let started = Instant::now();
+        self.state.metrics.in_flight.inc();
+        tracing::info!(request = %self.id.0, workflow = %self.workflow, caller = %self.caller, "run started");
+        let result = runner.run(&self.inputs, &cancel).await;
+        self.state.metrics.in_flight.dec();
+        let timed_out = timer.is_finished() && !self.state.stopping.is_cancelled();
+        timer.abort();
+        let report = result.map_err(|err| {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "render", err.to_string())
+        })?;
+        let outcome = if report.metadata.interrupted {
+            if timed_out { "timeout" } else { "interrupted" }
+        } else if report.success {
+            "success"
+        } else {
+            "partial"
+        };
+        let labels = WorkflowLabels {
+            workflow: self.workflow.clone(),
+            outcome: outcome.into(),
+        };
+        self.state.metrics.runs.get_or_create(&labels).inc();
+        self.state
+            .metrics
+            .run_seconds
+            .get_or_create(&labels)
+            .observe(started.elapsed().as_secs_f64());
+        Ok((report, outcome))
+    }
+}

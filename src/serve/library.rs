@@ -1,0 +1,123 @@
+//! The workflows a server offers, loaded and checked together: a file with
+//! errors refuses the whole set, so a reload never half-applies.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::catalog::{self, WorkflowInfo};
+use crate::check::{self, Program, WorkflowDef};
+use crate::client::{Backoff, Client};
+use crate::loader::Loader;
+use crate::router::{Router, RouterConfig};
+use crate::run::HttpExecutor;
+
+pub struct Library {
+    entries: BTreeMap<String, Entry>,
+    pub executor: HttpExecutor,
+}
+
+pub struct Entry {
+    pub program: Arc<Program>,
+    pub index: usize,
+    pub info: WorkflowInfo,
+}
+
+impl Entry {
+    pub fn workflow(&self) -> &WorkflowDef {
+        &self.program.workflows[self.index]
+    }
+}
+
+/// Where to serve agents from: a router file's deployment (with the
+/// environment's `WFC_ROUTE_*` overrides) or one server for everything
+/// (the mock).
+pub enum Deployment {
+    Router(RouterConfig),
+    Everything(String),
+}
+
+impl Library {
+    /// Loads and checks every file; the error holds every diagnostic, ready
+    /// to print.
+    pub fn load(files: &[PathBuf], deployment: &Deployment) -> Result<Self, String> {
+        let mut loader = Loader::default();
+        let mut entries = BTreeMap::new();
+        let mut agents: Vec<String> = Vec::new();
+        let mut report = String::new();
+        for file in files {
+            let checked = check::check_file(&mut loader, file)
+                .map_err(|err| format!("cannot read `{}`: {err}", file.display()))?;
+            if checked.has_errors() {
+                let problems = checked
+                    .problems
+                    .iter()
+                    .map(|p| p as &dyn miette::Diagnostic);
+                report.push_str(&crate::diagnostics::human(&checked.source, problems, false));
+                continue;
+            }
+            let Some(program) = checked.program else {
+                continue;
+            };
+            let program = Arc::new(program);
+            for agent in &program.agents {
+                if !agents.contains(&agent.name) {
+                    agents.push(agent.name.clone());
+                }
+            }
+            for (index, workflow) in program.workflows.iter().enumerate() {
+                let entry = Entry {
+                    program: program.clone(),
+                    index,
+                    info: catalog::describe(workflow, file),
+                };
+                if let Some(previous) = entries.insert(workflow.name.clone(), entry) {
+                    report.push_str(&format!(
+                        "error: workflow `{}` is declared in both `{}` and `{}`\n",
+                        workflow.name,
+                        previous.info.file,
+                        file.display()
+                    ));
+                }
+            }
+        }
+        if !report.is_empty() {
+            return Err(report);
+        }
+        let names: Vec<&str> = agents.iter().map(String::as_str).collect();
+        let config = match deployment {
+            Deployment::Router(config) => {
+                let mut config = config.clone();
+                config.apply_overrides(&names, |name| std::env::var(name).ok());
+                config
+            }
+            Deployment::Everything(url) => RouterConfig::everything_at(url, agents.clone()),
+        };
+        let router = Router::new(&config, &names).map_err(|err| format!("error: {err}\n"))?;
+        Ok(Library {
+            entries,
+            executor: HttpExecutor {
+                router,
+                client: Client::default(),
+                backoff: Backoff::default(),
+                stream: true,
+            },
+        })
+    }
+
+    /// A workflow by name; the seed's hyphenated paths
+    /// (`discharge-summary`) name the same workflow.
+    pub fn get(&self, name: &str) -> Option<&Entry> {
+        self.entries
+            .get(name)
+            .or_else(|| self.entries.get(&name.replace('-', "_")))
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    pub fn infos(&self) -> impl Iterator<Item = &WorkflowInfo> {
+        self.entries.values().map(|entry| &entry.info)
+    }
+}

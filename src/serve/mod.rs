@@ -1,0 +1,267 @@
+//! `wfc serve`: the seed's HTTP API over the same interpreter as `wfc run`,
+//! with JWT authentication, per-caller rate limits, an audit log, metrics,
+//! bounded concurrency, deadlines and graceful shutdown.
+
+pub mod audit;
+pub mod auth;
+mod error;
+mod handlers;
+pub mod library;
+mod metrics;
+mod stream;
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use audit::AuditLog;
+pub use auth::Auth;
+pub use library::{Deployment, Library};
+use metrics::Metrics;
+
+/// The routes, as the OpenAPI document (`docs/openapi.json`) lists them.
+pub const ROUTES: [(&str, &str); 7] = [
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/workflows/types"),
+    ("post", "/v1/workflows/execute"),
+    ("post", "/v1/workflows/{name}"),
+];
+
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+pub struct ServeConfig {
+    /// The `.wf` files and folders to serve; read again on reload.
+    pub sources: Vec<PathBuf>,
+    pub deployment: Deployment,
+    pub listen: SocketAddr,
+    pub auth: Auth,
+    /// Requests a caller may make per minute; unlimited when absent.
+    pub rate_limit: Option<NonZeroU32>,
+    /// Workflow runs at once; more get 503.
+    pub max_runs: usize,
+    /// The longest one run may take.
+    pub deadline: Duration,
+    /// The largest request body, in bytes.
+    pub max_body: usize,
+    pub audit: AuditLog,
+    /// Where each run's journal goes (`<dir>/<request id>/`).
+    pub runs_dir: Option<PathBuf>,
+    /// How long shutdown waits for runs in flight before cancelling them.
+    pub shutdown_grace: Duration,
+}
+
+pub(crate) struct State {
+    library: RwLock<Arc<Library>>,
+    sources: Vec<PathBuf>,
+    deployment: Deployment,
+    auth: Auth,
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    runs: Arc<Semaphore>,
+    max_runs: usize,
+    deadline: Duration,
+    runs_dir: Option<PathBuf>,
+    metrics: Arc<Metrics>,
+    /// Cancelled when shutdown's grace period ends: runs still going stop
+    /// and answer with what they finished.
+    stopping: CancellationToken,
+}
+
+impl State {
+    fn library(&self) -> Arc<Library> {
+        self.library.read().expect("library lock").clone()
+    }
+
+    fn reload(&self) -> Result<usize, String> {
+        let files = crate::files::discover(&self.sources)?;
+        let library = Library::load(&files, &self.deployment)?;
+        let count = library.names().count();
+        *self.library.write().expect("library lock") = Arc::new(library);
+        Ok(count)
+    }
+
+    fn report_reload(&self) {
+        match self.reload() {
+            Ok(count) => eprintln!("reloaded: serving {count} workflows"),
+            Err(report) => {
+                eprintln!("reload refused; still serving the previous workflows:\n{report}")
+            }
+        }
+    }
+
+    /// The files as they are now: a change in the set or in any
+    /// modification time means a reload.
+    fn fingerprint(&self) -> Vec<(PathBuf, Option<std::time::SystemTime>)> {
+        crate::files::discover(&self.sources)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|path| {
+                let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+                (path, modified)
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the workflows have errors; the server did not start\n{0}")]
+    Workflows(String),
+    #[error("cannot find the workflow files: {0}")]
+    Sources(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct Server {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop_accepting: CancellationToken,
+    grace: Duration,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Loads and checks the workflows, binds, and serves in the background.
+    pub async fn start(config: ServeConfig) -> Result<Server, StartError> {
+        let files = crate::files::discover(&config.sources).map_err(StartError::Sources)?;
+        let library = Library::load(&files, &config.deployment).map_err(StartError::Workflows)?;
+        let state = Arc::new(State {
+            library: RwLock::new(Arc::new(library)),
+            sources: config.sources,
+            deployment: config.deployment,
+            auth: config.auth,
+            limiter: config
+                .rate_limit
+                .map(|per_minute| DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute))),
+            runs: Arc::new(Semaphore::new(config.max_runs)),
+            max_runs: config.max_runs,
+            deadline: config.deadline,
+            runs_dir: config.runs_dir,
+            metrics: Arc::new(Metrics::default()),
+            stopping: CancellationToken::new(),
+        });
+        let app = routes(state.clone(), config.max_body, config.audit);
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
+        let stop_accepting = CancellationToken::new();
+        let stopped = stop_accepting.clone();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stopped.cancelled().await })
+                .await;
+            if let Err(err) = served {
+                tracing::error!(%err, "the server stopped");
+            }
+        });
+        Ok(Server {
+            addr,
+            state,
+            stop_accepting,
+            grace: config.shutdown_grace,
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Loads the workflow files again; on any error the served set stays
+    /// as it was and the error says why.
+    pub fn reload(&self) -> Result<usize, String> {
+        self.state.reload()
+    }
+
+    /// Reloads whenever a workflow file changes, checking every `every`.
+    pub fn watch(&self, every: Duration) {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            let mut seen = state.fingerprint();
+            loop {
+                tokio::time::sleep(every).await;
+                let now = state.fingerprint();
+                if now != seen {
+                    state.report_reload();
+                    seen = now;
+                }
+            }
+        });
+    }
+
+    /// Stops taking requests, lets runs in flight finish for the grace
+    /// period, then cancels the rest (their journals keep what finished).
+    pub async fn stop(self) {
+        self.stop_accepting.cancel();
+        let stopping = self.state.stopping.clone();
+        let grace = self.grace;
+        let deadline = tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            stopping.cancel();
+        });
+        let _ = self.task.await;
+        deadline.abort();
+    }
+
+    /// Serves until SIGINT or SIGTERM, reloading on SIGHUP.
+    pub async fn run_until_signalled(self) {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut hangup), Ok(mut terminate)) = (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+        ) else {
+            tracing::error!("cannot listen for signals; serving until killed");
+            std::future::pending::<()>().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => self.state.report_reload(),
+                _ = terminate.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        eprintln!(
+            "shutting down: finishing runs in flight (up to {})",
+            humantime::format_duration(self.grace)
+        );
+        self.stop().await;
+    }
+}
+
+fn routes(state: Arc<State>, max_body: usize, audit: AuditLog) -> Router {
+    Router::new()
+        .route("/healthz", get(handlers::healthz))
+        .route("/readyz", get(handlers::readyz))
+        .route("/metrics", get(handlers::metrics))
+        .route("/openapi.json", get(handlers::openapi))
+        .route("/v1/workflows/types", get(handlers::types))
+        .route("/v1/workflows/execute", post(handlers::execute))
+        .route("/v1/workflows/{name}", post(handlers::execute_named))
+        .fallback(handlers::not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(audit, audit::layer))
+}
