@@ -410,6 +410,7 @@ workflow chain {
     setup.observer = &journal;
     let first = setup.run().await;
     assert_eq!(result(&first, "claim").status, "failed");
+    journal.sync();
 
     let journaled = Journal::read(&run_dir).unwrap();
     let finished: Vec<(&str, bool)> = journaled
@@ -521,6 +522,7 @@ workflow long {
     assert_eq!(result(&report, "quick").status, "ok");
     assert_eq!(result(&report, "slow").status, "failed");
     assert_eq!(result(&report, "later").status, "skipped");
+    journal.sync();
     let journaled = Journal::read(&run_dir).unwrap();
     assert!(journaled.iter().any(|r| r.task == "quick" && r.is_ok()));
 }

@@ -5,7 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, Sender};
 
 use serde::{Deserialize, Serialize};
 
@@ -36,10 +36,20 @@ impl RunRequest {
     }
 }
 
-/// Appends each finished task to `journal.jsonl`.
+/// Appends each finished task to `journal.jsonl`. A writer thread of its
+/// own writes and syncs to disk, in batches when tasks finish together, so
+/// the run never waits on the disk and many runs do not queue behind each
+/// other's syncs.
 pub struct Journal {
-    file: Mutex<File>,
     path: PathBuf,
+    sender: Option<Sender<Message>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+enum Message {
+    Line(Vec<u8>),
+    /// Answered once every line sent before it is on disk.
+    Synced(Sender<()>),
 }
 
 impl Journal {
@@ -48,18 +58,39 @@ impl Journal {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(JOURNAL_FILE);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let shown = path.clone();
+        let writer = std::thread::Builder::new()
+            .name("wfc-journal".into())
+            .spawn(move || write_batches(file, &receiver, &shown))?;
         Ok(Journal {
-            file: Mutex::new(file),
             path,
+            sender: Some(sender),
+            writer: Some(writer),
         })
     }
 
-    pub fn append(&self, record: &TaskRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record)?;
+    pub fn append(&self, record: &TaskRecord) {
+        let mut line = serde_json::to_vec(record).expect("records serialise");
         line.push(b'\n');
-        let mut file = self.file.lock().expect("journal lock");
-        file.write_all(&line)?;
-        file.sync_data()
+        self.send(Message::Line(line));
+    }
+
+    /// Waits until everything appended so far is on disk.
+    pub fn sync(&self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        self.send(Message::Synced(done));
+        let _ = wait.recv();
+    }
+
+    fn send(&self, message: Message) {
+        let sent = self
+            .sender
+            .as_ref()
+            .is_some_and(|s| s.send(message).is_ok());
+        if !sent {
+            tracing::error!(journal = %self.path.display(), "the journal writer has stopped");
+        }
     }
 
     /// The entries of a journal, oldest first. A last line cut short by a
@@ -92,10 +123,42 @@ impl Journal {
 
 impl Observer for Journal {
     fn on_event(&self, event: &Event<'_>) {
-        if let Event::Finished { record } = event
-            && let Err(err) = self.append(record)
-        {
-            tracing::error!(journal = %self.path.display(), %err, "cannot write the journal");
+        if let Event::Finished { record } = event {
+            self.append(record);
+        }
+    }
+}
+
+/// Finishing the writes before the journal goes away: what was appended is
+/// on disk when the run's caller moves on.
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.sender.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn write_batches(mut file: File, receiver: &Receiver<Message>, path: &Path) {
+    while let Ok(first) = receiver.recv() {
+        let mut batch = vec![first];
+        batch.extend(receiver.try_iter());
+        let mut waiting = Vec::new();
+        let mut written: std::io::Result<()> = Ok(());
+        for message in batch {
+            match message {
+                Message::Line(line) => {
+                    written = written.and_then(|()| file.write_all(&line));
+                }
+                Message::Synced(done) => waiting.push(done),
+            }
+        }
+        if let Err(err) = written.and_then(|()| file.sync_data()) {
+            tracing::error!(journal = %path.display(), %err, "cannot write the journal");
+        }
+        for done in waiting {
+            let _ = done.send(());
         }
     }
 }
@@ -122,7 +185,8 @@ mod tests {
             text: "answer".into(),
             finish_reason: None,
         };
-        journal.append(&record).unwrap();
+        journal.append(&record);
+        journal.sync();
         let mut file = OpenOptions::new()
             .append(true)
             .open(dir.path().join(JOURNAL_FILE))

@@ -366,6 +366,9 @@ impl Run {
         tracing::info!(request = %self.id.0, workflow = %self.workflow, caller = %self.caller, "run started");
         let result = runner.run(&self.inputs, &cancel).await;
         self.state.metrics.in_flight.dec();
+        let ((journal, _), _) = observer;
+        // Closing the journal waits for its last sync: off the async workers.
+        let _ = tokio::task::spawn_blocking(move || drop(journal)).await;
         let timed_out = timer.is_finished() && !self.state.stopping.is_cancelled();
         timer.abort();
         let report = result.map_err(|err| {
