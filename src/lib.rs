@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod explain;
 pub mod format;
 pub mod loader;
+pub mod lsp;
 pub mod mock;
 pub mod parse;
 pub mod plan;
