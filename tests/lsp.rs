@@ -39,6 +39,13 @@ workflow triage_flow {
   }
 
   output = "{{ answer }}"
+
+  test "brief" {
+    input complaint = "cough"
+    mock triage = "mild"
+    mock answer = "rest"
+    expect task triage ok
+  }
 }
 "#;
 
@@ -417,7 +424,7 @@ fn hover_definition_references_and_rename() {
             "context": { "includeDeclaration": true },
         }),
     );
-    let expected: Vec<Value> = [1, 2, 4]
+    let expected: Vec<Value> = [1, 2, 4, 5]
         .into_iter()
         .map(|nth| json!({ "uri": uri, "range": range(MAIN, "complaint", nth) }))
         .collect();
@@ -430,10 +437,10 @@ fn hover_definition_references_and_rename() {
             "context": { "includeDeclaration": false },
         }),
     );
-    assert_eq!(
-        references,
-        json!([{ "uri": uri, "range": range(MAIN, "triage", 2) }])
-    );
+    let expected: Vec<Value> = (2..5)
+        .map(|nth| json!({ "uri": uri, "range": range(MAIN, "triage", nth) }))
+        .collect();
+    assert_eq!(references, Value::Array(expected));
 
     // Rename a task: its declaration and its template use.
     let prepared = client.at(
@@ -454,6 +461,8 @@ fn hover_definition_references_and_rename() {
         json!({ "changes": { uri.clone(): [
             { "range": range(MAIN, "triage", 1), "newText": "assess" },
             { "range": range(MAIN, "triage", 2), "newText": "assess" },
+            { "range": range(MAIN, "triage", 3), "newText": "assess" },
+            { "range": range(MAIN, "triage", 4), "newText": "assess" },
         ] } })
     );
     // Agents live in several files and are not renamed; bad names are refused.
@@ -561,6 +570,7 @@ fn completion_outline_and_formatting() {
                     "12 triage".to_string(),
                     "12 answer".to_string(),
                     "7 output".to_string(),
+                    "6 brief".to_string(),
                 ]
             ),
         ]
@@ -601,5 +611,98 @@ fn an_unknown_request_is_an_error_and_the_server_goes_on() {
     let response = client.respond("workspace/unheardOf", json!({}));
     assert_eq!(response["error"]["code"], -32601);
     assert_eq!(client.open(MAIN), Vec::<Value>::new());
+    assert_eq!(client.stop(), 0);
+}
+
+#[test]
+fn an_unsaved_imported_file_counts_over_the_disk() {
+    let mut client = Client::start();
+    assert_eq!(client.open(MAIN), Vec::<Value>::new());
+    let agents_uri = file_uri(&client.main.with_file_name("agents.wf"));
+    client.notify(
+        "textDocument/didOpen",
+        json!({ "textDocument": {
+            "uri": agents_uri, "languageId": "wf", "version": 1,
+            "text": AGENTS.replace("Clinical", "Clinician"),
+        } }),
+    );
+    assert_eq!(client.diagnostics_for(&agents_uri), Vec::<Value>::new());
+    let diagnostics = client.diagnostics();
+    assert_eq!(codes(&diagnostics), ["wf::unknown-agent"]);
+    assert_eq!(diagnostics[0]["range"], range(MAIN, "Clinical", 0));
+    let items = client.at(
+        "textDocument/completion",
+        position(MAIN, "-> Reviewer", 0, 3),
+    );
+    assert_eq!(labels(&items), ["Clinician", "Reviewer"]);
+
+    // Closed, the file on disk counts again.
+    client.notify(
+        "textDocument/didClose",
+        json!({ "textDocument": { "uri": agents_uri } }),
+    );
+    assert_eq!(client.diagnostics_for(&agents_uri), Vec::<Value>::new());
+    assert_eq!(client.diagnostics(), Vec::<Value>::new());
+    assert_eq!(client.stop(), 0);
+}
+
+/// Every prefix of the file, as if typed from the top: each gets its
+/// diagnostics, and every request is answered (empty when there is nothing
+/// to say) without the server going down.
+#[test]
+fn half_typed_text_never_brings_the_server_down() {
+    let mut client = Client::start();
+    client.open("");
+    let uri = client.uri.clone();
+    let cuts: Vec<usize> = (0..=MAIN.len())
+        .filter(|&cut| MAIN.is_char_boundary(cut))
+        .step_by(7)
+        .collect();
+    for (version, cut) in cuts.into_iter().enumerate() {
+        let text = &MAIN[..cut];
+        let diagnostics = client.replace(version as i32 + 2, text);
+        assert!(
+            diagnostics.iter().all(|d| d["code"].is_string()),
+            "{diagnostics:?}"
+        );
+        let end = position(text, "", 0, text.len());
+        let half = (0..=text.len() / 2)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        let middle = position(text, "", 0, half);
+        for at in [end, middle] {
+            for method in [
+                "textDocument/hover",
+                "textDocument/definition",
+                "textDocument/completion",
+                "textDocument/prepareRename",
+            ] {
+                let response = client.respond(
+                    method,
+                    json!({ "textDocument": { "uri": uri }, "position": at }),
+                );
+                assert!(
+                    response.get("error").is_none(),
+                    "{method} at {cut}: {response}"
+                );
+            }
+            let response = client.respond(
+                "textDocument/references",
+                json!({ "textDocument": { "uri": uri }, "position": at, "context": { "includeDeclaration": true } }),
+            );
+            assert!(response.get("error").is_none(), "{response}");
+        }
+        for method in ["textDocument/documentSymbol", "textDocument/formatting"] {
+            let response = client.respond(
+                method,
+                json!({ "textDocument": { "uri": uri }, "options": { "tabSize": 2, "insertSpaces": true } }),
+            );
+            assert!(
+                response.get("error").is_none(),
+                "{method} at {cut}: {response}"
+            );
+        }
+    }
     assert_eq!(client.stop(), 0);
 }
