@@ -2,7 +2,7 @@
 //!
 //! It is built on [`lsp_server`] (the message loop and the JSON-RPC framing,
 //! from rust-analyzer) and [`lsp_types`] (the protocol's types). Both are
-//! synchronous: a `.wf` file checks in well under a millisecond, so every
+//! synchronous: a `.wf` file checks in about a millisecond, so every
 //! request is answered in turn on one thread, with no async runtime, no
 //! cancellation and no locking, and the server stays small.
 //!
