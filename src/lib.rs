@@ -15,6 +15,7 @@ pub mod explain;
 pub mod files;
 pub mod format;
 pub mod loader;
+pub mod lsp;
 pub mod mock;
 pub mod parse;
 pub mod plan;

@@ -21,9 +21,10 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// Reads and parses the file at `path`, or returns the copy read before.
+    /// Reads and parses the file at `path`, or returns the copy read before
+    /// (or given to [`Loader::insert_text`]).
     pub fn load(&mut self, path: &Path) -> std::io::Result<Arc<Loaded>> {
-        let key = path.canonicalize()?;
+        let key = key(path);
         if let Some(loaded) = self.files.get(&key) {
             return Ok(loaded.clone());
         }
@@ -42,6 +43,14 @@ impl Loader {
         Ok(loaded)
     }
 
+    /// Uses `text` as the content of the file at `path` instead of what is on
+    /// disk, e.g. an editor's unsaved buffer; the file need not exist.
+    pub fn insert_text(&mut self, path: &Path, text: String) -> Arc<Loaded> {
+        let loaded = Arc::new(Self::parse(SourceFile::new(path, text)));
+        self.files.insert(key(path), loaded.clone());
+        loaded
+    }
+
     fn parse(source: SourceFile) -> Loaded {
         let module = parse::parse(&source);
         Loaded {
@@ -49,4 +58,10 @@ impl Loader {
             module,
         }
     }
+}
+
+/// Where a file is kept: its canonical path, or the path as given for a file
+/// that exists only in memory.
+fn key(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }

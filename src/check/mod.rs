@@ -6,7 +6,7 @@ mod answers;
 pub mod problem;
 pub mod program;
 mod properties;
-mod template;
+pub mod template;
 mod templates;
 mod tests;
 mod types;

@@ -81,6 +81,8 @@ enum Command {
         /// one, lists all codes
         code: Option<String>,
     },
+    /// Run the language server over stdio (for editors)
+    Lsp,
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }
@@ -115,6 +117,7 @@ pub fn main() -> i32 {
             logging();
             mock_server::run(&args)
         }
+        Command::Lsp => crate::lsp::run(),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wfc", &mut std::io::stdout());

@@ -1,0 +1,245 @@
+//! Completion. Where the cursor is comes from the text as typed (which often
+//! does not parse), what to offer from the latest text that parsed.
+
+use lsp_types::{CompletionItem, CompletionItemKind, Position};
+
+use super::convert;
+use super::documents::{Analysis, Document};
+use crate::ast::{Item, Member, Module};
+use crate::source::{SourceFile, Span};
+
+const TOP: &[&str] = &["agent", "workflow", "import"];
+const WORKFLOW: &[&str] = &["input", "task", "output", "test"];
+const AGENT: &[&str] = &[
+    "model",
+    "system",
+    "max_concurrency",
+    "temperature",
+    "fallback",
+];
+const TASK: &[&str] = &[
+    "prompt",
+    "priority",
+    "max_tokens",
+    "temperature",
+    "timeout",
+    "retries",
+    "after",
+    "fallback",
+    "expect",
+];
+const TEST: &[&str] = &["input", "mock", "expect"];
+const TYPES: &[&str] = &["text", "number", "bool", "date", "list", "one_of"];
+
+pub fn completion(document: &Document, position: Position) -> Vec<CompletionItem> {
+    let source = SourceFile::new("", document.text.as_str());
+    let offset = convert::offset(&source, position);
+    let text = source.text();
+    let Some(known) = document.last_parsed.as_deref() else {
+        return keywords(TOP);
+    };
+    let Some(module) = known.module() else {
+        return Vec::new();
+    };
+    let line = &text[source.line_start(source.line_index(offset))..offset];
+    let word_start = line.trim_end_matches(is_word).len();
+    let before_word = &line[..word_start];
+    if in_template(&text[..offset]) {
+        let fresh = document
+            .current
+            .as_ref()
+            .is_some_and(|current| std::ptr::eq(current.as_ref(), known));
+        return if fresh {
+            template_names(module, Place::Offset(offset))
+        } else {
+            // The spans are of another text: go by the workflow's name.
+            let name = last_workflow_name(&text[..offset]);
+            template_names(module, Place::Workflow(name))
+        };
+    }
+    if before_word.trim_end().ends_with("->") {
+        return agents(known, module);
+    }
+    if before_word.trim().is_empty() {
+        return keywords(context(module, offset));
+    }
+    let typed = before_word.trim_end();
+    if typed.ends_with(':') || typed.ends_with('<') {
+        return keywords(TYPES);
+    }
+    Vec::new()
+}
+
+fn is_word(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_'
+}
+
+/// Whether the text ends inside an open `{{ ... }}` or `{% ... %}`.
+fn in_template(before: &str) -> bool {
+    let open = before.rfind("{{").max(before.rfind("{%"));
+    let close = before.rfind("}}").max(before.rfind("%}"));
+    match (open, close) {
+        (Some(open), Some(close)) => open > close,
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
+fn contains(span: Span, offset: usize) -> bool {
+    span.start <= offset && offset <= span.end
+}
+
+/// Where the cursor is, as far as the latest text that parsed can tell.
+enum Place<'a> {
+    /// In this very text.
+    Offset(usize),
+    /// In an edited text, after `workflow NAME`.
+    Workflow(Option<&'a str>),
+}
+
+/// The name of the last `workflow NAME` in `text`.
+fn last_workflow_name(text: &str) -> Option<&str> {
+    let mut rest = text;
+    let mut found = None;
+    while let Some(at) = rest.find("workflow") {
+        let before = rest[..at].chars().next_back();
+        let after = &rest[at + "workflow".len()..];
+        if !before.is_some_and(is_word) && after.starts_with(char::is_whitespace) {
+            let after = after.trim_start();
+            let name = &after[..after.len() - after.trim_start_matches(is_word).len()];
+            if !name.is_empty() {
+                found = Some(name);
+            }
+        }
+        rest = after;
+    }
+    found
+}
+
+/// The inputs and tasks of the workflow around the cursor (of every workflow
+/// if it is not clear which), but not the task being written.
+fn template_names(module: &Module, place: Place<'_>) -> Vec<CompletionItem> {
+    let offset = match place {
+        Place::Offset(offset) => Some(offset),
+        Place::Workflow(_) => None,
+    };
+    let workflows: Vec<&crate::ast::Workflow> = module
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Workflow(workflow) => Some(workflow),
+            _ => None,
+        })
+        .collect();
+    let around: Vec<_> = workflows
+        .iter()
+        .copied()
+        .filter(|w| match place {
+            Place::Offset(offset) => contains(w.span, offset),
+            Place::Workflow(name) => Some(w.name.text.as_str()) == name,
+        })
+        .collect();
+    let chosen = if around.is_empty() { workflows } else { around };
+    let mut items: Vec<CompletionItem> = Vec::new();
+    for workflow in chosen {
+        for member in &workflow.members {
+            let item = match member {
+                Member::Input(input) => CompletionItem {
+                    label: input.name.text.clone(),
+                    kind: Some(CompletionItemKind::VARIABLE),
+                    detail: Some("input".into()),
+                    documentation: docs(&input.docs),
+                    ..CompletionItem::default()
+                },
+                Member::Task(task) if !offset.is_some_and(|at| contains(task.span, at)) => {
+                    CompletionItem {
+                        label: task.name.text.clone(),
+                        kind: Some(CompletionItemKind::FUNCTION),
+                        detail: Some(format!("task -> {}", task.agent.text)),
+                        documentation: docs(&task.docs),
+                        ..CompletionItem::default()
+                    }
+                }
+                _ => continue,
+            };
+            if !items.iter().any(|known| known.label == item.label) {
+                items.push(item);
+            }
+        }
+    }
+    items
+}
+
+fn docs(docs: &crate::ast::Docs) -> Option<lsp_types::Documentation> {
+    (!docs.lines.is_empty()).then(|| lsp_types::Documentation::String(docs.text()))
+}
+
+/// This file's agents and those it imports.
+fn agents(known: &Analysis, module: &Module) -> Vec<CompletionItem> {
+    let mut names: Vec<String> = module
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Agent(agent) => Some(agent.name.text.clone()),
+            _ => None,
+        })
+        .chain(known.imported_agents.keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    let model = |name: &str| {
+        known
+            .report
+            .program
+            .as_ref()?
+            .agents
+            .iter()
+            .find(|agent| agent.name == name)?
+            .model
+            .clone()
+    };
+    names
+        .into_iter()
+        .map(|name| CompletionItem {
+            detail: Some(match model(&name) {
+                Some(model) => format!("agent ({model})"),
+                None => "agent".into(),
+            }),
+            label: name,
+            kind: Some(CompletionItemKind::CLASS),
+            ..CompletionItem::default()
+        })
+        .collect()
+}
+
+/// The keywords and properties that can start a line at `offset`.
+fn context(module: &Module, offset: usize) -> &'static [&'static str] {
+    for item in &module.items {
+        match item {
+            Item::Agent(agent) if contains(agent.span, offset) => return AGENT,
+            Item::Workflow(workflow) if contains(workflow.span, offset) => {
+                for member in &workflow.members {
+                    match member {
+                        Member::Task(task) if contains(task.span, offset) => return TASK,
+                        Member::Test(test) if contains(test.span, offset) => return TEST,
+                        _ => {}
+                    }
+                }
+                return WORKFLOW;
+            }
+            _ => {}
+        }
+    }
+    TOP
+}
+
+fn keywords(words: &[&str]) -> Vec<CompletionItem> {
+    words
+        .iter()
+        .map(|word| CompletionItem {
+            label: word.to_string(),
+            kind: Some(CompletionItemKind::KEYWORD),
+            ..CompletionItem::default()
+        })
+        .collect()
+}

@@ -1,0 +1,171 @@
+//! The open documents, their text as the editor has it, and what checking
+//! that text found.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use lsp_types::{TextDocumentContentChangeEvent, Uri};
+
+use super::convert;
+use super::symbols::Index;
+use crate::ast::{Item, Module};
+use crate::check::{self, FileReport};
+use crate::loader::{Loaded, Loader};
+use crate::source::{SourceFile, Span};
+
+/// One check of a document's text.
+pub struct Analysis {
+    pub uri: Uri,
+    pub loaded: Arc<Loaded>,
+    pub report: FileReport,
+    /// Empty when the file does not parse.
+    pub index: Index,
+    /// Agents declared in the files this one imports (directly or not):
+    /// where each is declared.
+    pub imported_agents: HashMap<String, (Arc<SourceFile>, Span)>,
+}
+
+impl Analysis {
+    pub fn source(&self) -> &SourceFile {
+        &self.loaded.source
+    }
+
+    pub fn module(&self) -> Option<&Module> {
+        self.loaded.module.as_ref().ok()
+    }
+}
+
+pub struct Document {
+    pub uri: Uri,
+    pub text: String,
+    /// The check of `text`.
+    pub current: Option<Arc<Analysis>>,
+    /// The latest check of a text that parsed, for completing half-typed
+    /// input.
+    pub last_parsed: Option<Arc<Analysis>>,
+}
+
+#[derive(Default)]
+pub struct Documents {
+    open: HashMap<String, Document>,
+}
+
+impl Documents {
+    pub fn get(&self, uri: &Uri) -> Option<&Document> {
+        self.open.get(uri.as_str())
+    }
+
+    pub fn open(&mut self, uri: Uri, text: String) {
+        self.open.insert(
+            uri.as_str().to_string(),
+            Document {
+                uri,
+                text,
+                current: None,
+                last_parsed: None,
+            },
+        );
+    }
+
+    pub fn close(&mut self, uri: &Uri) {
+        self.open.remove(uri.as_str());
+    }
+
+    /// Applies the editor's changes, whole texts or ranges, in order.
+    pub fn change(&mut self, uri: &Uri, changes: Vec<TextDocumentContentChangeEvent>) {
+        let Some(document) = self.open.get_mut(uri.as_str()) else {
+            return;
+        };
+        for change in changes {
+            match change.range {
+                None => document.text = change.text,
+                Some(range) => {
+                    let source = SourceFile::new("", std::mem::take(&mut document.text));
+                    let start = convert::offset(&source, range.start);
+                    let end = convert::offset(&source, range.end).max(start);
+                    let mut text = source.text().to_string();
+                    text.replace_range(start..end, &change.text);
+                    document.text = text;
+                }
+            }
+        }
+    }
+
+    pub fn uris(&self) -> Vec<Uri> {
+        self.open.values().map(|doc| doc.uri.clone()).collect()
+    }
+
+    /// Checks a document against the open buffers (unsaved text wins over
+    /// the disk, for imported files too) and keeps the result.
+    pub fn analyze(&mut self, uri: &Uri) -> Option<Arc<Analysis>> {
+        let mut loader = Loader::default();
+        for document in self.open.values() {
+            loader.insert_text(&convert::path(&document.uri), document.text.clone());
+        }
+        let path = convert::path(uri);
+        let report = check::check_file(&mut loader, &path).ok()?;
+        let loaded = loader.load(&path).ok()?;
+        let (index, imported_agents) = match &loaded.module {
+            Ok(module) => (
+                Index::build(module, &path),
+                imported_agents(&mut loader, module, &path),
+            ),
+            Err(_) => (Index::default(), HashMap::new()),
+        };
+        let analysis = Arc::new(Analysis {
+            uri: uri.clone(),
+            loaded,
+            report,
+            index,
+            imported_agents,
+        });
+        let document = self.open.get_mut(uri.as_str())?;
+        document.current = Some(analysis.clone());
+        if analysis.module().is_some() {
+            document.last_parsed = Some(analysis.clone());
+        }
+        Some(analysis)
+    }
+}
+
+/// Breadth first through the imports, so that a nearer declaration wins.
+fn imported_agents(
+    loader: &mut Loader,
+    module: &Module,
+    path: &Path,
+) -> HashMap<String, (Arc<SourceFile>, Span)> {
+    let mut found = HashMap::new();
+    let mut seen: HashSet<PathBuf> = HashSet::from([canonical(path)]);
+    let mut queue: VecDeque<PathBuf> = imports(module, path).collect();
+    while let Some(next) = queue.pop_front() {
+        if !seen.insert(canonical(&next)) {
+            continue;
+        }
+        let Ok(loaded) = loader.load(&next) else {
+            continue;
+        };
+        let Ok(module) = &loaded.module else { continue };
+        for item in &module.items {
+            if let Item::Agent(agent) = item {
+                found
+                    .entry(agent.name.text.clone())
+                    .or_insert_with(|| (loaded.source.clone(), agent.name.span));
+            }
+        }
+        queue.extend(imports(module, &next));
+    }
+    found
+}
+
+fn imports<'a>(module: &'a Module, path: &'a Path) -> impl Iterator<Item = PathBuf> + 'a {
+    let folder = path.parent().unwrap_or(Path::new("."));
+    module.items.iter().filter_map(move |item| match item {
+        Item::Import(import) => Some(folder.join(&import.path.value)),
+        _ => None,
+    })
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
+}

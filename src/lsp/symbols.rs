@@ -1,0 +1,228 @@
+//! An index of one file's names: where each agent, workflow, task and input
+//! is declared and every place it is used, prompt templates included.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::ast::{self, ExpectationKind, Item, Member, TestStep, ValueKind};
+use crate::check::template;
+use crate::source::Span;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Agent,
+    Workflow,
+    Input,
+    Task,
+}
+
+/// What a name refers to. Tasks and inputs belong to a workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub kind: Kind,
+    pub workflow: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    pub key: Key,
+    pub span: Span,
+    pub declaration: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Index {
+    /// In source order.
+    pub occurrences: Vec<Occurrence>,
+    /// Each `import "..."` string with the path it leads to.
+    pub imports: Vec<(Span, PathBuf)>,
+}
+
+impl Index {
+    pub fn build(module: &ast::Module, file: &Path) -> Index {
+        let mut index = Index::default();
+        let folder = file.parent().unwrap_or(Path::new("."));
+        for item in &module.items {
+            match item {
+                Item::Import(import) => index
+                    .imports
+                    .push((import.path.span, folder.join(&import.path.value))),
+                Item::Agent(agent) => {
+                    index.add(agent_key(&agent.name.text), agent.name.span, true);
+                    index.agent_names(&agent.properties);
+                }
+                Item::Workflow(workflow) => index.workflow(workflow),
+            }
+        }
+        index.occurrences.sort_by_key(|occurrence| occurrence.span);
+        index
+    }
+
+    /// The name under `offset` (a cursor just after a name is on it too).
+    pub fn at(&self, offset: usize) -> Option<&Occurrence> {
+        self.occurrences
+            .iter()
+            .filter(|o| o.span.start <= offset && offset <= o.span.end)
+            .min_by_key(|o| o.span.len())
+    }
+
+    pub fn declaration(&self, key: &Key) -> Option<&Occurrence> {
+        self.occurrences
+            .iter()
+            .find(|o| o.declaration && &o.key == key)
+    }
+
+    pub fn occurrences_of<'a>(&'a self, key: &'a Key) -> impl Iterator<Item = &'a Occurrence> {
+        self.occurrences.iter().filter(move |o| &o.key == key)
+    }
+
+    fn add(&mut self, key: Key, span: Span, declaration: bool) {
+        self.occurrences.push(Occurrence {
+            key,
+            span,
+            declaration,
+        });
+    }
+
+    /// `fallback = Agent` in an agent or a task.
+    fn agent_names(&mut self, properties: &[ast::Property]) {
+        for property in properties {
+            if property.key.text == "fallback"
+                && let ValueKind::Name(name) = &property.value.kind
+            {
+                self.add(agent_key(&name.text), name.span, false);
+            }
+        }
+    }
+
+    fn workflow(&mut self, workflow: &ast::Workflow) {
+        let scope = Some(workflow.name.text.clone());
+        let key = |kind, name: &str| Key {
+            kind,
+            workflow: scope.clone(),
+            name: name.to_string(),
+        };
+        self.add(
+            Key {
+                kind: Kind::Workflow,
+                workflow: None,
+                name: workflow.name.text.clone(),
+            },
+            workflow.name.span,
+            true,
+        );
+        // Inputs and tasks share one namespace; the first declaration wins,
+        // as in the checker.
+        let mut declared: HashMap<&str, Kind> = HashMap::new();
+        for member in &workflow.members {
+            let (name, kind) = match member {
+                Member::Input(input) => (&input.name, Kind::Input),
+                Member::Task(task) => (&task.name, Kind::Task),
+                Member::Output(_) | Member::Test(_) => continue,
+            };
+            if declared.contains_key(name.text.as_str()) {
+                continue;
+            }
+            declared.insert(&name.text, kind);
+            self.add(key(kind, &name.text), name.span, true);
+        }
+        for member in &workflow.members {
+            match member {
+                Member::Input(_) => {}
+                Member::Task(task) => {
+                    self.add(agent_key(&task.agent.text), task.agent.span, false);
+                    self.agent_names(&task.properties);
+                    for property in &task.properties {
+                        match (property.key.text.as_str(), &property.value.kind) {
+                            ("prompt", ValueKind::Text(text)) => {
+                                self.template(text, &declared, &key);
+                            }
+                            ("after", ValueKind::List(items)) => {
+                                for item in items {
+                                    if let ValueKind::Name(name) = &item.kind {
+                                        self.add(key(Kind::Task, &name.text), name.span, false);
+                                    }
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Member::Output(output) => self.template(&output.template, &declared, &key),
+                Member::Test(test) => {
+                    for step in &test.steps {
+                        let names: Vec<(&ast::Name, Kind)> = match step {
+                            TestStep::Input { name, .. } => vec![(name, Kind::Input)],
+                            TestStep::Mock { task, .. } => vec![(task, Kind::Task)],
+                            TestStep::Expect(expectation) => match &expectation.kind {
+                                ExpectationKind::Output(_) => vec![],
+                                ExpectationKind::TaskState { task, .. } => vec![(task, Kind::Task)],
+                                ExpectationKind::Order { first, then } => {
+                                    vec![(first, Kind::Task), (then, Kind::Task)]
+                                }
+                            },
+                        };
+                        for (name, kind) in names {
+                            self.add(key(kind, &name.text), name.span, false);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The inputs and tasks a template reads; a template that does not parse
+    /// (yet) adds nothing.
+    fn template(
+        &mut self,
+        text: &ast::Text,
+        declared: &HashMap<&str, Kind>,
+        key: &impl Fn(Kind, &str) -> Key,
+    ) {
+        let Ok(uses) = template::analyze(&text.value) else {
+            return;
+        };
+        for (name, range) in uses.variables {
+            if let Some(kind) = declared.get(name.as_str()) {
+                self.add(
+                    key(*kind, &name),
+                    text.file_span(range.start, range.end),
+                    false,
+                );
+            }
+        }
+    }
+}
+
+fn agent_key(name: &str) -> Key {
+    Key {
+        kind: Kind::Agent,
+        workflow: None,
+        name: name.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceFile;
+
+    #[test]
+    fn template_reads_point_into_the_file() {
+        let text = "agent A { model = \"m\" }\nworkflow w {\n  input x: text\n  task t -> A {\n    prompt = \"\"\"\n      Read {{ x }}\n    \"\"\"\n  }\n  output = \"{{ t }}\"\n}\n";
+        let source = SourceFile::new("a.wf", text);
+        let module = crate::parse::parse(&source).expect("parses");
+        let index = Index::build(&module, Path::new("a.wf"));
+        let uses: Vec<&str> = index
+            .occurrences
+            .iter()
+            .filter(|o| !o.declaration)
+            .map(|o| &text[o.span.start..o.span.end])
+            .collect();
+        assert_eq!(uses, ["A", "x", "t"]);
+        let x = text.find("{{ x").expect("a use") + 3;
+        let at = index.at(x).expect("a name");
+        assert_eq!((at.key.kind, at.key.name.as_str()), (Kind::Input, "x"));
+    }
+}
