@@ -1,0 +1,2 @@
+" wfc workflow files.
+autocmd BufRead,BufNewFile *.wf setfiletype wf
