@@ -35,7 +35,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
     for path in paths {
         let hidden = path
             .file_name()
-            .is_some_and(|name| name.to_string_lossy().starts_with('.') || name == "target");
+            .is_some_and(|name| name.to_string_lossy().starts_with('.') || name == "target" || name == "node_modules");
         if hidden {
             continue;
         }
