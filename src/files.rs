@@ -33,9 +33,9 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
         .collect();
     paths.sort();
     for path in paths {
-        let hidden = path
-            .file_name()
-            .is_some_and(|name| name.to_string_lossy().starts_with('.') || name == "target" || name == "node_modules");
+        let hidden = path.file_name().is_some_and(|name| {
+            name.to_string_lossy().starts_with('.') || name == "target" || name == "node_modules"
+        });
         if hidden {
             continue;
         }
