@@ -81,6 +81,24 @@ pub struct Input {
     pub name: Name,
     pub ty: TypeExpr,
     pub default: Option<Value>,
+    pub attributes: Vec<Attribute>,
+    pub span: Span,
+}
+
+/// `@phi`, `@max_len(4000)` after an input.
+#[derive(Debug)]
+pub struct Attribute {
+    pub name: Name,
+    pub argument: Option<Value>,
+    pub span: Span,
+}
+
+/// One field of a `json { ... }` schema.
+#[derive(Debug)]
+pub struct Field {
+    pub docs: Docs,
+    pub name: Name,
+    pub ty: TypeExpr,
     pub span: Span,
 }
 
@@ -159,6 +177,10 @@ pub enum ValueKind {
     Bool(bool),
     Name(Name),
     List(Vec<Value>),
+    /// `json { field: type, ... }`
+    Schema(Vec<Field>),
+    /// `name?` in a list: an optional reference.
+    OptionalName(Name),
 }
 
 impl ValueKind {
@@ -171,6 +193,8 @@ impl ValueKind {
             ValueKind::Bool(_) => "a boolean",
             ValueKind::Name(_) => "a name",
             ValueKind::List(_) => "a list",
+            ValueKind::Schema(_) => "a JSON schema",
+            ValueKind::OptionalName(_) => "an optional name",
         }
     }
 }

@@ -211,6 +211,13 @@ impl Printer<'_> {
                     text.push_str(" = ");
                     text.push_str(&self.value(default));
                 }
+                for attribute in &input.attributes {
+                    text.push_str(" @");
+                    text.push_str(&attribute.name.text);
+                    if let Some(argument) = &attribute.argument {
+                        text.push_str(&format!("({})", self.value(argument)));
+                    }
+                }
                 self.line(&text, input.span.start, input.span.end);
             }
             Member::Task(task) => {
@@ -317,13 +324,35 @@ impl Printer<'_> {
                 let items: Vec<String> = items.iter().map(|item| self.value(item)).collect();
                 format!("[{}]", items.join(", "))
             }
+            ValueKind::Schema(fields) => self.schema(fields),
             ValueKind::Number(_)
             | ValueKind::Duration(_)
             | ValueKind::Bool(_)
-            | ValueKind::Name(_) => {
+            | ValueKind::Name(_)
+            | ValueKind::OptionalName(_) => {
                 self.source.text()[value.span.start..value.span.end].to_string()
             }
         }
+    }
+
+    /// One field a line, with its doc comment, one level in.
+    fn schema(&self, fields: &[Field]) -> String {
+        let inner = INDENT.repeat(self.depth + 1);
+        let mut out = String::from("json {\n");
+        for field in fields {
+            for line in &field.docs.lines {
+                let space = if line.is_empty() { "" } else { " " };
+                out.push_str(&format!("{inner}///{space}{line}\n"));
+            }
+            out.push_str(&format!(
+                "{inner}{}: {},\n",
+                field.name.text,
+                self.type_text(&field.ty)
+            ));
+        }
+        out.push_str(&INDENT.repeat(self.depth));
+        out.push('}');
+        out
     }
 
     /// A string as written for basic strings; triple-quoted strings are laid

@@ -46,6 +46,10 @@ pub struct InputDef {
     pub doc: String,
     pub ty: Type,
     pub default: Option<serde_json::Value>,
+    /// `@phi`: protected health information.
+    pub phi: bool,
+    /// `@max_len(N)`: the longest value accepted, in characters.
+    pub max_len: Option<u32>,
 }
 
 impl InputDef {

@@ -55,7 +55,10 @@ fn children(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
 /// skipped looking for it, which are trimmed here.
 fn span(pair: &Pair<'_, Rule>) -> Span {
     let full = pair.as_span();
-    if !matches!(pair.as_rule(), Rule::input | Rule::type_expr) {
+    if !matches!(
+        pair.as_rule(),
+        Rule::input | Rule::type_expr | Rule::attribute
+    ) {
         return full.into();
     }
     let text = full.get_input();
@@ -151,12 +154,28 @@ fn parse_input(pair: Pair<'_, Rule>) -> Input {
     let docs = parse_docs(inner.next().expect("input has docs"));
     let name = parse_name(inner.next().expect("input has a name"));
     let ty = parse_type(inner.next().expect("input has a type"));
-    let default = inner.next().map(parse_value);
+    let (mut default, mut attributes) = (None, Vec::new());
+    for part in inner {
+        if part.as_rule() == Rule::attribute {
+            let span = self::span(&part);
+            let mut parts = children(part);
+            let name = parse_name(parts.next().expect("an attribute has a name"));
+            let argument = parts.next().map(parse_value);
+            attributes.push(Attribute {
+                name,
+                argument,
+                span,
+            });
+        } else {
+            default = Some(parse_value(part));
+        }
+    }
     Input {
         docs,
         name,
         ty,
         default,
+        attributes,
         span,
     }
 }
@@ -239,9 +258,24 @@ fn parse_value(pair: Pair<'_, Rule>) -> Value {
         Rule::boolean => ValueKind::Bool(pair.as_str() == "true"),
         Rule::name => ValueKind::Name(parse_name(pair)),
         Rule::list => ValueKind::List(children(pair).map(parse_value).collect()),
+        Rule::json_schema => ValueKind::Schema(children(pair).map(parse_field).collect()),
+        Rule::optional_name => ValueKind::OptionalName(parse_name(
+            children(pair).next().expect("an optional name has a name"),
+        )),
         rule => unreachable!("the grammar allows no {rule:?} as a value"),
     };
     Value { kind, span }
+}
+
+fn parse_field(pair: Pair<'_, Rule>) -> Field {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    Field {
+        docs: parse_docs(inner.next().expect("a field has docs")),
+        name: parse_name(inner.next().expect("a field has a name")),
+        ty: parse_type(inner.next().expect("a field has a type")),
+        span,
+    }
 }
 
 fn parse_duration(text: &str) -> std::time::Duration {
