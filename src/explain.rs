@@ -51,6 +51,9 @@ pub const CODES: &[Entry] = codes![
     "unused-input",
     "unused-task",
     "redundant-after",
+    "unknown-field",
+    "untyped-answer",
+    "loop-over-non-list",
 ];
 
 /// The entry for `code`, written with or without its `wf::` prefix.

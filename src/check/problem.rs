@@ -255,6 +255,46 @@ pub enum Problem {
         #[label("`{dependency}` already runs first because of this")]
         implied_by: Option<Span>,
     },
+
+    #[error("the answer of task `{task}` has no field `{field}`")]
+    #[diagnostic(code("wf::unknown-field"))]
+    UnknownField {
+        task: String,
+        field: String,
+        #[label("not a field of `{task}`'s output")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+
+    #[error("task `{task}` answers in plain text, so it has no field `{field}`")]
+    #[diagnostic(
+        code("wf::untyped-answer"),
+        help(
+            "declare the answer's shape on the task (`output = json {{ {field}: text }}`), or read `{task}` whole"
+        )
+    )]
+    UntypedAnswer {
+        task: String,
+        field: String,
+        #[label("`{task}` has no declared output")]
+        span: Span,
+    },
+
+    #[error("this loop goes over `{expression}`, which is {found}, not a list")]
+    #[diagnostic(
+        code("wf::loop-over-non-list"),
+        severity(Warning),
+        help(
+            "loop over a `list<...>` field; a text or a single value is iterated character by character or not at all"
+        )
+    )]
+    LoopOverNonList {
+        expression: String,
+        found: String,
+        #[label("not a list")]
+        span: Span,
+    },
 }
 
 impl Problem {

@@ -68,6 +68,68 @@ pub enum Type {
     List(Box<Type>),
     OneOf(Vec<String>),
     Optional(Box<Type>),
+    /// A JSON object with these fields, in order: a task's typed answer.
+    Object(Vec<FieldDef>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldDef {
+    pub name: String,
+    pub doc: String,
+    pub ty: Type,
+}
+
+impl Type {
+    /// The JSON Schema servers constrain their decoding with
+    /// (`response_format`), so an answer can only take this shape.
+    pub fn json_schema(&self) -> serde_json::Value {
+        use serde_json::json;
+        match self {
+            Type::Text => json!({ "type": "string" }),
+            Type::Date => json!({ "type": "string", "description": "a date" }),
+            Type::Number => json!({ "type": "number" }),
+            Type::Bool => json!({ "type": "boolean" }),
+            Type::List(item) => json!({ "type": "array", "items": item.json_schema() }),
+            Type::OneOf(choices) => json!({ "type": "string", "enum": choices }),
+            Type::Optional(inner) => json!({ "anyOf": [inner.json_schema(), { "type": "null" }] }),
+            Type::Object(fields) => {
+                let properties: serde_json::Map<String, serde_json::Value> = fields
+                    .iter()
+                    .map(|field| {
+                        let mut schema = field.ty.json_schema();
+                        if !field.doc.is_empty() {
+                            schema["description"] = json!(field.doc);
+                        }
+                        (field.name.clone(), schema)
+                    })
+                    .collect();
+                let required: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                json!({
+                    "type": "object",
+                    "properties": properties,
+                    "required": required,
+                    "additionalProperties": false,
+                })
+            }
+        }
+    }
+
+    /// The fields of an object type (also through `?`).
+    pub fn fields(&self) -> Option<&[FieldDef]> {
+        match self {
+            Type::Object(fields) => Some(fields),
+            Type::Optional(inner) => inner.fields(),
+            _ => None,
+        }
+    }
+
+    pub fn is_list(&self) -> bool {
+        match self {
+            Type::List(_) => true,
+            Type::Optional(inner) => inner.is_list(),
+            _ => false,
+        }
+    }
 }
 
 impl std::fmt::Display for Type {
@@ -83,9 +145,29 @@ impl std::fmt::Display for Type {
                 write!(f, "one_of({})", quoted.join(", "))
             }
             Type::Optional(inner) => write!(f, "{inner}?"),
+            Type::Object(fields) => {
+                let fields: Vec<String> = fields
+                    .iter()
+                    .map(|field| format!("{}: {}", field.name, field.ty))
+                    .collect();
+                write!(f, "json {{ {} }}", fields.join(", "))
+            }
         }
     }
 }
+
+/// What templates can read of any task besides its answer's fields:
+/// `{{ codes.ok }}`, `{{ codes.error }}`.
+pub const TASK_ATTRIBUTES: [&str; 8] = [
+    "text",
+    "ok",
+    "error",
+    "tokens",
+    "latency_ms",
+    "model",
+    "agent",
+    "truncated",
+];
 
 #[derive(Debug, Clone)]
 pub struct TaskDef {
@@ -99,6 +181,9 @@ pub struct TaskDef {
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub fallback: Option<String>,
+    /// The shape of the answer, when the task declares one
+    /// (`output = json { ... }`); always a [`Type::Object`].
+    pub output: Option<Type>,
     /// What a good answer looks like; every run scores the answer by them.
     pub checks: Vec<Check>,
     pub span: Span,

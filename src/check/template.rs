@@ -13,6 +13,20 @@ pub struct Uses {
     pub variables: Vec<(String, Range)>,
     /// Filters, tests and functions called: (kind, name, where).
     pub callables: Vec<(&'static str, String, Range)>,
+    /// Attribute chains on free variables: `triage.icd10` is `triage` with
+    /// the path `icd10`, each part with where it is written.
+    pub fields: Vec<Chain>,
+    /// What `{% for %}` loops iterate over, when it is a free variable or a
+    /// chain on one.
+    pub loops: Vec<Chain>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chain {
+    pub variable: String,
+    pub path: Vec<(String, Range)>,
+    /// The whole expression.
+    pub range: Range,
 }
 
 #[derive(Debug)]
@@ -75,6 +89,9 @@ impl<'a> Walker<'a> {
             ast::Stmt::EmitExpr(emit) => self.expression(&emit.expr),
             ast::Stmt::EmitRaw(_) => {}
             ast::Stmt::ForLoop(for_loop) => {
+                if let Some(chain) = self.chain(&for_loop.iter) {
+                    self.uses.loops.push(chain);
+                }
                 self.expression(&for_loop.iter);
                 self.scoped(&["loop"], |walker| {
                     walker.assign(&for_loop.target);
@@ -172,6 +189,29 @@ impl<'a> Walker<'a> {
             .map_or(node, |(i, _)| from + i..from + i + name.len())
     }
 
+    /// `name` or `name.a.b` when `name` is free.
+    fn chain(&self, expr: &ast::Expr<'a>) -> Option<Chain> {
+        let mut path = Vec::new();
+        let mut node = expr;
+        while let ast::Expr::GetAttr(attr) = node {
+            let at = self.name_range(attr.name, range(attr.span()), Some(range(attr.expr.span())));
+            path.push((attr.name.to_string(), at));
+            node = &attr.expr;
+        }
+        let ast::Expr::Var(var) = node else {
+            return None;
+        };
+        if self.defined(var.id) {
+            return None;
+        }
+        path.reverse();
+        Some(Chain {
+            variable: var.id.to_string(),
+            path,
+            range: range(expr.span()),
+        })
+    }
+
     fn expression(&mut self, expr: &ast::Expr<'a>) {
         match expr {
             ast::Expr::Var(var) => {
@@ -229,7 +269,16 @@ impl<'a> Walker<'a> {
                 self.expression(&test.expr);
                 self.arguments(&test.args);
             }
-            ast::Expr::GetAttr(attr) => self.expression(&attr.expr),
+            ast::Expr::GetAttr(_) => {
+                let mut base = expr;
+                while let ast::Expr::GetAttr(attr) = base {
+                    base = &attr.expr;
+                }
+                if let Some(chain) = self.chain(expr) {
+                    self.uses.fields.push(chain);
+                }
+                self.expression(base);
+            }
             ast::Expr::GetItem(item) => {
                 self.expression(&item.expr);
                 self.expression(&item.subscript_expr);
@@ -276,6 +325,37 @@ mod tests {
             (*kind, name.as_str(), &source[at.clone()]),
             ("filter", "upper", "upper")
         );
+    }
+
+    #[test]
+    fn attribute_chains_and_loops_on_free_names() {
+        let source = "{{ triage.codes.first }}{% for code in triage.codes %}{{ code.x }}{% endfor %}{% for n in notes %}{% endfor %}";
+        let uses = analyze(source).expect("template parses");
+        let fields: Vec<(&str, Vec<&str>)> = uses
+            .fields
+            .iter()
+            .map(|chain| {
+                let path = chain
+                    .path
+                    .iter()
+                    .map(|(_, at)| &source[at.clone()])
+                    .collect();
+                (chain.variable.as_str(), path)
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("triage", vec!["codes", "first"]),
+                ("triage", vec!["codes"])
+            ]
+        );
+        let loops: Vec<&str> = uses
+            .loops
+            .iter()
+            .map(|c| &source[c.range.clone()])
+            .collect();
+        assert_eq!(loops, ["triage.codes", "notes"]);
     }
 
     #[test]

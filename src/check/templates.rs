@@ -10,6 +10,23 @@ use crate::ast::Text;
 use crate::source::Span;
 use crate::template::Vocabulary;
 
+/// What a template reads, placed in the `.wf` file.
+#[derive(Debug, Default)]
+pub struct Read {
+    pub variables: Vec<(String, Span)>,
+    /// `task.field` chains, checked against the task's declared output.
+    pub fields: Vec<Chain>,
+    /// What loops iterate over.
+    pub loops: Vec<Chain>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub variable: String,
+    pub path: Vec<(String, Span)>,
+    pub span: Span,
+}
+
 #[derive(Default)]
 pub struct Templates {
     vocabulary: Vocabulary,
@@ -19,11 +36,7 @@ pub struct Templates {
 impl Templates {
     /// The names `text` reads and where, after reporting its unknown filters,
     /// tests and functions; `None` after reporting a syntax error.
-    pub fn read(
-        &mut self,
-        text: &Text,
-        problems: &mut Vec<Problem>,
-    ) -> Option<Vec<(String, Span)>> {
+    pub fn read(&mut self, text: &Text, problems: &mut Vec<Problem>) -> Option<Read> {
         let uses = match template::analyze(&text.value) {
             Ok(uses) => uses,
             Err(err) => {
@@ -45,12 +58,24 @@ impl Templates {
                 });
             }
         }
-        Some(
-            uses.variables
+        let place = |chain: template::Chain| Chain {
+            path: chain
+                .path
                 .into_iter()
                 .map(|(name, range)| (name, text.file_span(range.start, range.end)))
                 .collect(),
-        )
+            span: text.file_span(chain.range.start, chain.range.end),
+            variable: chain.variable,
+        };
+        Some(Read {
+            variables: uses
+                .variables
+                .into_iter()
+                .map(|(name, range)| (name, text.file_span(range.start, range.end)))
+                .collect(),
+            fields: uses.fields.into_iter().map(place).collect(),
+            loops: uses.loops.into_iter().map(place).collect(),
+        })
     }
 
     pub fn is_global(&self, name: &str) -> bool {

@@ -36,6 +36,36 @@ pub fn resolve(ty: &TypeExpr, problems: &mut Vec<Problem>) -> Option<Type> {
     })
 }
 
+/// The type of a `json { ... }` schema; a field named twice is an error.
+pub fn schema(fields: &[crate::ast::Field], problems: &mut Vec<Problem>) -> Option<Type> {
+    let mut defs: Vec<super::program::FieldDef> = Vec::new();
+    let mut complete = true;
+    for (index, field) in fields.iter().enumerate() {
+        if let Some(first) = fields[..index]
+            .iter()
+            .find(|f| f.name.text == field.name.text)
+        {
+            problems.push(Problem::Duplicate {
+                what: "field",
+                name: field.name.text.clone(),
+                span: field.name.span,
+                first: Some(first.name.span),
+                help: Some("keep one of them".into()),
+            });
+            continue;
+        }
+        match resolve(&field.ty, problems) {
+            Some(ty) => defs.push(super::program::FieldDef {
+                name: field.name.text.clone(),
+                doc: field.docs.text(),
+                ty,
+            }),
+            None => complete = false,
+        }
+    }
+    complete.then_some(Type::Object(defs))
+}
+
 /// The JSON form of a literal `value` for an input of type `ty`, or a
 /// problem naming the input when the value does not fit.
 pub fn literal(name: &str, ty: &Type, value: &Value) -> Result<serde_json::Value, Problem> {

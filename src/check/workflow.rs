@@ -8,9 +8,10 @@ use miette::LabeledSpan;
 
 use super::agents::{self, TEMPERATURE};
 use super::problem::{Problem, did_you_mean};
-use super::program::{AgentDef, InputDef, TaskDef, WorkflowDef};
+use super::program::{AgentDef, InputDef, TASK_ATTRIBUTES, TaskDef, Type, WorkflowDef};
 use super::properties::Properties;
 use super::templates::Templates;
+use super::templates::{Chain, Read};
 use super::{tests, types};
 use crate::ast::{self, Member};
 use crate::plan::{Edge, EdgeKind, Plan};
@@ -25,6 +26,7 @@ const TASK_PROPERTIES: &[&str] = &[
     "retries",
     "after",
     "fallback",
+    "output",
 ];
 
 pub const PRIORITY: std::ops::RangeInclusive<u32> = 1..=10;
@@ -133,6 +135,9 @@ impl<'a> Names<'a> {
 struct Usage {
     input_read: Vec<bool>,
     task_read: Vec<bool>,
+    /// Field chains and loops of every template, checked once every task's
+    /// output type is known.
+    shapes: Vec<Read>,
     /// A template that cannot be parsed may read anything, so nothing can be
     /// called unused.
     unknown: bool,
@@ -160,6 +165,7 @@ pub fn check(
     let mut usage = Usage {
         input_read: vec![false; names.inputs.len()],
         task_read: vec![false; names.tasks.len()],
+        shapes: Vec::new(),
         unknown: false,
     };
     let mut plan = Plan::new(names.tasks.len());
@@ -190,15 +196,21 @@ pub fn check(
     let output = outputs.first().map(|output| {
         let reads = templates.read(&output.template, problems);
         usage.unknown |= reads.is_none();
-        for (read, span) in reads.unwrap_or_default() {
+        let reads = reads.unwrap_or_default();
+        for (read, span) in &reads.variables {
+            let (read, span) = (read.clone(), *span);
             match resolve_read(&names, &read, span, templates, problems) {
                 Some(Declared::Input(i)) => usage.input_read[i] = true,
                 Some(Declared::Task(t)) => usage.task_read[t] = true,
                 None => {}
             }
         }
+        usage.shapes.push(reads);
         output.template.value.clone()
     });
+    for read in std::mem::take(&mut usage.shapes) {
+        shapes(&read, &names, &tasks, problems);
+    }
 
     let cycles = plan.cycles();
     for cycle in &cycles {
@@ -280,6 +292,24 @@ fn input_def(input: &ast::Input, problems: &mut Vec<Problem>) -> InputDef {
     }
 }
 
+/// `output = json { ... }`: the task's typed answer.
+fn output_type(value: Option<&ast::Value>, problems: &mut Vec<Problem>) -> Option<Type> {
+    let value = value?;
+    match &value.kind {
+        ast::ValueKind::Schema(fields) => types::schema(fields, problems),
+        other => {
+            problems.push(Problem::InvalidValue {
+                key: "output".into(),
+                expected: "a JSON schema".into(),
+                found: other.describe(),
+                span: value.span,
+                help: Some("write `output = json { diagnosis: text, urgent: bool }`".into()),
+            });
+            None
+        }
+    }
+}
+
 const INPUT_ATTRIBUTES: &[&str] = &["phi", "max_len"];
 const MAX_LEN: f64 = 10_000_000.0;
 
@@ -316,7 +346,9 @@ fn task_def(
     }
     let reads = prompt.map(|text| templates.read(text, problems));
     usage.unknown |= reads.as_ref().is_some_and(Option::is_none);
-    for (read, span) in reads.flatten().unwrap_or_default() {
+    let reads = reads.flatten().unwrap_or_default();
+    for (read, span) in &reads.variables {
+        let (read, span) = (read.clone(), *span);
         match resolve_read(names, &read, span, templates, problems) {
             Some(Declared::Input(i)) => usage.input_read[i] = true,
             Some(Declared::Task(dependency)) => {
@@ -333,6 +365,7 @@ fn task_def(
             None => {}
         }
     }
+    usage.shapes.push(reads);
     for dependency in properties.names("after", problems) {
         if let Some(found) = names.task(dependency, workflow, problems) {
             plan.add_edge(
@@ -373,6 +406,7 @@ fn task_def(
             .integer("retries", RETRIES, problems)
             .unwrap_or(DEFAULT_RETRIES),
         fallback: fallback.map(|name| name.text.clone()),
+        output: output_type(properties.get("output"), problems),
         checks: task
             .checks
             .iter()
@@ -383,6 +417,98 @@ fn task_def(
 }
 
 /// What a name read by a template refers to, or an `unknown-name` problem.
+/// Checks each `task.field` against the task's declared output, and that
+/// loops go over lists.
+fn shapes(read: &Read, names: &Names<'_>, tasks: &[TaskDef], problems: &mut Vec<Problem>) {
+    let task_of = |chain: &Chain| match names.table.get(chain.variable.as_str()) {
+        Some((Declared::Task(t), _)) => tasks.get(*t),
+        _ => None,
+    };
+    for chain in &read.fields {
+        let Some(task) = task_of(chain) else { continue };
+        let Some((field, span)) = chain.path.first() else {
+            continue;
+        };
+        if TASK_ATTRIBUTES.contains(&field.as_str()) {
+            continue;
+        }
+        let Some(output) = &task.output else {
+            problems.push(Problem::UntypedAnswer {
+                task: task.name.clone(),
+                field: field.clone(),
+                span: *span,
+            });
+            continue;
+        };
+        field_path(task, output, &chain.path, problems);
+    }
+    for chain in &read.loops {
+        let Some(task) = task_of(chain) else { continue };
+        let ty = match (&task.output, chain.path.as_slice()) {
+            (_, []) | (None, _) => None,
+            (Some(output), path) => type_at(output, path),
+        };
+        let is_metadata = chain
+            .path
+            .first()
+            .is_some_and(|(field, _)| TASK_ATTRIBUTES.contains(&field.as_str()));
+        if is_metadata || ty.is_some_and(Type::is_list) {
+            continue;
+        }
+        let found = match ty {
+            Some(ty) => format!("of type `{ty}`"),
+            None if task.output.is_some() => "a JSON object".to_string(),
+            None => "a plain-text answer".to_string(),
+        };
+        let expression = std::iter::once(chain.variable.as_str())
+            .chain(chain.path.iter().map(|(name, _)| name.as_str()))
+            .collect::<Vec<_>>()
+            .join(".");
+        problems.push(Problem::LoopOverNonList {
+            expression,
+            found,
+            span: chain.span,
+        });
+    }
+}
+
+/// Walks `path` through nested objects, reporting the first unknown field.
+fn field_path(task: &TaskDef, output: &Type, path: &[(String, Span)], problems: &mut Vec<Problem>) {
+    let mut current = output;
+    for (field, span) in path {
+        let Some(fields) = current.fields() else {
+            return;
+        };
+        match fields.iter().find(|f| &f.name == field) {
+            Some(found) => current = &found.ty,
+            None => {
+                let declared: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                let help = did_you_mean(field, declared.iter().copied())
+                    .map(|hint| format!("{hint} the fields are {}", declared.join(", ")))
+                    .or_else(|| Some(format!("the fields are {}", declared.join(", "))));
+                problems.push(Problem::UnknownField {
+                    task: task.name.clone(),
+                    field: field.clone(),
+                    span: *span,
+                    help,
+                });
+                return;
+            }
+        }
+    }
+}
+
+/// The type at `path` inside `ty`, when every step is a declared field.
+fn type_at<'t>(ty: &'t Type, path: &[(String, Span)]) -> Option<&'t Type> {
+    path.iter().try_fold(ty, |current, (field, _)| {
+        current
+            .fields()?
+            .iter()
+            .find(|f| &f.name == field)
+            .map(|f| &f.ty)
+    })
+}
+
 fn resolve_read(
     names: &Names<'_>,
     read: &str,

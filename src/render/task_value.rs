@@ -7,6 +7,7 @@ use std::sync::Arc;
 use minijinja::Value;
 use minijinja::value::{Enumerator, Object};
 
+use crate::check::TASK_ATTRIBUTES;
 use crate::run::TaskRecord;
 
 #[derive(Debug)]
@@ -19,17 +20,6 @@ impl TaskValue {
         TaskValue { record }
     }
 }
-
-const ATTRIBUTES: [&str; 8] = [
-    "text",
-    "ok",
-    "error",
-    "tokens",
-    "latency_ms",
-    "model",
-    "agent",
-    "truncated",
-];
 
 impl Object for TaskValue {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
@@ -51,7 +41,7 @@ impl Object for TaskValue {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Str(&ATTRIBUTES)
+        Enumerator::Str(&TASK_ATTRIBUTES)
     }
 
     fn is_true(self: &Arc<Self>) -> bool {

@@ -104,6 +104,7 @@ fn expected(ty: &Type) -> String {
         Type::List(item) => format!("a JSON list of {}", expected(item)),
         Type::OneOf(choices) => format!("one of {}", ty_choices(choices)),
         Type::Optional(inner) => format!("{} (or null)", expected(inner)),
+        Type::Object(_) => format!("a JSON object `{ty}`"),
     }
 }
 
@@ -112,15 +113,34 @@ fn ty_choices(choices: &[String]) -> String {
     quoted.join(", ")
 }
 
+/// Whether `value` has type `ty`; the error says where it does not, e.g.
+/// "field `icd10`: item 1: a JSON number was given".
+pub fn conforms(ty: &Type, value: Value) -> Result<Value, String> {
+    convert(ty, Given::Json(value))
+}
+
 /// Converts `given` to `ty`; the error describes what was found instead.
 fn convert(ty: &Type, given: Given) -> Result<Value, String> {
     match (ty, given) {
         (Type::Optional(_), Given::Json(Value::Null)) => Ok(Value::Null),
         (Type::Optional(inner), given) => convert(inner, given),
-        (Type::List(_), Given::Text(text)) => {
+        (Type::List(_) | Type::Object(_), Given::Text(text)) => {
             let value: Value = serde_json::from_str(&text)
-                .map_err(|_| format!("`{}` is not a JSON list", shorten(&text)))?;
+                .map_err(|_| format!("`{}` is not JSON", shorten(&text)))?;
             convert(ty, Given::Json(value))
+        }
+        (Type::Object(fields), Given::Json(Value::Object(mut object))) => {
+            let mut checked = Map::new();
+            for field in fields {
+                let value = object.remove(&field.name).unwrap_or(Value::Null);
+                let value = convert(&field.ty, Given::Json(value))
+                    .map_err(|found| format!("field `{}`: {found}", field.name))?;
+                checked.insert(field.name.clone(), value);
+            }
+            match object.keys().next() {
+                Some(extra) => Err(format!("it has a field `{extra}` that is not declared")),
+                None => Ok(Value::Object(checked)),
+            }
         }
         (Type::List(item), Given::Json(Value::Array(items))) => items
             .into_iter()
