@@ -49,6 +49,8 @@ fn request(prompt: &str, max_tokens: u32) -> ChatRequest {
         prompt: prompt.into(),
         max_tokens,
         temperature: Some(0.0),
+        schema: None,
+        follow_ups: Vec::new(),
     }
 }
 
@@ -336,4 +338,29 @@ fn a_prompt_longer_than_the_context_fails_once_with_the_servers_reason() {
     assert_eq!(lines.len(), 1, "{lines:#?}");
     assert_eq!(lines[0]["status"], "failed");
     assert_eq!(lines[0]["error"], error);
+}
+
+#[test]
+fn a_typed_answer_comes_back_in_the_declared_shape() {
+    let Some(url) = server("a_typed_answer_comes_back_in_the_declared_shape") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (output, report) = wfc_run(dir.path(), &url, "typed", &[]);
+    let context = format!(
+        "{report:#}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(0), "{context}");
+    let lines = journal(dir.path());
+    let decision = lines.iter().find(|l| l["task"] == "decision").unwrap();
+    let answer: Value = serde_json::from_str(decision["text"].as_str().unwrap()).unwrap();
+    assert!(answer["admit"].is_boolean(), "{answer}");
+    assert!(
+        ["ward", "icu"].contains(&answer["level"].as_str().unwrap()),
+        "{answer}"
+    );
+    assert!(answer["reasons"].is_array(), "{answer}");
+    let note = result(&report, "note");
+    assert_eq!(note["success"], true, "{context}");
 }

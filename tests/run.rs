@@ -561,3 +561,85 @@ workflow scored {
     assert_eq!(codes.failed, ["max_tokens cut the answer off"]);
     assert_eq!(report.quality_score, 0.38);
 }
+
+const TYPED: &str = r#"
+agent MedicalQA { model = "qa" }
+agent Claims { model = "claims" }
+workflow prior_auth {
+  task necessity -> MedicalQA {
+    prompt = "Decide whether an MRI is supported."
+    retries = 1
+    output = json {
+      decision: one_of("supported", "not_supported"),
+      reasons: list<text>,
+      urgent: bool,
+    }
+  }
+  task claim -> Claims {
+    prompt = "Decision {{ necessity.decision }}; urgent {{ necessity.urgent }}; first reason {{ necessity.reasons[0] }}"
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_answers_are_asked_for_by_schema_and_read_by_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = program(dir.path(), TYPED);
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let report = Setup::new(&program, &mock).run().await;
+    assert!(report.success, "{report:#?}");
+    let requests = mock.requests();
+    let claim = requests.iter().find(|r| r.model == "claims").unwrap();
+    assert_eq!(
+        claim.prompt,
+        "Decision supported; urgent True; first reason Mock qa reasons"
+    );
+    let necessity = &report.aggregated_content;
+    assert!(
+        necessity
+            .contains(r#"{"decision":"supported","reasons":["Mock qa reasons"],"urgent":true}"#),
+        "{necessity}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_of_the_wrong_shape_is_corrected_then_accepted_or_failed_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = program(dir.path(), TYPED);
+    let once = MockConfig {
+        faults: vec![fault("qa", FaultKind::WrongShape, Some(1))],
+        ..MockConfig::default()
+    };
+    let mock = MockServer::start(once).await.unwrap();
+    let report = Setup::new(&program, &mock).run().await;
+    assert!(report.success, "{report:#?}");
+    assert_eq!(result(&report, "necessity").attempts, 2);
+    let asked: Vec<String> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.model == "qa")
+        .map(|r| r.prompt)
+        .collect();
+    assert_eq!(asked.len(), 2);
+    assert!(
+        asked[1].starts_with("That answer does not match the required JSON shape: field `decision`: a JSON null was given."),
+        "the correction names the mismatch: {}",
+        asked[1]
+    );
+
+    let always = MockConfig {
+        faults: vec![fault("qa", FaultKind::WrongShape, None)],
+        ..MockConfig::default()
+    };
+    let mock = MockServer::start(always).await.unwrap();
+    let report = Setup::new(&program, &mock).run().await;
+    let necessity = result(&report, "necessity");
+    assert_eq!(necessity.status, "failed");
+    assert_eq!(
+        necessity.error.as_deref(),
+        Some(
+            "the answer does not match the declared output: field `decision`: a JSON null was given (after 2 attempts)"
+        )
+    );
+    assert_eq!(result(&report, "claim").status, "skipped");
+}

@@ -49,6 +49,12 @@ pub struct ChatRequest {
     pub prompt: String,
     pub max_tokens: u32,
     pub temperature: Option<f64>,
+    /// The JSON Schema the answer must match; servers with constrained
+    /// decoding (llama.cpp, vLLM) then produce only that shape.
+    pub schema: Option<serde_json::Value>,
+    /// Turns after the prompt: an earlier answer (`assistant`) and what was
+    /// wrong with it (`user`), so the model can correct itself.
+    pub follow_ups: Vec<(&'static str, String)>,
 }
 
 impl ChatRequest {
@@ -58,6 +64,9 @@ impl ChatRequest {
             messages.push(json!({ "role": "system", "content": system }));
         }
         messages.push(json!({ "role": "user", "content": self.prompt }));
+        for (role, content) in &self.follow_ups {
+            messages.push(json!({ "role": role, "content": content }));
+        }
         let mut body = json!({
             "model": self.model,
             "messages": messages,
@@ -69,6 +78,12 @@ impl ChatRequest {
         }
         if stream {
             body["stream_options"] = json!({ "include_usage": true });
+        }
+        if let Some(schema) = &self.schema {
+            body["response_format"] = json!({
+                "type": "json_schema",
+                "json_schema": { "name": "answer", "schema": schema, "strict": true },
+            });
         }
         body
     }

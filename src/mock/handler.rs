@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::conn::Connection;
-use super::reply::{Reply, pieces, reply_text, word_count};
+use super::reply::{Reply, pieces, reply_json, reply_text, word_count};
 use super::{FaultKind, RecordedRequest, Shared};
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
@@ -46,6 +46,9 @@ struct ChatRequest {
     temperature: Option<f64>,
     stream: Option<bool>,
     stream_options: Option<StreamOptions>,
+    /// `{"type": "json_schema", "json_schema": {"schema": ...}}`: answer with
+    /// JSON of that shape, as constrained decoding would.
+    response_format: Option<Value>,
 }
 
 /// llama-server ignores the model name, so clients written against it may omit it.
@@ -164,7 +167,19 @@ async fn chat(
         Some(FaultKind::MalformedJson | FaultKind::TruncatedStream)
     );
 
-    let reply = reply_text(&request.model, prompt, request.max_tokens);
+    let schema = request
+        .response_format
+        .as_ref()
+        .and_then(|format| format.pointer("/json_schema/schema"));
+    let reply = match (schema, &fault) {
+        (_, Some(FaultKind::WrongShape)) => Reply {
+            text: r#"{"unexpected": "shape"}"#.to_string(),
+            completion_tokens: 3,
+            finish_reason: "stop",
+        },
+        (Some(schema), _) => reply_json(&request.model, schema),
+        (None, _) => reply_text(&request.model, prompt, request.max_tokens),
+    };
     let latency = shared.latency(&request.model);
     let meta = Meta {
         id: format!("chatcmpl-mock-{}", shared.next_id()),
@@ -270,7 +285,10 @@ fn refusal(kind: &FaultKind, conn: &Connection) -> Option<Response> {
             // Never written: the killed connection fails first.
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
-        FaultKind::Delay(_) | FaultKind::MalformedJson | FaultKind::TruncatedStream => return None,
+        FaultKind::Delay(_)
+        | FaultKind::MalformedJson
+        | FaultKind::TruncatedStream
+        | FaultKind::WrongShape => return None,
     };
     Some(response)
 }

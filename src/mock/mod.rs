@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use reply::{Reply, reply_text};
+pub use reply::{Reply, reply_json, reply_text};
 
 /// How the mock behaves: per-model speed, scripted failures, and authentication.
 #[derive(Clone, Debug, Default)]
@@ -65,6 +65,8 @@ pub enum FaultKind {
     Delay(Duration),
     /// 400 shaped like llama-server's answer to a prompt longer than its context.
     ContextExceeded,
+    /// 200 with JSON that does not match the requested schema.
+    WrongShape,
 }
 
 /// What the mock saw of one chat request, for tests to assert on.

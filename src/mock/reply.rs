@@ -52,6 +52,52 @@ pub fn reply_text(model: &str, prompt: &str, max_tokens: Option<u32>) -> Reply {
     }
 }
 
+/// A deterministic answer of the JSON Schema's shape, as a server with
+/// constrained decoding would give: strings name the model and the field,
+/// enums take their first value, lists hold one item.
+pub fn reply_json(model: &str, schema: &serde_json::Value) -> Reply {
+    let text = example(model, "answer", schema).to_string();
+    Reply {
+        completion_tokens: count(pieces(&text).len()),
+        text,
+        finish_reason: "stop",
+    }
+}
+
+fn example(model: &str, field: &str, schema: &serde_json::Value) -> serde_json::Value {
+    use serde_json::{Value, json};
+    if let Some(first) = schema.get("enum").and_then(|e| e.get(0)) {
+        return first.clone();
+    }
+    if let Some(options) = schema.get("anyOf").and_then(Value::as_array) {
+        let chosen = options
+            .iter()
+            .find(|option| option.get("type") != Some(&json!("null")))
+            .unwrap_or(&Value::Null);
+        return example(model, field, chosen);
+    }
+    match schema.get("type").and_then(Value::as_str) {
+        Some("object") => {
+            let properties = schema.get("properties").and_then(Value::as_object);
+            let object = properties
+                .into_iter()
+                .flatten()
+                .map(|(name, inner)| (name.clone(), example(model, name, inner)))
+                .collect();
+            Value::Object(object)
+        }
+        Some("array") => json!([example(
+            model,
+            field,
+            schema.get("items").unwrap_or(&Value::Null)
+        )]),
+        Some("number") | Some("integer") => json!(1),
+        Some("boolean") => json!(true),
+        Some("string") => json!(format!("Mock {model} {field}")),
+        _ => Value::Null,
+    }
+}
+
 /// Splits `text` into words, each carrying the whitespace before it, so that
 /// streaming the pieces one by one reassembles the text exactly (newlines included).
 pub(super) fn pieces(text: &str) -> Vec<&str> {

@@ -13,11 +13,17 @@ use crate::run::TaskRecord;
 #[derive(Debug)]
 pub struct TaskValue {
     record: TaskRecord,
+    /// The fields of a typed answer (`output = json { ... }`), which the
+    /// executor has already checked against the declaration.
+    fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl TaskValue {
     pub fn new(record: TaskRecord) -> Self {
-        TaskValue { record }
+        let fields = record
+            .text()
+            .and_then(|text| serde_json::from_str(text).ok());
+        TaskValue { record, fields }
     }
 }
 
@@ -36,7 +42,10 @@ impl Object for TaskValue {
                 &record.outcome,
                 crate::run::Outcome::Ok { finish_reason: Some(reason), .. } if reason == "length"
             )),
-            _ => return None,
+            field => {
+                let value = self.fields.as_ref()?.get(field)?;
+                serde::Deserialize::deserialize(value).ok()?
+            }
         })
     }
 

@@ -9,6 +9,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::events::{Event, Observer};
+use crate::check::Type;
 use crate::client::{Backoff, ChatRequest, Client};
 use crate::router::Router;
 
@@ -22,6 +23,8 @@ pub struct Job {
     pub timeout: Option<Duration>,
     /// Attempts after the first on failures that may pass.
     pub retries: u32,
+    /// The declared shape of the answer, checked when it arrives.
+    pub output: Option<Type>,
 }
 
 impl Job {
@@ -37,6 +40,7 @@ impl Job {
             request.prompt,
             request.max_tokens,
             request.temperature,
+            request.schema,
         ]);
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         digest.iter().map(|byte| format!("{byte:02x}")).collect()
@@ -67,6 +71,21 @@ pub trait Executor: Send + Sync {
     ) -> BoxFuture<'a, Result<Answer, Failure>>;
 }
 
+/// The answer as the JSON object the task declared, or what is wrong with
+/// it. Models sometimes wrap JSON in a Markdown fence; that is forgiven.
+fn typed(text: &str, shape: &Type) -> Result<String, String> {
+    let bare = text.trim();
+    let bare = bare
+        .strip_prefix("```json")
+        .or_else(|| bare.strip_prefix("```"))
+        .and_then(|inner| inner.strip_suffix("```"))
+        .unwrap_or(bare)
+        .trim();
+    let value: serde_json::Value =
+        serde_json::from_str(bare).map_err(|err| format!("it is not JSON ({err})"))?;
+    super::inputs::conforms(shape, value).map(|json| json.to_string())
+}
+
 /// Sends jobs to the agents' servers, retrying what may pass.
 #[derive(Debug)]
 pub struct HttpExecutor {
@@ -91,6 +110,7 @@ impl Executor for HttpExecutor {
 impl HttpExecutor {
     async fn attempts(&self, job: &Job, observer: &dyn Observer) -> Result<Answer, Failure> {
         let mut attempt = 0;
+        let mut followed: Vec<(&'static str, String)> = Vec::new();
         loop {
             let Some(lease) = self.router.pick(&job.agent) else {
                 return Err(Failure {
@@ -107,6 +127,7 @@ impl HttpExecutor {
             if let Some(model) = &endpoint.model {
                 request.model = model.clone();
             }
+            request.follow_ups.extend(followed.iter().cloned());
             tracing::debug!(task = %job.task, agent = %job.agent, url = %endpoint.url(), attempt, "request");
             let result = if self.stream {
                 let mut on_text = |text: &str| {
@@ -123,8 +144,39 @@ impl HttpExecutor {
             let error = match result {
                 Ok(completion) => {
                     endpoint.record(true);
+                    let text = match &job.output {
+                        None => completion.text,
+                        Some(shape) => {
+                            match typed(&completion.text, shape) {
+                                Ok(json) => json,
+                                Err(mismatch) if attempt <= job.retries => {
+                                    tracing::warn!(task = %job.task, attempt, %mismatch, "the answer does not match the declared output; asking again");
+                                    observer.on_event(&Event::Retrying {
+                                    task: &job.task,
+                                    attempt,
+                                    error: &format!("the answer does not match the declared output: {mismatch}"),
+                                    delay: Duration::ZERO,
+                                });
+                                    followed.push(("assistant", completion.text));
+                                    followed.push(("user", format!(
+                                    "That answer does not match the required JSON shape: {mismatch}. Answer again with only a JSON object of this shape: {}",
+                                    shape.json_schema()
+                                )));
+                                    continue;
+                                }
+                                Err(mismatch) => {
+                                    return Err(Failure {
+                                        error: format!(
+                                            "the answer does not match the declared output: {mismatch} (after {attempt} attempts)"
+                                        ),
+                                        attempts: attempt,
+                                    });
+                                }
+                            }
+                        }
+                    };
                     return Ok(Answer {
-                        text: completion.text,
+                        text,
                         model: completion.model,
                         tokens: completion.tokens,
                         finish_reason: completion.finish_reason,

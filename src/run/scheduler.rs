@@ -273,9 +273,12 @@ impl<'s, 'a> Run<'s, 'a> {
                 prompt,
                 max_tokens: def.max_tokens,
                 temperature: def.temperature.or(agent_def.temperature),
+                schema: def.output.as_ref().map(crate::check::Type::json_schema),
+                follow_ups: Vec::new(),
             },
             timeout: def.timeout,
             retries: def.retries,
+            output: def.output.clone(),
         };
         self.state[task] = State::Running;
         *self.busy.entry(agent.to_string()).or_default() += 1;
