@@ -643,3 +643,68 @@ async fn an_answer_of_the_wrong_shape_is_corrected_then_accepted_or_failed_exact
     );
     assert_eq!(result(&report, "claim").status, "skipped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_condition_skips_a_task_and_an_optional_dependency_does_not_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = program(
+        dir.path(),
+        r#"
+agent A { model = "a" }
+agent Broken { model = "broken" }
+workflow triage {
+  input age: number
+  task assessment -> A {
+    prompt = "Assess"
+    output = json { urgent: bool }
+  }
+  task escalation -> A {
+    when = "not assessment.urgent or age > 80"
+    prompt = "Escalate"
+  }
+  task after_escalation -> A { prompt = "Follow {{ escalation }}" }
+  task lab_review -> Broken { prompt = "Labs" retries = 0 }
+  task plan -> A {
+    after = [lab_review?]
+    prompt = "Plan. {% if lab_review.ok %}Labs: {{ lab_review }}{% else %}No lab review ({{ lab_review.error }}).{% endif %}"
+  }
+  output = "{{ plan }}"
+}
+"#,
+    );
+    let config = MockConfig {
+        faults: vec![fault("broken", FaultKind::Status(500), None)],
+        ..MockConfig::default()
+    };
+    let mock = MockServer::start(config).await.unwrap();
+    let report = Setup::new(&program, &mock)
+        .inputs(serde_json::json!({ "age": 64 }))
+        .run()
+        .await;
+    let escalation = result(&report, "escalation");
+    assert_eq!(escalation.status, "skipped");
+    assert_eq!(
+        escalation.error.as_deref(),
+        Some("its condition `not assessment.urgent or age > 80` is false")
+    );
+    assert_eq!(result(&report, "after_escalation").status, "skipped");
+    assert_eq!(result(&report, "lab_review").status, "failed");
+    assert_eq!(result(&report, "plan").status, "ok");
+    let plan = mock
+        .requests()
+        .into_iter()
+        .find(|r| r.prompt.starts_with("Plan."))
+        .unwrap();
+    assert!(
+        plan.prompt.starts_with("Plan. No lab review (") && plan.prompt.contains("HTTP 500"),
+        "{}",
+        plan.prompt
+    );
+
+    let report = Setup::new(&program, &mock)
+        .inputs(serde_json::json!({ "age": 85 }))
+        .run()
+        .await;
+    assert_eq!(result(&report, "escalation").status, "ok");
+    assert_eq!(result(&report, "after_escalation").status, "ok");
+}

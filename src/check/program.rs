@@ -181,6 +181,8 @@ pub struct TaskDef {
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub fallback: Option<String>,
+    /// `when = "expression"`: the task runs only if it is true.
+    pub when: Option<String>,
     /// The shape of the answer, when the task declares one
     /// (`output = json { ... }`); always a [`Type::Object`].
     pub output: Option<Type>,

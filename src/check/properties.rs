@@ -76,7 +76,8 @@ impl<'a> Properties<'a> {
         }
     }
 
-    pub fn names(&self, key: &str, problems: &mut Vec<Problem>) -> Vec<&'a Name> {
+    /// A list of names; `name?` marks one optional.
+    pub fn names(&self, key: &str, problems: &mut Vec<Problem>) -> Vec<(&'a Name, bool)> {
         let Some(value) = self.get(key) else {
             return Vec::new();
         };
@@ -89,7 +90,8 @@ impl<'a> Properties<'a> {
         items
             .iter()
             .filter_map(|item| match &item.kind {
-                ValueKind::Name(name) => Some(name),
+                ValueKind::Name(name) => Some((name, false)),
+                ValueKind::OptionalName(name) => Some((name, true)),
                 other => {
                     problems.push(wrong_kind(key, "a list of names", other, item, None));
                     None

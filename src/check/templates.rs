@@ -37,11 +37,39 @@ impl Templates {
     /// The names `text` reads and where, after reporting its unknown filters,
     /// tests and functions; `None` after reporting a syntax error.
     pub fn read(&mut self, text: &Text, problems: &mut Vec<Problem>) -> Option<Read> {
-        let uses = match template::analyze(&text.value) {
+        self.analyze(text, &text.value, 0, problems)
+    }
+
+    /// Like [`Templates::read`], for an expression such as a task's `when`.
+    pub fn read_expression(&mut self, text: &Text, problems: &mut Vec<Problem>) -> Option<Read> {
+        let wrapped = format!("{{{{ {} }}}}", text.value);
+        self.analyze(text, &wrapped, 3, problems)
+    }
+
+    /// Analyzes `source`, which is `text`'s value after `shift` bytes of
+    /// wrapping, and places what it finds in the file.
+    fn analyze(
+        &mut self,
+        text: &Text,
+        source: &str,
+        shift: usize,
+        problems: &mut Vec<Problem>,
+    ) -> Option<Read> {
+        let span = |range: template::Range| {
+            let end = text.value.len();
+            text.file_span(
+                range.start.saturating_sub(shift).min(end),
+                range.end.saturating_sub(shift).min(end),
+            )
+        };
+        let uses = match template::analyze(source) {
             Ok(uses) => uses,
-            Err(err) => {
+            Err(mut err) => {
+                if shift > 0 && err.range.start >= shift + text.value.len() {
+                    err.detail = "the expression ends before it is complete".into();
+                }
                 problems.push(Problem::TemplateSyntax {
-                    span: text.file_span(err.range.start, err.range.end),
+                    span: span(err.range),
                     help: syntax_help(&err.detail),
                     detail: err.detail,
                 });
@@ -52,7 +80,7 @@ impl Templates {
             if !self.knows(kind, &name) {
                 problems.push(Problem::UnknownFilter {
                     kind,
-                    span: text.file_span(range.start, range.end),
+                    span: span(range),
                     help: self.suggest(kind, &name),
                     name,
                 });
@@ -62,16 +90,16 @@ impl Templates {
             path: chain
                 .path
                 .into_iter()
-                .map(|(name, range)| (name, text.file_span(range.start, range.end)))
+                .map(|(name, range)| (name, span(range)))
                 .collect(),
-            span: text.file_span(chain.range.start, chain.range.end),
+            span: span(chain.range),
             variable: chain.variable,
         };
         Some(Read {
             variables: uses
                 .variables
                 .into_iter()
-                .map(|(name, range)| (name, text.file_span(range.start, range.end)))
+                .map(|(name, range)| (name, span(range)))
                 .collect(),
             fields: uses.fields.into_iter().map(place).collect(),
             loops: uses.loops.into_iter().map(place).collect(),

@@ -27,6 +27,7 @@ const TASK_PROPERTIES: &[&str] = &[
     "after",
     "fallback",
     "output",
+    "when",
 ];
 
 pub const PRIORITY: std::ops::RangeInclusive<u32> = 1..=10;
@@ -344,9 +345,16 @@ fn task_def(
             help: Some("add `prompt = \"\"\"...\"\"\"` with what the agent should do".into()),
         });
     }
+    let when = properties.text("when", problems);
+    let condition = when.map(|text| templates.read_expression(text, problems));
+    usage.unknown |= condition.as_ref().is_some_and(Option::is_none);
     let reads = prompt.map(|text| templates.read(text, problems));
     usage.unknown |= reads.as_ref().is_some_and(Option::is_none);
-    let reads = reads.flatten().unwrap_or_default();
+    let mut reads = reads.flatten().unwrap_or_default();
+    if let Some(condition) = condition.flatten() {
+        reads.variables.extend(condition.variables);
+        reads.fields.extend(condition.fields);
+    }
     for (read, span) in &reads.variables {
         let (read, span) = (read.clone(), *span);
         match resolve_read(names, &read, span, templates, problems) {
@@ -359,6 +367,7 @@ fn task_def(
                     Edge {
                         kind: EdgeKind::Reads,
                         span,
+                        optional: false,
                     },
                 );
             }
@@ -366,7 +375,7 @@ fn task_def(
         }
     }
     usage.shapes.push(reads);
-    for dependency in properties.names("after", problems) {
+    for (dependency, optional) in properties.names("after", problems) {
         if let Some(found) = names.task(dependency, workflow, problems) {
             plan.add_edge(
                 found,
@@ -374,6 +383,7 @@ fn task_def(
                 Edge {
                     kind: EdgeKind::After,
                     span: dependency.span,
+                    optional,
                 },
             );
         }
@@ -407,6 +417,7 @@ fn task_def(
             .unwrap_or(DEFAULT_RETRIES),
         fallback: fallback.map(|name| name.text.clone()),
         output: output_type(properties.get("output"), problems),
+        when: when.map(|text| text.value.clone()),
         checks: task
             .checks
             .iter()
@@ -580,7 +591,10 @@ fn cycle_problem(cycle: &[(usize, usize, Edge)], names: &Names<'_>) -> Problem {
 
 fn redundant_after(plan: &Plan, names: &Names<'_>, problems: &mut Vec<Problem>) {
     for (position, (dependency, dependent, edge)) in plan.edges().enumerate() {
-        if edge.kind != EdgeKind::After || !plan.reaches_without(dependency, dependent, position) {
+        if edge.kind != EdgeKind::After
+            || edge.optional
+            || !plan.reaches_without(dependency, dependent, position)
+        {
             continue;
         }
         let implied_by = plan

@@ -21,6 +21,9 @@ pub struct Edge {
     pub kind: EdgeKind,
     /// Where the dependency is written: the template use or the `after` entry.
     pub span: Span,
+    /// `after = [name?]`: the dependent runs even if this dependency has no
+    /// answer.
+    pub optional: bool,
 }
 
 /// Node `i` stands for task `i`; an edge runs from a dependency to the task
@@ -52,6 +55,13 @@ impl Plan {
 
     pub fn is_empty(&self) -> bool {
         self.graph.node_count() == 0
+    }
+
+    /// Whether `dependent` runs even when `dependency` fails or is skipped.
+    pub fn is_optional(&self, dependency: usize, dependent: usize) -> bool {
+        self.graph
+            .edges_connecting(NodeIndex::new(dependency), NodeIndex::new(dependent))
+            .any(|edge| edge.weight().optional)
     }
 
     /// The distinct tasks `task` waits for.
@@ -228,6 +238,7 @@ mod tests {
     fn edge() -> Edge {
         Edge {
             kind: EdgeKind::Reads,
+            optional: false,
             span: Span::default(),
         }
     }

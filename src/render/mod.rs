@@ -26,6 +26,8 @@ pub struct RenderError {
 
 pub struct Renderer {
     env: Environment<'static>,
+    /// Each task's `when` expression.
+    conditions: BTreeMap<String, String>,
     has_output: bool,
     task_order: Vec<String>,
 }
@@ -79,11 +81,33 @@ impl Renderer {
         if let Some(output) = &workflow.output {
             compile(&mut env, OUTPUT.to_string(), output)?;
         }
+        let conditions = workflow
+            .tasks
+            .iter()
+            .filter_map(|task| Some((task.name.clone(), task.when.clone()?)))
+            .collect();
         Ok(Renderer {
             env,
+            conditions,
             has_output: workflow.output.is_some(),
             task_order: workflow.tasks.iter().map(|t| t.name.clone()).collect(),
         })
+    }
+
+    /// Whether the task's `when` holds (true without one).
+    pub fn condition(&self, task: &str, scope: &Scope) -> Result<bool, RenderError> {
+        let Some(expression) = self.conditions.get(task) else {
+            return Ok(true);
+        };
+        let failed = |err: minijinja::Error| RenderError {
+            what: format!("the condition of task `{task}`"),
+            reason: err.to_string(),
+        };
+        let compiled = self.env.compile_expression(expression).map_err(failed)?;
+        compiled
+            .eval(Value::from_dyn_object(scope.values.clone()))
+            .map(|value| value.is_true())
+            .map_err(failed)
     }
 
     pub fn prompt(&self, task: &str, scope: &Scope) -> Result<String, RenderError> {

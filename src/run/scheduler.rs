@@ -255,6 +255,19 @@ impl<'s, 'a> Run<'s, 'a> {
 
     fn start(&mut self, task: usize, agent: &str) {
         let def = self.task(task);
+        match self.scheduler.renderer.condition(&def.name, &self.scope) {
+            Ok(true) => {}
+            Ok(false) => {
+                let when = def.when.as_deref().unwrap_or_default();
+                self.skip(task, format!("its condition `{when}` is false"));
+                return;
+            }
+            Err(err) => {
+                self.state[task] = State::Running;
+                self.fail(task, agent, err.to_string());
+                return;
+            }
+        }
         let prompt = match self.scheduler.renderer.prompt(&def.name, &self.scope) {
             Ok(prompt) => prompt,
             Err(err) => {
@@ -434,13 +447,14 @@ impl<'s, 'a> Run<'s, 'a> {
             let State::Blocked(waiting) = self.state[dependent] else {
                 continue;
             };
+            let optional = self.scheduler.workflow.plan.is_optional(task, dependent);
             match &reason {
-                Some(reason) => self.skip(dependent, reason.clone()),
-                None if waiting == 1 => {
+                Some(reason) if !optional => self.skip(dependent, reason.clone()),
+                _ if waiting == 1 => {
                     let agent = self.task(dependent).agent.clone();
                     self.enqueue(dependent, agent, Vec::new());
                 }
-                None => self.state[dependent] = State::Blocked(waiting - 1),
+                _ => self.state[dependent] = State::Blocked(waiting - 1),
             }
         }
     }
