@@ -73,7 +73,7 @@ pub trait Executor: Send + Sync {
 
 /// The answer as the JSON object the task declared, or what is wrong with
 /// it. Models sometimes wrap JSON in a Markdown fence; that is forgiven.
-fn typed(text: &str, shape: &Type) -> Result<String, String> {
+pub(crate) fn typed(text: &str, shape: &Type) -> Result<String, String> {
     let bare = text.trim();
     let bare = bare
         .strip_prefix("```json")

@@ -55,8 +55,23 @@ impl Executor for Scripted<'_> {
                 Box::pin(async move { Err(failure) })
             }
             Some(MockAnswer::Text(text)) => {
+                let text = match &job.output {
+                    None => text.to_string(),
+                    Some(shape) => match crate::run::execute::typed(text, shape) {
+                        Ok(json) => json,
+                        Err(mismatch) => {
+                            let failure = Failure {
+                                error: format!(
+                                    "the mocked answer does not match the declared output: {mismatch}"
+                                ),
+                                attempts: 1,
+                            };
+                            return Box::pin(async move { Err(failure) });
+                        }
+                    },
+                };
                 let answer = Answer {
-                    text: text.to_string(),
+                    text: text.clone(),
                     model: job.request.model.clone(),
                     tokens: text.split_whitespace().count() as u32,
                     finish_reason: Some("stop".into()),
