@@ -51,6 +51,7 @@ pub const CODES: &[Entry] = codes![
     "unused-input",
     "unused-task",
     "redundant-after",
+    "phi-flow",
 ];
 
 /// The entry for `code`, written with or without its `wf::` prefix.

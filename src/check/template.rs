@@ -13,6 +13,10 @@ pub struct Uses {
     pub variables: Vec<(String, Range)>,
     /// Filters, tests and functions called: (kind, name, where).
     pub callables: Vec<(&'static str, String, Range)>,
+    /// The variable uses (among `variables`) that are the direct operand of
+    /// a `redact` filter, as in `{{ record | redact }}`: what they read is
+    /// de-identified before it reaches the prompt.
+    pub redacted: Vec<Range>,
 }
 
 #[derive(Debug)]
@@ -216,6 +220,12 @@ impl<'a> Walker<'a> {
                     .callables
                     .push(("filter", filter.name.to_string(), at));
                 if let Some(operand) = &filter.expr {
+                    if let ast::Expr::Var(var) = operand
+                        && filter.name == "redact"
+                        && !self.defined(var.id)
+                    {
+                        self.uses.redacted.push(range(var.span()));
+                    }
                     self.expression(operand);
                 }
                 self.arguments(&filter.args);
@@ -276,6 +286,14 @@ mod tests {
             (*kind, name.as_str(), &source[at.clone()]),
             ("filter", "upper", "upper")
         );
+    }
+
+    #[test]
+    fn records_only_direct_redact_operands() {
+        let source = "{{ a | redact }} {{ b | upper | redact }} {{ c }} {{ (d | redact) ~ e }}";
+        let uses = analyze(source).expect("template parses");
+        let redacted: Vec<&str> = uses.redacted.iter().map(|r| &source[r.clone()]).collect();
+        assert_eq!(redacted, ["a", "d"]);
     }
 
     #[test]

@@ -25,6 +25,7 @@ const TASK_PROPERTIES: &[&str] = &[
     "retries",
     "after",
     "fallback",
+    "deidentify",
 ];
 
 pub const PRIORITY: std::ops::RangeInclusive<u32> = 1..=10;
@@ -379,6 +380,7 @@ fn task_def(
             .filter_map(|check| super::answers::check(check, problems))
             .collect(),
         span: task.span,
+        deidentify: properties.boolean("deidentify", problems).unwrap_or(false),
     }
 }
 
