@@ -54,6 +54,7 @@ pub const CODES: &[Entry] = codes![
     "unknown-field",
     "untyped-answer",
     "loop-over-non-list",
+    "phi-flow",
 ];
 
 /// The entry for `code`, written with or without its `wf::` prefix.

@@ -15,6 +15,7 @@ pub fn environment() -> Environment<'static> {
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.add_filter("dedupe", filters::dedupe);
     env.add_filter("section", filters::section);
+    env.add_filter("redact", filters::redact);
     env
 }
 

@@ -14,6 +14,7 @@ const PROPERTIES: &[&str] = &[
     "max_concurrency",
     "temperature",
     "fallback",
+    "phi_allowed",
 ];
 
 /// The valid sampling temperatures of OpenAI-compatible servers.
@@ -31,6 +32,7 @@ pub fn agent_def(agent: &ast::Agent, problems: &mut Vec<Problem>) -> AgentDef {
         fallback: properties
             .name("fallback", problems)
             .map(|n| n.text.clone()),
+        phi_allowed: properties.boolean("phi_allowed", problems).unwrap_or(false),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod agents;
 mod answers;
+pub mod phi;
 pub mod problem;
 pub mod program;
 mod properties;
@@ -41,6 +42,15 @@ impl FileReport {
 /// Checks the file at `path`, reading the files it imports through `loader`.
 /// Fails only when the file itself cannot be read.
 pub fn check_file(loader: &mut Loader, path: &Path) -> std::io::Result<FileReport> {
+    check_file_with(loader, path, phi::Policy::Declared)
+}
+
+/// [`check_file`], with `phi` saying which agents may receive PHI.
+pub fn check_file_with(
+    loader: &mut Loader,
+    path: &Path,
+    phi: phi::Policy<'_>,
+) -> std::io::Result<FileReport> {
     let loaded = loader.load(path)?;
     let module = match &loaded.module {
         Ok(module) => module,
@@ -79,12 +89,9 @@ pub fn check_file(loader: &mut Loader, path: &Path) -> std::io::Result<FileRepor
             continue;
         }
         first_span.insert(workflow.name.text.clone(), workflow.name.span);
-        workflows.push(workflow::check(
-            workflow,
-            &agents,
-            &mut templates,
-            &mut problems,
-        ));
+        let def = workflow::check(workflow, &agents, &mut templates, &mut problems);
+        phi::check(workflow, &def, &agents, phi, &mut problems);
+        workflows.push(def);
     }
     problems.sort_by_key(primary_offset);
 

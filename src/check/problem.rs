@@ -295,6 +295,20 @@ pub enum Problem {
         #[label("not a list")]
         span: Span,
     },
+    #[error(
+        "protected health information from `{input}` reaches agent `{agent}`, which may not receive it"
+    )]
+    #[diagnostic(code("wf::phi-flow"))]
+    PhiFlow {
+        input: String,
+        agent: String,
+        /// Where it is sent first, then the path: the `@phi` input and each
+        /// template read that carries it on.
+        #[label(collection)]
+        path: Vec<LabeledSpan>,
+        #[help]
+        help: Option<String>,
+    },
 }
 
 impl Problem {

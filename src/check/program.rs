@@ -23,6 +23,8 @@ pub struct AgentDef {
     pub max_concurrency: Option<u32>,
     pub temperature: Option<f64>,
     pub fallback: Option<String>,
+    /// `phi_allowed = true`: declared to run inside the PHI boundary.
+    pub phi_allowed: bool,
 }
 
 #[derive(Debug)]
@@ -189,6 +191,9 @@ pub struct TaskDef {
     /// What a good answer looks like; every run scores the answer by them.
     pub checks: Vec<Check>,
     pub span: Span,
+    /// `deidentify = true`: the task removes identifiers, so its answer is
+    /// not PHI even though its prompt reads some.
+    pub deidentify: bool,
 }
 
 /// A property an answer should have.

@@ -100,6 +100,17 @@ impl<'a> Properties<'a> {
             .collect()
     }
 
+    pub fn boolean(&self, key: &str, problems: &mut Vec<Problem>) -> Option<bool> {
+        let value = self.get(key)?;
+        match &value.kind {
+            ValueKind::Bool(flag) => Some(*flag),
+            other => {
+                problems.push(wrong_kind(key, "true or false", other, value, None));
+                None
+            }
+        }
+    }
+
     /// A whole number within `range`.
     pub fn integer(
         &self,

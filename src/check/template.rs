@@ -19,6 +19,10 @@ pub struct Uses {
     /// What `{% for %}` loops iterate over, when it is a free variable or a
     /// chain on one.
     pub loops: Vec<Chain>,
+    /// The variable uses (among `variables`) that are the direct operand of
+    /// a `redact` filter, as in `{{ record | redact }}`: what they read is
+    /// de-identified before it reaches the prompt.
+    pub redacted: Vec<Range>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -256,6 +260,12 @@ impl<'a> Walker<'a> {
                     .callables
                     .push(("filter", filter.name.to_string(), at));
                 if let Some(operand) = &filter.expr {
+                    if let ast::Expr::Var(var) = operand
+                        && filter.name == "redact"
+                        && !self.defined(var.id)
+                    {
+                        self.uses.redacted.push(range(var.span()));
+                    }
                     self.expression(operand);
                 }
                 self.arguments(&filter.args);
@@ -356,6 +366,14 @@ mod tests {
             .map(|c| &source[c.range.clone()])
             .collect();
         assert_eq!(loops, ["triage.codes", "notes"]);
+    }
+
+    #[test]
+    fn records_only_direct_redact_operands() {
+        let source = "{{ a | redact }} {{ b | upper | redact }} {{ c }} {{ (d | redact) ~ e }}";
+        let uses = analyze(source).expect("template parses");
+        let redacted: Vec<&str> = uses.redacted.iter().map(|r| &source[r.clone()]).collect();
+        assert_eq!(redacted, ["a", "d"]);
     }
 
     #[test]

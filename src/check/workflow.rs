@@ -28,6 +28,7 @@ const TASK_PROPERTIES: &[&str] = &[
     "fallback",
     "output",
     "when",
+    "deidentify",
 ];
 
 pub const PRIORITY: std::ops::RangeInclusive<u32> = 1..=10;
@@ -424,6 +425,7 @@ fn task_def(
             .filter_map(|check| super::answers::check(check, problems))
             .collect(),
         span: task.span,
+        deidentify: properties.boolean("deidentify", problems).unwrap_or(false),
     }
 }
 

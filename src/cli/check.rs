@@ -6,9 +6,11 @@ use std::path::PathBuf;
 use miette::Diagnostic;
 
 use super::{exit, files};
+use crate::check::phi::Policy;
 use crate::check::{self, FileReport};
 use crate::diagnostics;
 use crate::loader::Loader;
+use crate::router::RouterConfig;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -17,6 +19,11 @@ pub struct Args {
     /// Fail when there are warnings, not only errors
     #[arg(long)]
     deny_warnings: bool,
+    /// Check PHI flow against this deployment: an agent may receive `@phi`
+    /// data only if all its endpoints say `phi_allowed = true` (without it,
+    /// the agents' own `phi_allowed` declarations are used)
+    #[arg(long, value_name = "FILE")]
+    router: Option<PathBuf>,
     /// How to print diagnostics
     #[arg(long, value_enum, default_value_t = Format::Human)]
     format: Format,
@@ -36,10 +43,18 @@ pub fn run(args: &Args) -> i32 {
     let Some(paths) = files::discover_or_report(&args.paths) else {
         return exit::USAGE;
     };
+    let router = match args.router.as_deref().map(RouterConfig::read).transpose() {
+        Ok(router) => router,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return exit::USAGE;
+        }
+    };
+    let policy = router.as_ref().map_or(Policy::Declared, Policy::Router);
     let mut loader = Loader::default();
     let (mut errors, mut warnings, mut unreadable) = (0, 0, false);
     for path in &paths {
-        let report = match check::check_file(&mut loader, path) {
+        let report = match check::check_file_with(&mut loader, path, policy) {
             Ok(report) => report,
             Err(err) => {
                 eprintln!(

@@ -85,6 +85,10 @@ pub struct EndpointConfig {
     pub timeout: Option<String>,
     /// Requests this server takes at once.
     pub max_concurrency: Option<u32>,
+    /// The server runs inside the boundary where protected health
+    /// information may go; `wfc check --router` holds workflows to it.
+    #[serde(default)]
+    pub phi_allowed: bool,
 }
 
 impl EndpointConfig {
@@ -95,6 +99,7 @@ impl EndpointConfig {
             api_key_env: None,
             timeout: None,
             max_concurrency: None,
+            phi_allowed: false,
         }
     }
 }
@@ -217,6 +222,14 @@ impl RouterConfig {
             }
         }
         Ok(())
+    }
+
+    /// Whether `agent` may receive PHI: it has endpoints, and every one of
+    /// them says `phi_allowed = true`.
+    pub fn phi_allowed(&self, agent: &str) -> bool {
+        self.agents.get(agent).is_some_and(|route| {
+            !route.endpoints.is_empty() && route.endpoints.iter().all(|e| e.phi_allowed)
+        })
     }
 
     pub(super) fn timeout_of(&self, endpoint: &EndpointConfig) -> Duration {

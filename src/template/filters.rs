@@ -1,6 +1,7 @@
 //! Filters for aggregating several agents' answers into one document.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use minijinja::Value;
 
@@ -32,6 +33,59 @@ pub fn section(text: Value, title: &str, style: Option<&str>) -> Result<String, 
         }
     };
     Ok(format!("{heading}\n{body}"))
+}
+
+/// What `redact` puts in place of an identifier.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// The identifiers `redact` finds, in the order it replaces them: e-mail
+/// addresses, dates, SSN-shaped numbers and phone numbers before the digit
+/// runs they contain.
+static IDENTIFIERS: LazyLock<Vec<regex::Regex>> = LazyLock::new(|| {
+    const MONTH: &str = r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)";
+    [
+        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}".to_string(),
+        r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b".to_string(),
+        r"\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b".to_string(),
+        format!(r"\b{MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}\b"),
+        format!(r"\b\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTH}\.?,?\s+\d{{4}}\b"),
+        r"\b\d{3}-\d{2}-\d{4}\b".to_string(),
+        r"(?:\+\d{1,3}[\s.-]?)?(?:\(\d{3}\)\s?|\b\d{3}[\s.-])\d{3}[\s.-]\d{4}\b".to_string(),
+        r"\b\d{6,}\b".to_string(),
+    ]
+    .iter()
+    .map(|pattern| regex::Regex::new(pattern).expect("identifier patterns are valid"))
+    .collect()
+});
+
+/// A capitalised name (one to three words) after a title or a label that
+/// introduces a person; the title or label is kept.
+static NAMES: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(
+        r"\b((?:Mr|Mrs|Ms|Miss|Dr)\.?\s+|(?:Patient|Name)\s*:\s*)[A-Z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+){0,2}",
+    )
+    .expect("the name pattern is valid")
+});
+
+/// Replaces the identifiers a pattern can find with `[REDACTED]`: e-mail
+/// addresses; dates (`2024-03-15`, `03/15/2024`, `15.03.24`, `March 15, 2024`,
+/// `15 Mar 2024`); SSN-shaped and phone numbers; runs of 6 or more digits
+/// (MRNs, account and policy numbers); and capitalised names after `Mr.`,
+/// `Mrs.`, `Ms.`, `Miss`, `Dr.`, `Patient:` or `Name:`.
+///
+/// It does not find names written without such a title or label, street
+/// addresses, towns, ages, identifiers shorter than 6 digits or mixed with
+/// letters, nor facts rare enough to identify someone: it lowers the risk,
+/// and a person or a `deidentify = true` task is still needed where the law
+/// asks for de-identification.
+pub fn redact(text: Value) -> String {
+    let mut text = text.to_string();
+    for pattern in IDENTIFIERS.iter() {
+        text = pattern.replace_all(&text, REDACTED).into_owned();
+    }
+    NAMES
+        .replace_all(&text, format!("${{1}}{REDACTED}"))
+        .into_owned()
 }
 
 /// Runs of lines that are not blank.
@@ -69,6 +123,42 @@ mod tests {
             dedupe(Value::from(text)),
             "Chest pain.\n\nTroponin   raised.\n\nchest PAIN.\nNew line."
         );
+    }
+
+    #[test]
+    fn redact_removes_identifiers() {
+        let record = "Patient: John Smith, MRN 00123456, DOB 1957-03-14, seen 03/15/2024 and on March 2, 2024.\n\
+            Referred by Dr. Alice Moreau (alice.moreau@example.org, (555) 123-4567, +1 555.987.6543).\n\
+            Mrs. O'Neil called. SSN 123-45-6789. Troponin 0.45 ng/mL, BP 150/90, 3 days of chest pain.";
+        let redacted = redact(Value::from(record));
+        for identifier in [
+            "John",
+            "Smith",
+            "00123456",
+            "1957",
+            "03/15/2024",
+            "March 2",
+            "Alice",
+            "Moreau",
+            "alice.moreau",
+            "123-4567",
+            "987",
+            "O'Neil",
+            "6789",
+        ] {
+            assert!(!redacted.contains(identifier), "{identifier} in {redacted}");
+        }
+        for clinical in [
+            "Troponin 0.45 ng/mL",
+            "BP 150/90",
+            "3 days of chest pain",
+            "Dr. [REDACTED]",
+        ] {
+            assert!(
+                redacted.contains(clinical),
+                "{clinical} missing from {redacted}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,309 @@
+//! PHI flow control: protected health information (`@phi` inputs) reaches
+//! only agents that may receive it.
+//!
+//! The taint follows the data: a prompt that reads a `@phi` input taints its
+//! task's answer, and a prompt that reads a tainted answer taints its own, so
+//! each task whose prompt reads PHI, directly or not, must run on an agent
+//! that may receive it, and so must every agent it may fall back to. A read
+//! through the `redact` filter (`{{ record | redact }}`) does not taint, nor
+//! does the answer of a `deidentify = true` task.
+
+use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet};
+
+use miette::LabeledSpan;
+
+use super::problem::Problem;
+use super::program::{AgentDef, WorkflowDef};
+use super::template;
+use crate::ast::{self, Member, ValueKind};
+use crate::plan::EdgeKind;
+use crate::router::RouterConfig;
+use crate::source::Span;
+
+/// Who says which agents may receive PHI.
+#[derive(Clone, Copy, Default)]
+pub enum Policy<'a> {
+    /// Each agent's `phi_allowed` property in the `.wf` files.
+    #[default]
+    Declared,
+    /// The deployment: an agent may receive PHI when every one of its
+    /// endpoints in the router file says `phi_allowed = true`.
+    Router(&'a RouterConfig),
+}
+
+impl Policy<'_> {
+    fn allows(&self, agent: &str, agents: &HashMap<String, AgentDef>) -> bool {
+        match self {
+            Policy::Declared => agents.get(agent).is_some_and(|a| a.phi_allowed),
+            Policy::Router(router) => router.phi_allowed(agent),
+        }
+    }
+
+    fn help(&self, agent: &str) -> String {
+        let allow = match self {
+            Policy::Declared => format!(
+                "declare `phi_allowed = true` on agent `{agent}` only if it runs inside the PHI boundary"
+            ),
+            Policy::Router(_) => format!(
+                "set `phi_allowed = true` on every endpoint of `{agent}` in the router file only if they run inside the PHI boundary"
+            ),
+        };
+        format!(
+            "{allow}; otherwise read the data through `| redact`, or have a `deidentify = true` task remove the identifiers first"
+        )
+    }
+}
+
+/// How PHI reached a task's prompt.
+#[derive(Clone, Copy)]
+enum Via {
+    /// The prompt reads this `@phi` input here.
+    Input(usize, Span),
+    /// The prompt reads this tainted task here.
+    Task(usize, Span),
+}
+
+/// What one task's prompt reads, for taint purposes.
+#[derive(Default)]
+struct Prompt {
+    /// `@phi` inputs read without `redact`, with where.
+    phi_reads: Vec<(usize, Span)>,
+    /// Where the prompt reads a name through `redact`.
+    redacted: HashSet<Span>,
+}
+
+/// Reports each task that sends PHI to an agent (or a fallback agent) that
+/// may not receive it. Runs after the workflow itself checked, and reports
+/// nothing a template or name problem already explains.
+pub fn check(
+    workflow: &ast::Workflow,
+    def: &WorkflowDef,
+    agents: &HashMap<String, AgentDef>,
+    policy: Policy<'_>,
+    problems: &mut Vec<Problem>,
+) {
+    let phi_inputs: Vec<usize> = (0..def.inputs.len())
+        .filter(|&i| def.inputs[i].phi)
+        .collect();
+    if phi_inputs.is_empty() {
+        return;
+    }
+    let ast_tasks: Vec<&ast::Task> = def
+        .tasks
+        .iter()
+        .filter_map(|task| {
+            workflow.members.iter().find_map(|member| match member {
+                Member::Task(t) if t.span == task.span => Some(t),
+                _ => None,
+            })
+        })
+        .collect();
+    if ast_tasks.len() != def.tasks.len() {
+        return;
+    }
+    let prompts: Vec<Prompt> = ast_tasks
+        .iter()
+        .map(|task| prompt(task, def, &phi_inputs))
+        .collect();
+
+    let mut reached: Vec<Option<Via>> = vec![None; def.tasks.len()];
+    let mut queue = VecDeque::new();
+    for (task, prompt) in prompts.iter().enumerate() {
+        if let Some(&(input, span)) = prompt.phi_reads.first() {
+            reached[task] = Some(Via::Input(input, span));
+            queue.push_back(task);
+        }
+    }
+    while let Some(task) = queue.pop_front() {
+        if def.tasks[task].deidentify {
+            continue;
+        }
+        for (from, to, edge) in def.plan.edges() {
+            if from != task
+                || edge.kind != EdgeKind::Reads
+                || reached[to].is_some()
+                || prompts[to].redacted.contains(&edge.span)
+            {
+                continue;
+            }
+            reached[to] = Some(Via::Task(task, edge.span));
+            queue.push_back(to);
+        }
+    }
+
+    for (index, task) in def.tasks.iter().enumerate() {
+        if reached[index].is_none() {
+            continue;
+        }
+        let ast_task = ast_tasks[index];
+        let mut report = |agent: &str, label: LabeledSpan| {
+            let (input, mut path) = path(index, &reached, def, workflow);
+            path.insert(0, label);
+            problems.push(Problem::PhiFlow {
+                input,
+                agent: agent.to_string(),
+                path,
+                help: Some(policy.help(agent)),
+            });
+        };
+        if agents.contains_key(&task.agent) && !policy.allows(&task.agent, agents) {
+            report(
+                &task.agent,
+                LabeledSpan::new_primary_with_span(
+                    Some(format!(
+                        "`{}` sends it to `{}`, which may not receive PHI",
+                        task.name, task.agent
+                    )),
+                    ast_task.agent.span,
+                ),
+            );
+        }
+        let own_fallback = fallback_span(ast_task);
+        for (fallback, via) in fallbacks(task.agent.as_str(), task.fallback.as_deref(), agents) {
+            if fallback == task.agent || policy.allows(fallback, agents) {
+                continue;
+            }
+            let label = match (via, own_fallback) {
+                (None, Some(span)) => LabeledSpan::new_primary_with_span(
+                    Some(format!(
+                        "`{}` may fall back to `{fallback}`, which may not receive PHI",
+                        task.name
+                    )),
+                    span,
+                ),
+                _ => LabeledSpan::new_primary_with_span(
+                    Some(format!(
+                        "`{}` may fall back to `{fallback}` (the fallback of `{}`), which may not receive PHI",
+                        task.name,
+                        via.unwrap_or(&task.agent)
+                    )),
+                    ast_task.agent.span,
+                ),
+            };
+            report(fallback, label);
+        }
+    }
+}
+
+/// The agents a task on `agent` may fall back to, in order, each with the
+/// agent whose declared fallback leads to it (`None` for the task's own).
+fn fallbacks<'a>(
+    agent: &'a str,
+    own: Option<&'a str>,
+    agents: &'a HashMap<String, AgentDef>,
+) -> Vec<(&'a str, Option<&'a str>)> {
+    let declared = |name: &str| agents.get(name).and_then(|a| a.fallback.as_deref());
+    let mut chain: Vec<(&str, Option<&str>)> = Vec::new();
+    let mut next = match own {
+        Some(own) => Some((own, None)),
+        None => declared(agent).map(|f| (f, Some(agent))),
+    };
+    while let Some((name, via)) = next {
+        if name == agent || chain.iter().any(|(seen, _)| *seen == name) {
+            break;
+        }
+        chain.push((name, via));
+        next = declared(name).map(|f| (f, Some(name)));
+    }
+    chain
+}
+
+/// The `@phi` input PHI comes from and a label for each read on the way to
+/// `task`, the input's declaration first.
+fn path(
+    task: usize,
+    reached: &[Option<Via>],
+    def: &WorkflowDef,
+    workflow: &ast::Workflow,
+) -> (String, Vec<LabeledSpan>) {
+    let mut labels = Vec::new();
+    let mut at = task;
+    let mut steps = 0;
+    loop {
+        let here = &def.tasks[at].name;
+        match reached[at] {
+            Some(Via::Task(from, span)) if steps < reached.len() => {
+                let from_name = &def.tasks[from].name;
+                labels.push(LabeledSpan::new_with_span(
+                    Some(format!("`{here}` reads `{from_name}` here")),
+                    span,
+                ));
+                at = from;
+                steps += 1;
+            }
+            Some(Via::Input(input, span)) => {
+                let name = def.inputs[input].name.clone();
+                labels.push(LabeledSpan::new_with_span(
+                    Some(format!("`{here}` reads `{name}` here")),
+                    span,
+                ));
+                if let Some(declared) = input_span(workflow, &name) {
+                    labels.push(LabeledSpan::new_with_span(
+                        Some(format!("`{name}` is protected health information")),
+                        declared,
+                    ));
+                }
+                labels.reverse();
+                return (name, labels);
+            }
+            _ => {
+                labels.reverse();
+                return (String::new(), labels);
+            }
+        }
+    }
+}
+
+/// Where input `name` is marked `@phi`.
+fn input_span(workflow: &ast::Workflow, name: &str) -> Option<Span> {
+    workflow.members.iter().find_map(|member| match member {
+        Member::Input(input) if input.name.text == name => input
+            .attributes
+            .iter()
+            .find(|attribute| attribute.name.text == "phi")
+            .map(|attribute| attribute.span),
+        _ => None,
+    })
+}
+
+fn fallback_span(task: &ast::Task) -> Option<Span> {
+    task.properties
+        .iter()
+        .find(|property| property.key.text == "fallback")
+        .map(|property| property.value.span)
+}
+
+fn prompt(task: &ast::Task, def: &WorkflowDef, phi_inputs: &[usize]) -> Prompt {
+    let Some(text) = task
+        .properties
+        .iter()
+        .find_map(|property| match &property.value.kind {
+            ValueKind::Text(text) if property.key.text == "prompt" => Some(text),
+            _ => None,
+        })
+    else {
+        return Prompt::default();
+    };
+    let Ok(uses) = template::analyze(&text.value) else {
+        return Prompt::default();
+    };
+    let span = |range: &template::Range| text.file_span(range.start, range.end);
+    let redacted: HashSet<Span> = uses.redacted.iter().map(span).collect();
+    let phi_reads = uses
+        .variables
+        .iter()
+        .filter(|(_, range)| !redacted.contains(&span(range)))
+        .filter_map(|(name, range)| {
+            let input = phi_inputs
+                .iter()
+                .copied()
+                .find(|&i| def.inputs[i].name == *name)?;
+            Some((input, span(range)))
+        })
+        .collect();
+    Prompt {
+        phi_reads,
+        redacted,
+    }
+}
