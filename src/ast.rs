@@ -181,6 +181,8 @@ pub enum ValueKind {
     Schema(Vec<Field>),
     /// `name?` in a list: an optional reference.
     OptionalName(Name),
+    /// `{ key = value, ... }`
+    Table(Vec<Property>),
 }
 
 impl ValueKind {
@@ -195,6 +197,7 @@ impl ValueKind {
             ValueKind::List(_) => "a list",
             ValueKind::Schema(_) => "a JSON schema",
             ValueKind::OptionalName(_) => "an optional name",
+            ValueKind::Table(_) => "a table",
         }
     }
 }

@@ -325,6 +325,10 @@ impl Printer<'_> {
                 format!("[{}]", items.join(", "))
             }
             ValueKind::Schema(fields) => self.schema(fields),
+            ValueKind::Table(properties) => {
+                let entries: Vec<String> = properties.iter().map(|p| self.property(p)).collect();
+                format!("{{ {} }}", entries.join(", "))
+            }
             ValueKind::Number(_)
             | ValueKind::Duration(_)
             | ValueKind::Bool(_)

@@ -259,6 +259,7 @@ fn parse_value(pair: Pair<'_, Rule>) -> Value {
         Rule::name => ValueKind::Name(parse_name(pair)),
         Rule::list => ValueKind::List(children(pair).map(parse_value).collect()),
         Rule::json_schema => ValueKind::Schema(children(pair).map(parse_field).collect()),
+        Rule::table => ValueKind::Table(children(pair).map(parse_property).collect()),
         Rule::optional_name => ValueKind::OptionalName(parse_name(
             children(pair).next().expect("an optional name has a name"),
         )),
