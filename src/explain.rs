@@ -51,6 +51,7 @@ pub const CODES: &[Entry] = codes![
     "unused-input",
     "unused-task",
     "redundant-after",
+    "context-budget",
 ];
 
 /// The entry for `code`, written with or without its `wf::` prefix.

@@ -14,7 +14,12 @@ const PROPERTIES: &[&str] = &[
     "max_concurrency",
     "temperature",
     "fallback",
+    "context_window",
 ];
+
+/// The context windows an agent may declare, in tokens: from the smallest
+/// models still served to the largest windows offered today.
+pub const CONTEXT_WINDOW: std::ops::RangeInclusive<u32> = 256..=10_000_000;
 
 /// The valid sampling temperatures of OpenAI-compatible servers.
 pub const TEMPERATURE: std::ops::RangeInclusive<f64> = 0.0..=2.0;
@@ -31,6 +36,7 @@ pub fn agent_def(agent: &ast::Agent, problems: &mut Vec<Problem>) -> AgentDef {
         fallback: properties
             .name("fallback", problems)
             .map(|n| n.text.clone()),
+        context_window: properties.integer("context_window", CONTEXT_WINDOW, problems),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod agents;
 mod answers;
+pub mod budget;
 pub mod problem;
 pub mod program;
 mod properties;
@@ -85,6 +86,9 @@ pub fn check_file(loader: &mut Loader, path: &Path) -> std::io::Result<FileRepor
             &mut templates,
             &mut problems,
         ));
+        if let Some(def) = workflows.last() {
+            budget::check(workflow, def, &agents, &mut problems);
+        }
     }
     problems.sort_by_key(primary_offset);
 

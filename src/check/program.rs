@@ -23,6 +23,9 @@ pub struct AgentDef {
     pub max_concurrency: Option<u32>,
     pub temperature: Option<f64>,
     pub fallback: Option<String>,
+    /// `context_window`: the most tokens the model takes, prompt and answer
+    /// together; the router's endpoints may say otherwise.
+    pub context_window: Option<u32>,
 }
 
 #[derive(Debug)]
