@@ -85,6 +85,9 @@ pub struct EndpointConfig {
     pub timeout: Option<String>,
     /// Requests this server takes at once.
     pub max_concurrency: Option<u32>,
+    /// The tokens this server's model takes, prompt and answer together
+    /// (llama.cpp's `-c`); the agent's `context_window` when absent.
+    pub context_window: Option<u32>,
 }
 
 impl EndpointConfig {
@@ -95,6 +98,7 @@ impl EndpointConfig {
             api_key_env: None,
             timeout: None,
             max_concurrency: None,
+            context_window: None,
         }
     }
 }
@@ -212,6 +216,11 @@ impl RouterConfig {
                 if endpoint.max_concurrency == Some(0) {
                     return Err(invalid(format!(
                         "agent `{agent}`: max_concurrency must be at least 1"
+                    )));
+                }
+                if endpoint.context_window == Some(0) {
+                    return Err(invalid(format!(
+                        "agent `{agent}`: context_window must be at least 1"
                     )));
                 }
             }

@@ -22,6 +22,9 @@ pub struct Job {
     pub timeout: Option<Duration>,
     /// Attempts after the first on failures that may pass.
     pub retries: u32,
+    /// The agent's declared `context_window`; the router's endpoints may
+    /// give a smaller one.
+    pub context_window: Option<u32>,
 }
 
 impl Job {
@@ -89,7 +92,29 @@ impl Executor for HttpExecutor {
 }
 
 impl HttpExecutor {
+    /// Why the job cannot be sent: its prompt and answer do not fit the
+    /// agent's context window (the router's, else the agent's own).
+    fn too_long(&self, job: &Job) -> Option<String> {
+        let window = self
+            .router
+            .context_window(&job.agent)
+            .or(job.context_window)?;
+        let request = &job.request;
+        crate::check::budget::refusal(
+            &job.task,
+            &job.agent,
+            request.system.as_deref(),
+            &request.prompt,
+            request.max_tokens,
+            window,
+        )
+    }
+
     async fn attempts(&self, job: &Job, observer: &dyn Observer) -> Result<Answer, Failure> {
+        if let Some(error) = self.too_long(job) {
+            // Sending it would only fail (or be cut short) on every attempt.
+            return Err(Failure { error, attempts: 0 });
+        }
         let mut attempt = 0;
         loop {
             let Some(lease) = self.router.pick(&job.agent) else {

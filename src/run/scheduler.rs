@@ -276,6 +276,7 @@ impl<'s, 'a> Run<'s, 'a> {
             },
             timeout: def.timeout,
             retries: def.retries,
+            context_window: agent_def.context_window,
         };
         self.state[task] = State::Running;
         *self.busy.entry(agent.to_string()).or_default() += 1;
