@@ -55,6 +55,7 @@ pub const CODES: &[Entry] = codes![
     "untyped-answer",
     "loop-over-non-list",
     "phi-flow",
+    "context-budget",
 ];
 
 /// The entry for `code`, written with or without its `wf::` prefix.

@@ -15,7 +15,12 @@ const PROPERTIES: &[&str] = &[
     "temperature",
     "fallback",
     "phi_allowed",
+    "context_window",
 ];
+
+/// The context windows an agent may declare, in tokens: from the smallest
+/// models still served to the largest windows offered today.
+pub const CONTEXT_WINDOW: std::ops::RangeInclusive<u32> = 256..=10_000_000;
 
 /// The valid sampling temperatures of OpenAI-compatible servers.
 pub const TEMPERATURE: std::ops::RangeInclusive<f64> = 0.0..=2.0;
@@ -33,6 +38,7 @@ pub fn agent_def(agent: &ast::Agent, problems: &mut Vec<Problem>) -> AgentDef {
             .name("fallback", problems)
             .map(|n| n.text.clone()),
         phi_allowed: properties.boolean("phi_allowed", problems).unwrap_or(false),
+        context_window: properties.integer("context_window", CONTEXT_WINDOW, problems),
     }
 }
 

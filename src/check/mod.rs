@@ -3,6 +3,7 @@
 
 mod agents;
 mod answers;
+pub mod budget;
 pub mod phi;
 pub mod problem;
 pub mod program;
@@ -91,6 +92,7 @@ pub fn check_file_with(
         first_span.insert(workflow.name.text.clone(), workflow.name.span);
         let def = workflow::check(workflow, &agents, &mut templates, &mut problems);
         phi::check(workflow, &def, &agents, phi, &mut problems);
+        budget::check(workflow, &def, &agents, &mut problems);
         workflows.push(def);
     }
     problems.sort_by_key(primary_offset);

@@ -295,6 +295,7 @@ pub enum Problem {
         #[label("not a list")]
         span: Span,
     },
+
     #[error(
         "protected health information from `{input}` reaches agent `{agent}`, which may not receive it"
     )]
@@ -306,6 +307,33 @@ pub enum Problem {
         /// template read that carries it on.
         #[label(collection)]
         path: Vec<LabeledSpan>,
+        #[help]
+        help: Option<String>,
+    },
+
+    /// "the prompt of `summary` and its answer may need about 2,533 tokens,
+    /// more than Clinical's context window of 2,048": one string, so that
+    /// `Problem` stays small.
+    #[error("{message}")]
+    #[diagnostic(code("wf::context-budget"), severity(Warning))]
+    ContextBudget {
+        message: String,
+        #[label("this task may not fit")]
+        span: Span,
+        /// The reads that add the most, each with its share.
+        #[label(collection)]
+        reads: Vec<LabeledSpan>,
+        #[help]
+        help: Option<String>,
+    },
+
+    #[error("`{input}` has no @max_len, so the prompt of `{task}` has no upper bound")]
+    #[diagnostic(code("wf::context-budget"), severity(Warning))]
+    UnboundedPrompt {
+        input: String,
+        task: String,
+        #[label("read here, at any length")]
+        span: Span,
         #[help]
         help: Option<String>,
     },

@@ -25,6 +25,9 @@ pub struct AgentDef {
     pub fallback: Option<String>,
     /// `phi_allowed = true`: declared to run inside the PHI boundary.
     pub phi_allowed: bool,
+    /// `context_window`: the most tokens the model takes, prompt and answer
+    /// together; the router's endpoints may say otherwise.
+    pub context_window: Option<u32>,
 }
 
 #[derive(Debug)]

@@ -16,6 +16,7 @@ const AGENT: &[&str] = &[
     "max_concurrency",
     "temperature",
     "fallback",
+    "context_window",
 ];
 const TASK: &[&str] = &[
     "prompt",

@@ -77,6 +77,9 @@ fn agent_text(agent: &AgentDef, origin: Option<&str>) -> String {
     if let Some(t) = agent.temperature {
         lines.push(format!("temperature: {t}"));
     }
+    if let Some(n) = agent.context_window {
+        lines.push(format!("context_window: {n} tokens"));
+    }
     if let Some(fallback) = &agent.fallback {
         lines.push(format!("fallback: `{fallback}`"));
     }

@@ -89,6 +89,9 @@ pub struct EndpointConfig {
     /// information may go; `wfc check --router` holds workflows to it.
     #[serde(default)]
     pub phi_allowed: bool,
+    /// The tokens this server's model takes, prompt and answer together
+    /// (llama.cpp's `-c`); the agent's `context_window` when absent.
+    pub context_window: Option<u32>,
 }
 
 impl EndpointConfig {
@@ -100,6 +103,7 @@ impl EndpointConfig {
             timeout: None,
             max_concurrency: None,
             phi_allowed: false,
+            context_window: None,
         }
     }
 }
@@ -217,6 +221,11 @@ impl RouterConfig {
                 if endpoint.max_concurrency == Some(0) {
                     return Err(invalid(format!(
                         "agent `{agent}`: max_concurrency must be at least 1"
+                    )));
+                }
+                if endpoint.context_window == Some(0) {
+                    return Err(invalid(format!(
+                        "agent `{agent}`: context_window must be at least 1"
                     )));
                 }
             }

@@ -19,6 +19,8 @@ pub struct Endpoint {
     /// The model name sent to this server, when it differs from the agent's.
     pub model: Option<String>,
     pub max_concurrency: Option<u32>,
+    /// The tokens this server's model takes, when the router file says.
+    pub context_window: Option<u32>,
     outstanding: AtomicUsize,
     health: Mutex<Health>,
 }
@@ -120,6 +122,7 @@ impl Router {
                     },
                     model: endpoint.model.clone(),
                     max_concurrency: endpoint.max_concurrency,
+                    context_window: endpoint.context_window,
                     outstanding: AtomicUsize::new(0),
                     health: Mutex::new(Health::default()),
                 }));
@@ -137,6 +140,16 @@ impl Router {
             .iter()
             .map(|endpoint| endpoint.max_concurrency.map(|n| n as usize))
             .sum()
+    }
+
+    /// The context window every endpoint of the agent can serve: the
+    /// smallest the router file gives, since any endpoint may be picked.
+    pub fn context_window(&self, agent: &str) -> Option<u32> {
+        self.agents
+            .get(agent)?
+            .iter()
+            .filter_map(|endpoint| endpoint.context_window)
+            .min()
     }
 
     /// The endpoint for the agent's next request: the least busy of those

@@ -25,6 +25,9 @@ pub struct Job {
     pub retries: u32,
     /// The declared shape of the answer, checked when it arrives.
     pub output: Option<Type>,
+    /// The agent's declared `context_window`; the router's endpoints may
+    /// give a smaller one.
+    pub context_window: Option<u32>,
 }
 
 impl Job {
@@ -108,7 +111,29 @@ impl Executor for HttpExecutor {
 }
 
 impl HttpExecutor {
+    /// Why the job cannot be sent: its prompt and answer do not fit the
+    /// agent's context window (the router's, else the agent's own).
+    fn too_long(&self, job: &Job) -> Option<String> {
+        let window = self
+            .router
+            .context_window(&job.agent)
+            .or(job.context_window)?;
+        let request = &job.request;
+        crate::check::budget::refusal(
+            &job.task,
+            &job.agent,
+            request.system.as_deref(),
+            &request.prompt,
+            request.max_tokens,
+            window,
+        )
+    }
+
     async fn attempts(&self, job: &Job, observer: &dyn Observer) -> Result<Answer, Failure> {
+        if let Some(error) = self.too_long(job) {
+            // Sending it would only fail (or be cut short) on every attempt.
+            return Err(Failure { error, attempts: 0 });
+        }
         let mut attempt = 0;
         let mut followed: Vec<(&'static str, String)> = Vec::new();
         loop {

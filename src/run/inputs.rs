@@ -34,6 +34,16 @@ pub enum InputError {
         expected: String,
         found: String,
     },
+    #[error(
+        "input `{name}` is {} characters long, more than its @max_len({limit})",
+        crate::check::budget::grouped(*length)
+    )]
+    TooLong {
+        name: String,
+        /// In characters; a list's items together.
+        length: u64,
+        limit: u32,
+    },
 }
 
 /// The inputs to render templates with: the given values converted to their
@@ -57,9 +67,18 @@ pub fn bind(
         };
         seen.insert(name.clone());
         match convert(&input.ty, value) {
-            Ok(value) => {
-                bound.insert(name, value);
-            }
+            Ok(value) => match input.max_len {
+                Some(limit) if length(&value) > u64::from(limit) => {
+                    errors.push(InputError::TooLong {
+                        length: length(&value),
+                        name,
+                        limit,
+                    });
+                }
+                _ => {
+                    bound.insert(name, value);
+                }
+            },
             Err(found) => errors.push(wrong_type(input, found)),
         }
     }
@@ -84,6 +103,17 @@ pub fn bind(
         Ok(bound)
     } else {
         Err(errors)
+    }
+}
+
+/// A value's length as `@max_len` counts it: a text's characters, a
+/// list's items together, anything else as JSON text.
+fn length(value: &Value) -> u64 {
+    match value {
+        Value::String(text) => crate::check::budget::characters(text),
+        Value::Array(items) => items.iter().map(length).sum(),
+        Value::Null => 0,
+        other => other.to_string().chars().count() as u64,
     }
 }
 

@@ -292,6 +292,7 @@ impl<'s, 'a> Run<'s, 'a> {
             timeout: def.timeout,
             retries: def.retries,
             output: def.output.clone(),
+            context_window: agent_def.context_window,
         };
         self.state[task] = State::Running;
         *self.busy.entry(agent.to_string()).or_default() += 1;
