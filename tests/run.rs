@@ -708,3 +708,39 @@ workflow triage {
     assert_eq!(result(&report, "escalation").status, "ok");
     assert_eq!(result(&report, "after_escalation").status, "ok");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_policy_retries_only_the_classes_it_names() {
+    let source = r#"
+agent Coder { model = "coder" }
+workflow single {
+  task code -> Coder {
+    prompt = "code this"
+    retry = { on = [rate_limited], attempts = 3, backoff = "none" }
+  }
+}
+"#;
+    let server_error = MockConfig {
+        faults: vec![fault("coder", FaultKind::Status(503), None)],
+        ..MockConfig::default()
+    };
+    let (report, mock) = run_single(server_error, source).await;
+    assert_eq!(result(&report, "code").attempts, 1, "503 is not in `on`");
+    assert_eq!(mock.requests().len(), 1);
+
+    let limited = MockConfig {
+        faults: vec![fault(
+            "coder",
+            FaultKind::RateLimited {
+                retry_after: Duration::from_millis(10),
+            },
+            None,
+        )],
+        ..MockConfig::default()
+    };
+    let (report, mock) = run_single(limited, source).await;
+    let code = result(&report, "code");
+    assert_eq!(code.attempts, 3);
+    assert_eq!(mock.requests().len(), 3);
+    assert!(code.error.as_deref().unwrap().contains("after 3 attempts"));
+}

@@ -8,7 +8,10 @@ use miette::LabeledSpan;
 
 use super::agents::{self, TEMPERATURE};
 use super::problem::{Problem, did_you_mean};
-use super::program::{AgentDef, InputDef, TASK_ATTRIBUTES, TaskDef, Type, WorkflowDef};
+use super::program::{
+    AgentDef, ErrorClass, InputDef, RetryPolicy, Spacing, TASK_ATTRIBUTES, TaskDef, Type,
+    WorkflowDef,
+};
 use super::properties::Properties;
 use super::templates::Templates;
 use super::templates::{Chain, Read};
@@ -28,6 +31,7 @@ const TASK_PROPERTIES: &[&str] = &[
     "fallback",
     "output",
     "when",
+    "retry",
     "deidentify",
 ];
 
@@ -294,6 +298,92 @@ fn input_def(input: &ast::Input, problems: &mut Vec<Problem>) -> InputDef {
     }
 }
 
+/// `retry = { on = [...], attempts = N, backoff = "..." }`, else what
+/// `retries` says.
+fn retry_policy(
+    properties: &Properties<'_>,
+    retries: u32,
+    problems: &mut Vec<Problem>,
+) -> RetryPolicy {
+    let default = RetryPolicy::retries(retries);
+    let Some(value) = properties.get("retry") else {
+        return default;
+    };
+    let ast::ValueKind::Table(entries) = &value.kind else {
+        problems.push(Problem::InvalidValue {
+            key: "retry".into(),
+            expected: "a table".into(),
+            found: value.kind.describe(),
+            span: value.span,
+            help: Some("write `retry = { on = [timeout, server_error], attempts = 3, backoff = \"exponential\" }`".into()),
+        });
+        return default;
+    };
+    if properties.get("retries").is_some() {
+        problems.push(Problem::InvalidValue {
+            key: "retry".into(),
+            expected: "the only retry setting".into(),
+            found: "given with `retries`",
+            span: value.span,
+            help: Some(
+                "keep `retry` (its `attempts` counts the first attempt too) or `retries`, not both"
+                    .into(),
+            ),
+        });
+    }
+    let policy = Properties::read("retry setting", RETRY_KEYS, entries, problems);
+    let classes: Vec<&str> = ErrorClass::ALL.iter().map(|c| c.name()).collect();
+    let on = match policy.get("on") {
+        None => default.on.clone(),
+        Some(_) => policy
+            .names("on", problems)
+            .into_iter()
+            .filter_map(|(name, _)| {
+                let class = ErrorClass::named(&name.text);
+                if class.is_none() {
+                    problems.push(Problem::InvalidValue {
+                        key: "retry.on".into(),
+                        expected: format!("an error class ({})", classes.join(", ")),
+                        found: "an unknown name",
+                        span: name.span,
+                        help: did_you_mean(&name.text, classes.iter().copied()),
+                    });
+                }
+                class
+            })
+            .collect(),
+    };
+    let attempts = policy
+        .integer("attempts", ATTEMPTS, problems)
+        .unwrap_or(default.attempts);
+    let spacing = match policy.text("backoff", problems) {
+        None => Spacing::Exponential,
+        Some(text) => match text.value.as_str() {
+            "exponential" => Spacing::Exponential,
+            "constant" => Spacing::Constant,
+            "none" => Spacing::Immediate,
+            other => {
+                problems.push(Problem::InvalidValue {
+                    key: "retry.backoff".into(),
+                    expected: "\"exponential\", \"constant\" or \"none\"".into(),
+                    found: "another string",
+                    span: text.span,
+                    help: did_you_mean(other, ["exponential", "constant", "none"]),
+                });
+                Spacing::Exponential
+            }
+        },
+    };
+    RetryPolicy {
+        on,
+        attempts,
+        spacing,
+    }
+}
+
+const RETRY_KEYS: &[&str] = &["on", "attempts", "backoff"];
+const ATTEMPTS: std::ops::RangeInclusive<u32> = 1..=11;
+
 /// `output = json { ... }`: the task's typed answer.
 fn output_type(value: Option<&ast::Value>, problems: &mut Vec<Problem>) -> Option<Type> {
     let value = value?;
@@ -400,6 +490,9 @@ fn task_def(
             start: agent.name.clone(),
         });
     }
+    let retries = properties
+        .integer("retries", RETRIES, problems)
+        .unwrap_or(DEFAULT_RETRIES);
     TaskDef {
         name: task.name.text.clone(),
         doc: task.docs.text(),
@@ -413,9 +506,8 @@ fn task_def(
             .unwrap_or(DEFAULT_MAX_TOKENS),
         temperature: properties.number("temperature", TEMPERATURE, problems),
         timeout: properties.duration("timeout", TIMEOUT, problems),
-        retries: properties
-            .integer("retries", RETRIES, problems)
-            .unwrap_or(DEFAULT_RETRIES),
+        retries,
+        retry: retry_policy(&properties, retries, problems),
         fallback: fallback.map(|name| name.text.clone()),
         output: output_type(properties.get("output"), problems),
         when: when.map(|text| text.value.clone()),

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use crate::check::ErrorClass;
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {
     #[error("cannot connect to {url}: {reason}")]
@@ -24,12 +26,19 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// Whether the same request may succeed if sent again: network trouble,
-    /// overload and server faults may pass; other 4xx answers will not.
-    pub fn is_transient(&self) -> bool {
+    /// The kind of failure, for retry policies; `None` for answers that
+    /// sending again cannot change (HTTP 4xx but 408 and 429).
+    pub fn class(&self) -> Option<ErrorClass> {
         match self {
-            CallError::Status { status, .. } => *status == 408 || *status == 429 || *status >= 500,
-            _ => true,
+            CallError::Timeout { .. } => Some(ErrorClass::Timeout),
+            CallError::Connect { .. } | CallError::Interrupted { .. } => {
+                Some(ErrorClass::Connection)
+            }
+            CallError::Malformed { .. } => Some(ErrorClass::ServerError),
+            CallError::Status { status: 408, .. } => Some(ErrorClass::Timeout),
+            CallError::Status { status: 429, .. } => Some(ErrorClass::RateLimited),
+            CallError::Status { status, .. } if *status >= 500 => Some(ErrorClass::ServerError),
+            CallError::Status { .. } => None,
         }
     }
 
@@ -148,17 +157,18 @@ mod tests {
     }
 
     #[test]
-    fn only_answers_that_can_change_are_transient() {
+    fn only_answers_that_can_change_are_retried() {
         let status = |status| CallError::Status {
             url: "u".into(),
             status,
             message: String::new(),
             retry_after: None,
         };
-        assert!(status(429).is_transient());
-        assert!(status(503).is_transient());
-        assert!(!status(400).is_transient());
-        assert!(!status(401).is_transient());
+        assert_eq!(status(429).class(), Some(ErrorClass::RateLimited));
+        assert_eq!(status(503).class(), Some(ErrorClass::ServerError));
+        assert_eq!(status(408).class(), Some(ErrorClass::Timeout));
+        assert_eq!(status(400).class(), None);
+        assert_eq!(status(401).class(), None);
         assert!(!status(429).is_endpoint_fault());
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::events::{Event, Observer};
-use crate::check::Type;
+use crate::check::{ErrorClass, RetryPolicy, Spacing, Type};
 use crate::client::{Backoff, ChatRequest, Client};
 use crate::router::Router;
 
@@ -21,8 +21,8 @@ pub struct Job {
     pub request: ChatRequest,
     /// Overrides the endpoint's own timeout for each attempt.
     pub timeout: Option<Duration>,
-    /// Attempts after the first on failures that may pass.
-    pub retries: u32,
+    /// Which failures are tried again, how often and how far apart.
+    pub retry: RetryPolicy,
     /// The declared shape of the answer, checked when it arrives.
     pub output: Option<Type>,
     /// The agent's declared `context_window`; the router's endpoints may
@@ -171,34 +171,36 @@ impl HttpExecutor {
                     endpoint.record(true);
                     let text = match &job.output {
                         None => completion.text,
-                        Some(shape) => {
-                            match typed(&completion.text, shape) {
-                                Ok(json) => json,
-                                Err(mismatch) if attempt <= job.retries => {
-                                    tracing::warn!(task = %job.task, attempt, %mismatch, "the answer does not match the declared output; asking again");
-                                    observer.on_event(&Event::Retrying {
+                        Some(shape) => match typed(&completion.text, shape) {
+                            Ok(json) => json,
+                            Err(mismatch)
+                                if job.retry.again(Some(ErrorClass::InvalidOutput), attempt) =>
+                            {
+                                tracing::warn!(task = %job.task, attempt, %mismatch, "the answer does not match the declared output; asking again");
+                                observer.on_event(&Event::Retrying {
                                     task: &job.task,
                                     attempt,
-                                    error: &format!("the answer does not match the declared output: {mismatch}"),
+                                    error: &format!(
+                                        "the answer does not match the declared output: {mismatch}"
+                                    ),
                                     delay: Duration::ZERO,
                                 });
-                                    followed.push(("assistant", completion.text));
-                                    followed.push(("user", format!(
+                                followed.push(("assistant", completion.text));
+                                followed.push(("user", format!(
                                     "That answer does not match the required JSON shape: {mismatch}. Answer again with only a JSON object of this shape: {}",
                                     shape.json_schema()
                                 )));
-                                    continue;
-                                }
-                                Err(mismatch) => {
-                                    return Err(Failure {
-                                        error: format!(
-                                            "the answer does not match the declared output: {mismatch} (after {attempt} attempts)"
-                                        ),
-                                        attempts: attempt,
-                                    });
-                                }
+                                continue;
                             }
-                        }
+                            Err(mismatch) => {
+                                return Err(Failure {
+                                    error: format!(
+                                        "the answer does not match the declared output: {mismatch} (after {attempt} attempts)"
+                                    ),
+                                    attempts: attempt,
+                                });
+                            }
+                        },
                     };
                     return Ok(Answer {
                         text,
@@ -215,7 +217,7 @@ impl HttpExecutor {
                 endpoint.record(false);
             }
             drop(lease);
-            if !error.is_transient() || attempt > job.retries {
+            if !job.retry.again(error.class(), attempt) {
                 let error = if attempt > 1 {
                     format!("{error} (after {attempt} attempts)")
                 } else {
@@ -226,7 +228,12 @@ impl HttpExecutor {
                     attempts: attempt,
                 });
             }
-            let delay = self.backoff.delay(attempt - 1, &error);
+            let delay = match job.retry.spacing {
+                Spacing::Exponential => self.backoff.delay(attempt - 1, &error),
+                Spacing::Constant => error.retry_after().unwrap_or(self.backoff.base),
+                Spacing::Immediate => error.retry_after().unwrap_or_default(),
+            }
+            .min(self.backoff.max);
             let message = error.to_string();
             tracing::warn!(task = %job.task, agent = %job.agent, attempt, error = %message, ?delay, "retrying");
             observer.on_event(&Event::Retrying {

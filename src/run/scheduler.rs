@@ -290,7 +290,7 @@ impl<'s, 'a> Run<'s, 'a> {
                 follow_ups: Vec::new(),
             },
             timeout: def.timeout,
-            retries: def.retries,
+            retry: def.retry.clone(),
             output: def.output.clone(),
             context_window: agent_def.context_window,
         };
