@@ -169,8 +169,19 @@ impl HttpExecutor {
             let error = match result {
                 Ok(completion) => {
                     endpoint.record(true);
+                    let cut_off = completion.finish_reason.as_deref() == Some("length");
                     let text = match &job.output {
                         None => completion.text,
+                        // More attempts would be cut off at the same place.
+                        Some(_) if cut_off => {
+                            return Err(Failure {
+                                error: format!(
+                                    "max_tokens ({}) cut the answer off before its JSON was complete; raise the task's max_tokens",
+                                    job.request.max_tokens
+                                ),
+                                attempts: attempt,
+                            });
+                        }
                         Some(shape) => match typed(&completion.text, shape) {
                             Ok(json) => json,
                             Err(mismatch)
