@@ -8,7 +8,7 @@ use super::properties::Properties;
 use crate::ast;
 use crate::source::Span;
 
-const PROPERTIES: &[&str] = &[
+pub const PROPERTIES: &[&str] = &[
     "model",
     "system",
     "max_concurrency",

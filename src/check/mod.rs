@@ -21,9 +21,11 @@ use std::sync::Arc;
 use crate::ast::{self, Item};
 use crate::loader::{Loaded, Loader};
 use crate::source::{SourceFile, Span};
+pub use agents::PROPERTIES as AGENT_PROPERTIES;
 pub use problem::Problem;
 pub use program::*;
 use templates::Templates;
+pub use workflow::TASK_PROPERTIES;
 
 /// The outcome of checking one file.
 #[derive(Debug)]

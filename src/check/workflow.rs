@@ -20,7 +20,7 @@ use crate::ast::{self, Member};
 use crate::plan::{Edge, EdgeKind, Plan};
 use crate::source::Span;
 
-const TASK_PROPERTIES: &[&str] = &[
+pub const TASK_PROPERTIES: &[&str] = &[
     "prompt",
     "priority",
     "max_tokens",

@@ -10,25 +10,6 @@ use crate::source::{SourceFile, Span};
 
 const TOP: &[&str] = &["agent", "workflow", "import"];
 const WORKFLOW: &[&str] = &["input", "task", "output", "test"];
-const AGENT: &[&str] = &[
-    "model",
-    "system",
-    "max_concurrency",
-    "temperature",
-    "fallback",
-    "context_window",
-];
-const TASK: &[&str] = &[
-    "prompt",
-    "priority",
-    "max_tokens",
-    "temperature",
-    "timeout",
-    "retries",
-    "after",
-    "fallback",
-    "expect",
-];
 const TEST: &[&str] = &["input", "mock", "expect"];
 const TYPES: &[&str] = &["text", "number", "bool", "date", "list", "one_of"];
 
@@ -62,7 +43,7 @@ pub fn completion(document: &Document, position: Position) -> Vec<CompletionItem
         return agents(known, module);
     }
     if before_word.trim().is_empty() {
-        return keywords(context(module, offset));
+        return keywords(&context(module, offset));
     }
     let typed = before_word.trim_end();
     if typed.ends_with(':') || typed.ends_with('<') {
@@ -213,25 +194,32 @@ fn agents(known: &Analysis, module: &Module) -> Vec<CompletionItem> {
         .collect()
 }
 
-/// The keywords and properties that can start a line at `offset`.
-fn context(module: &Module, offset: usize) -> &'static [&'static str] {
+/// The keywords and properties that can start a line at `offset`: the
+/// checker's own lists, so completion never offers what it would reject.
+fn context(module: &Module, offset: usize) -> Vec<&'static str> {
     for item in &module.items {
         match item {
-            Item::Agent(agent) if contains(agent.span, offset) => return AGENT,
+            Item::Agent(agent) if contains(agent.span, offset) => {
+                return crate::check::AGENT_PROPERTIES.to_vec();
+            }
             Item::Workflow(workflow) if contains(workflow.span, offset) => {
                 for member in &workflow.members {
                     match member {
-                        Member::Task(task) if contains(task.span, offset) => return TASK,
-                        Member::Test(test) if contains(test.span, offset) => return TEST,
+                        Member::Task(task) if contains(task.span, offset) => {
+                            let mut words = crate::check::TASK_PROPERTIES.to_vec();
+                            words.push("expect");
+                            return words;
+                        }
+                        Member::Test(test) if contains(test.span, offset) => return TEST.to_vec(),
                         _ => {}
                     }
                 }
-                return WORKFLOW;
+                return WORKFLOW.to_vec();
             }
             _ => {}
         }
     }
-    TOP
+    TOP.to_vec()
 }
 
 fn keywords(words: &[&str]) -> Vec<CompletionItem> {
