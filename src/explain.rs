@@ -54,6 +54,7 @@ pub const CODES: &[Entry] = codes![
     "unknown-field",
     "untyped-answer",
     "loop-over-non-list",
+    "type-mismatch",
     "phi-flow",
     "context-budget",
 ];

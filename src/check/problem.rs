@@ -281,6 +281,19 @@ pub enum Problem {
         span: Span,
     },
 
+    #[error("`{expression}` is `{ty}`; {reason}")]
+    #[diagnostic(
+        code("wf::type-mismatch"),
+        help("compare it with a value of its declared type")
+    )]
+    TypeMismatch {
+        expression: String,
+        ty: String,
+        reason: String,
+        #[label("declared as `{ty}`")]
+        span: Span,
+    },
+
     #[error("this loop goes over `{expression}`, which is {found}, not a list")]
     #[diagnostic(
         code("wf::loop-over-non-list"),

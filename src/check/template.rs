@@ -19,6 +19,9 @@ pub struct Uses {
     /// What `{% for %}` loops iterate over, when it is a free variable or a
     /// chain on one.
     pub loops: Vec<Chain>,
+    /// `chain == "literal"`, `chain > 3` and the like: what the checker can
+    /// compare with the chain's declared type.
+    pub comparisons: Vec<Comparison>,
     /// The variable uses (among `variables`) that are the direct operand of
     /// a `redact` filter, as in `{{ record | redact }}`: what they read is
     /// de-identified before it reaches the prompt.
@@ -31,6 +34,22 @@ pub struct Chain {
     pub path: Vec<(String, Range)>,
     /// The whole expression.
     pub range: Range,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub chain: Chain,
+    /// The literal's kind: `string`, `number` or `bool`.
+    pub literal: Literal,
+    /// Whether the operator orders (`<`, `>=` ...) rather than tests equality.
+    pub ordering: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Literal {
+    Text(String),
+    Number,
+    Bool,
 }
 
 #[derive(Debug)]
@@ -193,6 +212,28 @@ impl<'a> Walker<'a> {
             .map_or(node, |(i, _)| from + i..from + i + name.len())
     }
 
+    /// Records `chain <op> literal` (either way round).
+    fn comparison(&mut self, side: &ast::Expr<'a>, other: &ast::Expr<'a>, ordering: bool) {
+        let (Some(chain), ast::Expr::Const(constant)) = (self.chain(side), other) else {
+            return;
+        };
+        let value = &constant.value;
+        let literal = if let Some(text) = value.as_str() {
+            Literal::Text(text.to_string())
+        } else if value.is_number() {
+            Literal::Number
+        } else if value.kind() == minijinja::value::ValueKind::Bool {
+            Literal::Bool
+        } else {
+            return;
+        };
+        self.uses.comparisons.push(Comparison {
+            chain,
+            literal,
+            ordering,
+        });
+    }
+
     /// `name` or `name.a.b` when `name` is free.
     fn chain(&self, expr: &ast::Expr<'a>) -> Option<Chain> {
         let mut path = Vec::new();
@@ -237,6 +278,18 @@ impl<'a> Walker<'a> {
             }
             ast::Expr::UnaryOp(op) => self.expression(&op.expr),
             ast::Expr::BinOp(op) => {
+                let ordering = match op.op {
+                    ast::BinOpKind::Eq | ast::BinOpKind::Ne => Some(false),
+                    ast::BinOpKind::Lt
+                    | ast::BinOpKind::Lte
+                    | ast::BinOpKind::Gt
+                    | ast::BinOpKind::Gte => Some(true),
+                    _ => None,
+                };
+                if let Some(ordering) = ordering {
+                    self.comparison(&op.left, &op.right, ordering);
+                    self.comparison(&op.right, &op.left, ordering);
+                }
                 self.expression(&op.left);
                 self.expression(&op.right);
             }
@@ -374,6 +427,23 @@ mod tests {
         let uses = analyze(source).expect("template parses");
         let redacted: Vec<&str> = uses.redacted.iter().map(|r| &source[r.clone()]).collect();
         assert_eq!(redacted, ["a", "d"]);
+    }
+
+    #[test]
+    fn comparisons_with_literals() {
+        let uses = analyze("{{ a.b == 'x' and 3 < c and d == e }}").expect("template parses");
+        let found: Vec<(String, Literal, bool)> = uses
+            .comparisons
+            .into_iter()
+            .map(|c| (c.chain.variable, c.literal, c.ordering))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("a".to_string(), Literal::Text("x".into()), false),
+                ("c".to_string(), Literal::Number, true),
+            ]
+        );
     }
 
     #[test]

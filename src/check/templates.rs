@@ -18,6 +18,8 @@ pub struct Read {
     pub fields: Vec<Chain>,
     /// What loops iterate over.
     pub loops: Vec<Chain>,
+    /// Chains compared with literals.
+    pub comparisons: Vec<(Chain, template::Literal, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +105,11 @@ impl Templates {
                 .collect(),
             fields: uses.fields.into_iter().map(place).collect(),
             loops: uses.loops.into_iter().map(place).collect(),
+            comparisons: uses
+                .comparisons
+                .into_iter()
+                .map(|c| (place(c.chain), c.literal, c.ordering))
+                .collect(),
         })
     }
 

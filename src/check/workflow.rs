@@ -13,6 +13,7 @@ use super::program::{
     WorkflowDef,
 };
 use super::properties::Properties;
+use super::template::Literal;
 use super::templates::Templates;
 use super::templates::{Chain, Read};
 use super::{tests, types};
@@ -215,7 +216,7 @@ pub fn check(
         output.template.value.clone()
     });
     for read in std::mem::take(&mut usage.shapes) {
-        shapes(&read, &names, &tasks, problems);
+        shapes(&read, &names, &inputs, &tasks, problems);
     }
 
     let cycles = plan.cycles();
@@ -445,6 +446,7 @@ fn task_def(
     if let Some(condition) = condition.flatten() {
         reads.variables.extend(condition.variables);
         reads.fields.extend(condition.fields);
+        reads.comparisons.extend(condition.comparisons);
     }
     for (read, span) in &reads.variables {
         let (read, span) = (read.clone(), *span);
@@ -524,7 +526,13 @@ fn task_def(
 /// What a name read by a template refers to, or an `unknown-name` problem.
 /// Checks each `task.field` against the task's declared output, and that
 /// loops go over lists.
-fn shapes(read: &Read, names: &Names<'_>, tasks: &[TaskDef], problems: &mut Vec<Problem>) {
+fn shapes(
+    read: &Read,
+    names: &Names<'_>,
+    inputs: &[InputDef],
+    tasks: &[TaskDef],
+    problems: &mut Vec<Problem>,
+) {
     let task_of = |chain: &Chain| match names.table.get(chain.variable.as_str()) {
         Some((Declared::Task(t), _)) => tasks.get(*t),
         _ => None,
@@ -547,6 +555,30 @@ fn shapes(read: &Read, names: &Names<'_>, tasks: &[TaskDef], problems: &mut Vec<
         };
         field_path(task, output, &chain.path, problems);
     }
+    for (chain, literal, ordering) in &read.comparisons {
+        let ty = match names.table.get(chain.variable.as_str()) {
+            Some((Declared::Input(i), _)) if chain.path.is_empty() => inputs.get(*i).map(|i| &i.ty),
+            Some((Declared::Task(t), _)) if !chain.path.is_empty() => {
+                let task = &tasks[*t];
+                let metadata = TASK_ATTRIBUTES.contains(&chain.path[0].0.as_str());
+                task.output
+                    .as_ref()
+                    .filter(|_| !metadata)
+                    .and_then(|output| type_at(output, &chain.path))
+            }
+            _ => None,
+        };
+        if let Some(ty) = ty
+            && let Some(reason) = mismatch(ty, literal, *ordering)
+        {
+            problems.push(Problem::TypeMismatch {
+                expression: chain_text(chain),
+                ty: ty.to_string(),
+                reason,
+                span: chain.span,
+            });
+        }
+    }
     for chain in &read.loops {
         let Some(task) = task_of(chain) else { continue };
         let ty = match (&task.output, chain.path.as_slice()) {
@@ -565,15 +597,53 @@ fn shapes(read: &Read, names: &Names<'_>, tasks: &[TaskDef], problems: &mut Vec<
             None if task.output.is_some() => "a JSON object".to_string(),
             None => "a plain-text answer".to_string(),
         };
-        let expression = std::iter::once(chain.variable.as_str())
-            .chain(chain.path.iter().map(|(name, _)| name.as_str()))
-            .collect::<Vec<_>>()
-            .join(".");
         problems.push(Problem::LoopOverNonList {
-            expression,
+            expression: chain_text(chain),
             found,
             span: chain.span,
         });
+    }
+}
+
+fn chain_text(chain: &Chain) -> String {
+    std::iter::once(chain.variable.as_str())
+        .chain(chain.path.iter().map(|(name, _)| name.as_str()))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// Why comparing a value of type `ty` with `literal` cannot mean what it
+/// says, if it cannot.
+fn mismatch(ty: &Type, literal: &Literal, ordering: bool) -> Option<String> {
+    let ty = match ty {
+        Type::Optional(inner) => inner,
+        other => other,
+    };
+    match (ty, literal) {
+        (Type::Number, Literal::Number) => None,
+        (Type::Bool, Literal::Bool) if !ordering => None,
+        (Type::Text | Type::Date, Literal::Text(_)) => None,
+        (Type::OneOf(choices), Literal::Text(text)) if ordering || choices.contains(text) => None,
+        (Type::OneOf(choices), Literal::Text(text)) => Some(format!(
+            "it is never {text:?}: the choices are {}{}",
+            choices
+                .iter()
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            did_you_mean(text, choices.iter().map(String::as_str))
+                .map(|hint| format!("; {hint}"))
+                .unwrap_or_default()
+        )),
+        (Type::Bool, Literal::Bool) => Some("booleans have no order".into()),
+        (_, literal) => Some(format!(
+            "it is compared with a {}, which never matches",
+            match literal {
+                Literal::Text(_) => "string",
+                Literal::Number => "number",
+                Literal::Bool => "boolean",
+            }
+        )),
     }
 }
 
