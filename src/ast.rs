@@ -24,7 +24,17 @@ pub struct Comment {
 pub enum Item {
     Import(Import),
     Agent(Agent),
+    Schema(Schema),
     Workflow(Workflow),
+}
+
+/// `schema Name { field: type, ... }`
+#[derive(Debug)]
+pub struct Schema {
+    pub docs: Docs,
+    pub name: Name,
+    pub fields: Vec<Field>,
+    pub span: Span,
 }
 
 #[derive(Debug, Clone)]

@@ -175,6 +175,23 @@ impl Printer<'_> {
                     },
                 );
             }
+            Item::Schema(schema) => {
+                self.docs(&schema.docs, schema.span.start);
+                let header = format!("schema {}", schema.name.text);
+                self.block(
+                    &header,
+                    schema.span.start,
+                    schema.name.span.end,
+                    schema.span.end,
+                    |p| {
+                        for field in &schema.fields {
+                            p.docs(&field.docs, field.span.start);
+                            let text = format!("{}: {},", field.name.text, p.type_text(&field.ty));
+                            p.line(&text, field.span.start, field.span.end);
+                        }
+                    },
+                );
+            }
             Item::Workflow(workflow) => {
                 self.docs(&workflow.docs, workflow.span.start);
                 let header = format!("workflow {}", workflow.name.text);

@@ -73,6 +73,7 @@ pub fn check_file_with(
         _ => None,
     });
     agents::check_fallbacks(&own_agents, &agents, &mut problems);
+    let schemas = visible_schemas(module, &imported, &mut problems);
 
     let mut templates = Templates::default();
     let mut workflows: Vec<WorkflowDef> = Vec::new();
@@ -92,7 +93,7 @@ pub fn check_file_with(
             continue;
         }
         first_span.insert(workflow.name.text.clone(), workflow.name.span);
-        let def = workflow::check(workflow, &agents, &mut templates, &mut problems);
+        let def = workflow::check(workflow, &agents, &schemas, &mut templates, &mut problems);
         phi::check(workflow, &def, &agents, phi, &mut problems);
         budget::check(workflow, &def, &agents, &mut problems);
         workflows.push(def);
@@ -122,6 +123,48 @@ fn primary_offset(problem: &Problem) -> usize {
 
 /// A file reached through the imports of the file being checked, with the
 /// import statement (in the checked file) that leads to it.
+/// The schemas this file can name: those of the files it imports (whose
+/// own problems are reported when those files are checked), then its own,
+/// each able to use the ones declared before it.
+fn visible_schemas(
+    module: &ast::Module,
+    imported: &[Imported],
+    problems: &mut Vec<Problem>,
+) -> types::Schemas {
+    let mut schemas = types::Schemas::new();
+    for file in imported {
+        let Ok(module) = &file.loaded.module else {
+            continue;
+        };
+        for item in &module.items {
+            if let Item::Schema(schema) = item
+                && let Some(ty) = types::schema(&schema.fields, &schemas, &mut Vec::new())
+            {
+                schemas.entry(schema.name.text.clone()).or_insert(ty);
+            }
+        }
+    }
+    let mut own_spans: HashMap<&str, Span> = HashMap::new();
+    for item in &module.items {
+        let Item::Schema(schema) = item else { continue };
+        if let Some(first) = own_spans.get(schema.name.text.as_str()) {
+            problems.push(Problem::Duplicate {
+                what: "schema",
+                name: schema.name.text.clone(),
+                span: schema.name.span,
+                first: Some(*first),
+                help: Some("rename one of the two schemas".into()),
+            });
+            continue;
+        }
+        own_spans.insert(&schema.name.text, schema.name.span);
+        if let Some(ty) = types::schema(&schema.fields, &schemas, problems) {
+            schemas.insert(schema.name.text.clone(), ty);
+        }
+    }
+    schemas
+}
+
 struct Imported {
     loaded: Arc<Loaded>,
     via: Span,

@@ -11,22 +11,32 @@ const NAMED: &[(&str, Type)] = &[
     ("date", Type::Date),
 ];
 
-pub fn resolve(ty: &TypeExpr, problems: &mut Vec<Problem>) -> Option<Type> {
+/// The named answer shapes (`schema Name { ... }`) a file can use.
+pub type Schemas = std::collections::HashMap<String, Type>;
+
+pub fn resolve(ty: &TypeExpr, schemas: &Schemas, problems: &mut Vec<Problem>) -> Option<Type> {
     let base = match &ty.kind {
         TypeKind::Named(name) => match NAMED.iter().find(|(known, _)| *known == name.text) {
             Some((_, ty)) => ty.clone(),
-            None => {
-                problems.push(Problem::UnknownType {
-                    name: name.text.clone(),
-                    span: name.span,
-                    help: did_you_mean(&name.text, NAMED.iter().map(|(known, _)| *known)).or_else(|| {
-                        Some("the types are text, number, bool, date, list<T>, one_of(\"a\", \"b\"), and T? for optional".into())
-                    }),
-                });
-                return None;
-            }
+            None => match schemas.get(&name.text) {
+                Some(schema) => schema.clone(),
+                None => {
+                    let known = NAMED
+                        .iter()
+                        .map(|(known, _)| *known)
+                        .chain(schemas.keys().map(String::as_str));
+                    problems.push(Problem::UnknownType {
+                        name: name.text.clone(),
+                        span: name.span,
+                        help: did_you_mean(&name.text, known).or_else(|| {
+                            Some("the types are text, number, bool, date, list<T>, one_of(\"a\", \"b\"), T? for optional, and the names of declared schemas".into())
+                        }),
+                    });
+                    return None;
+                }
+            },
         },
-        TypeKind::List(item) => Type::List(Box::new(resolve(item, problems)?)),
+        TypeKind::List(item) => Type::List(Box::new(resolve(item, schemas, problems)?)),
         TypeKind::OneOf(choices) => Type::OneOf(choices.iter().map(|c| c.value.clone()).collect()),
     };
     Some(if ty.optional {
@@ -37,7 +47,11 @@ pub fn resolve(ty: &TypeExpr, problems: &mut Vec<Problem>) -> Option<Type> {
 }
 
 /// The type of a `json { ... }` schema; a field named twice is an error.
-pub fn schema(fields: &[crate::ast::Field], problems: &mut Vec<Problem>) -> Option<Type> {
+pub fn schema(
+    fields: &[crate::ast::Field],
+    schemas: &Schemas,
+    problems: &mut Vec<Problem>,
+) -> Option<Type> {
     let mut defs: Vec<super::program::FieldDef> = Vec::new();
     let mut complete = true;
     for (index, field) in fields.iter().enumerate() {
@@ -54,7 +68,7 @@ pub fn schema(fields: &[crate::ast::Field], problems: &mut Vec<Problem>) -> Opti
             });
             continue;
         }
-        match resolve(&field.ty, problems) {
+        match resolve(&field.ty, schemas, problems) {
             Some(ty) => defs.push(super::program::FieldDef {
                 name: field.name.text.clone(),
                 doc: field.docs.text(),

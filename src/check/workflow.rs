@@ -153,6 +153,7 @@ struct Usage {
 pub fn check(
     workflow: &ast::Workflow,
     agents: &HashMap<String, AgentDef>,
+    schemas: &types::Schemas,
     templates: &mut Templates,
     problems: &mut Vec<Problem>,
 ) -> WorkflowDef {
@@ -167,7 +168,7 @@ pub fn check(
     let inputs: Vec<InputDef> = names
         .inputs
         .iter()
-        .map(|input| input_def(input, problems))
+        .map(|input| input_def(input, schemas, problems))
         .collect();
     let mut usage = Usage {
         input_read: vec![false; names.inputs.len()],
@@ -179,7 +180,7 @@ pub fn check(
     let mut tasks = Vec::with_capacity(names.tasks.len());
     for (index, task) in names.tasks.iter().enumerate() {
         tasks.push(task_def(
-            index, task, &names, &name, agents, templates, &mut plan, &mut usage, problems,
+            index, task, &names, &name, agents, schemas, templates, &mut plan, &mut usage, problems,
         ));
     }
 
@@ -243,8 +244,12 @@ pub fn check(
     }
 }
 
-fn input_def(input: &ast::Input, problems: &mut Vec<Problem>) -> InputDef {
-    let ty = types::resolve(&input.ty, problems);
+fn input_def(
+    input: &ast::Input,
+    schemas: &types::Schemas,
+    problems: &mut Vec<Problem>,
+) -> InputDef {
+    let ty = types::resolve(&input.ty, schemas, problems);
     let default = match (&ty, &input.default) {
         (Some(ty), Some(value)) => types::literal(&input.name.text, ty, value)
             .map_err(|problem| problems.push(problem))
@@ -386,10 +391,27 @@ const RETRY_KEYS: &[&str] = &["on", "attempts", "backoff"];
 const ATTEMPTS: std::ops::RangeInclusive<u32> = 1..=11;
 
 /// `output = json { ... }`: the task's typed answer.
-fn output_type(value: Option<&ast::Value>, problems: &mut Vec<Problem>) -> Option<Type> {
+fn output_type(
+    value: Option<&ast::Value>,
+    schemas: &types::Schemas,
+    problems: &mut Vec<Problem>,
+) -> Option<Type> {
     let value = value?;
     match &value.kind {
-        ast::ValueKind::Schema(fields) => types::schema(fields, problems),
+        ast::ValueKind::Schema(fields) => types::schema(fields, schemas, problems),
+        ast::ValueKind::Name(name) => match schemas.get(&name.text) {
+            Some(schema) => Some(schema.clone()),
+            None => {
+                problems.push(Problem::UnknownType {
+                    name: name.text.clone(),
+                    span: name.span,
+                    help: did_you_mean(&name.text, schemas.keys().map(String::as_str)).or_else(|| {
+                        Some("declare it with `schema Name { field: type }`, or write `json { ... }` here".into())
+                    }),
+                });
+                None
+            }
+        },
         other => {
             problems.push(Problem::InvalidValue {
                 key: "output".into(),
@@ -420,6 +442,7 @@ fn task_def(
     names: &Names<'_>,
     workflow: &str,
     agents: &HashMap<String, AgentDef>,
+    schemas: &types::Schemas,
     templates: &mut Templates,
     plan: &mut Plan,
     usage: &mut Usage,
@@ -511,7 +534,7 @@ fn task_def(
         retries,
         retry: retry_policy(&properties, retries, problems),
         fallback: fallback.map(|name| name.text.clone()),
-        output: output_type(properties.get("output"), problems),
+        output: output_type(properties.get("output"), schemas, problems),
         when: when.map(|text| text.value.clone()),
         checks: task
             .checks

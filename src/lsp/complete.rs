@@ -8,7 +8,7 @@ use super::documents::{Analysis, Document};
 use crate::ast::{Item, Member, Module};
 use crate::source::{SourceFile, Span};
 
-const TOP: &[&str] = &["agent", "workflow", "import"];
+const TOP: &[&str] = &["agent", "schema", "workflow", "import"];
 const WORKFLOW: &[&str] = &["input", "task", "output", "test"];
 const TEST: &[&str] = &["input", "mock", "expect"];
 const TYPES: &[&str] = &["text", "number", "bool", "date", "list", "one_of"];

@@ -28,6 +28,15 @@ pub fn symbols(analysis: &Analysis) -> Vec<DocumentSymbol> {
                 agent.name.span,
                 Vec::new(),
             )),
+            Item::Schema(schema) => Some(symbol(
+                source,
+                &schema.name.text,
+                SymbolKind::STRUCT,
+                Some("schema".into()),
+                schema.span,
+                schema.name.span,
+                Vec::new(),
+            )),
             Item::Workflow(workflow) => {
                 let children = workflow
                     .members

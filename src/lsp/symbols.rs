@@ -53,6 +53,7 @@ impl Index {
                     index.agent_names(&agent.properties);
                 }
                 Item::Workflow(workflow) => index.workflow(workflow),
+                Item::Schema(_) => {}
             }
         }
         index.occurrences.sort_by_key(|occurrence| occurrence.span);

@@ -82,6 +82,7 @@ fn parse_item(pair: Pair<'_, Rule>) -> Item {
     match pair.as_rule() {
         Rule::import => Item::Import(parse_import(pair)),
         Rule::agent => Item::Agent(parse_agent(pair)),
+        Rule::schema => Item::Schema(parse_schema(pair)),
         Rule::workflow => Item::Workflow(parse_workflow(pair)),
         rule => unreachable!("the grammar allows no {rule:?} at the top level"),
     }
@@ -266,6 +267,17 @@ fn parse_value(pair: Pair<'_, Rule>) -> Value {
         rule => unreachable!("the grammar allows no {rule:?} as a value"),
     };
     Value { kind, span }
+}
+
+fn parse_schema(pair: Pair<'_, Rule>) -> Schema {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    Schema {
+        docs: parse_docs(inner.next().expect("a schema has docs")),
+        name: parse_name(inner.next().expect("a schema has a name")),
+        fields: inner.map(parse_field).collect(),
+        span,
+    }
 }
 
 fn parse_field(pair: Pair<'_, Rule>) -> Field {

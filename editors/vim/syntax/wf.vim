@@ -22,7 +22,7 @@ syn match wfDocComment '///\%(/\)\@!.*$' contains=wfTodo,@Spell
 
 " Declarations.
 syn keyword wfImport import
-syn keyword wfAgentKeyword agent nextgroup=wfAgentName skipwhite
+syn keyword wfAgentKeyword agent schema nextgroup=wfAgentName skipwhite
 syn match wfAgentName '\h\w*' contained
 syn keyword wfWorkflowKeyword workflow nextgroup=wfWorkflowName skipwhite
 syn match wfWorkflowName '\h\w*' contained
