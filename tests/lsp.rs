@@ -528,7 +528,7 @@ fn completion_outline_and_formatting() {
         "textDocument/completion",
         position(MAIN, "\n\n/// Triage", 0, 1),
     );
-    assert_eq!(labels(&items), ["agent", "workflow", "import"]);
+    assert_eq!(labels(&items), ["agent", "schema", "workflow", "import"]);
     client.replace(3, MAIN);
 
     let symbols = client.request(
