@@ -198,6 +198,18 @@ async fn run_once(
     report
 }
 
+/// The median makespan and the median speedup (sum of task latencies over
+/// makespan) of some runs.
+fn medians(reports: &[Report]) -> (u64, f64) {
+    let mut speedups: Vec<f64> = reports
+        .iter()
+        .map(|r| r.metadata.sequential_time_ms as f64 / r.total_latency_ms as f64)
+        .collect();
+    speedups.sort_by(f64::total_cmp);
+    let makespan = median(reports.iter().map(|r| r.total_latency_ms).collect());
+    (makespan, speedups[speedups.len() / 2])
+}
+
 fn median(mut values: Vec<u64>) -> u64 {
     values.sort_unstable();
     values[values.len() / 2]
@@ -234,17 +246,12 @@ fn seed(runtime: &tokio::runtime::Runtime, base_url: &str) -> Row {
     let reports: Vec<Report> = (0..SEED_RUNS)
         .map(|_| runtime.block_on(run_once(&program, &inputs, base_url, true)))
         .collect();
-    let makespan_ms = median(reports.iter().map(|r| r.total_latency_ms).collect());
-    let mut speedups: Vec<f64> = reports
-        .iter()
-        .map(|r| r.metadata.sequential_time_ms as f64 / r.total_latency_ms as f64)
-        .collect();
-    speedups.sort_by(f64::total_cmp);
+    let (makespan_ms, speedup) = medians(&reports);
     Row {
         scenario: "discharge summary (stream)".into(),
         makespan_ms,
         bound_ms: CLINICAL_MS,
-        speedup: speedups[speedups.len() / 2],
+        speedup,
         cpu_per_task: None,
         mock_cpu_per_task: None,
         main_thread_busy: None,
@@ -407,19 +414,14 @@ fn dag(
     let main_cpu = main_thread_cpu() - main_before;
     let (cpu, mock_cpu) = (own_cpu() - cpu_before, mock.cpu() - mock_before);
     let per_task = |total: Duration| total / (DAG_RUNS * tasks) as u32;
-    let makespan_ms = median(reports.iter().map(|r| r.total_latency_ms).collect());
-    let mut speedups: Vec<f64> = reports
-        .iter()
-        .map(|r| r.metadata.sequential_time_ms as f64 / r.total_latency_ms as f64)
-        .collect();
-    speedups.sort_by(f64::total_cmp);
+    let (makespan_ms, speedup) = medians(&reports);
     let slots_text = slots.map_or("unlimited".to_string(), |n| format!("{n} slots"));
     let mode = if stream { "stream" } else { "whole" };
     Row {
         scenario: format!("{tasks}-task DAG, {slots_text} ({mode})"),
         makespan_ms,
         bound_ms: shape.lower_bound_ms(slots),
-        speedup: speedups[speedups.len() / 2],
+        speedup,
         cpu_per_task: Some(per_task(cpu)),
         mock_cpu_per_task: Some(per_task(mock_cpu)),
         main_thread_busy: Some(main_cpu.as_secs_f64() / wall.as_secs_f64()),
