@@ -1,13 +1,7 @@
 //! Context-window budgets: how many tokens a task's prompt and answer may
 //! need, and a warning when that can exceed the window of the agent that
-//! runs it. `wfc run` refuses a rendered prompt that does not fit with the
-//! same estimate ([`refusal`]).
-//!
-//! There is no tokenizer for every model a router may serve, so tokens are
-//! estimated from characters: `ceil(characters / 4)`, the usual average for
-//! English text with the tokenizers of Llama- and Mistral-family models. It
-//! is an estimate, not a count: clinical abbreviations, numbers and other
-//! languages can take more tokens per character, so leave some room.
+//! runs it, with the estimate of [`crate::tokens`], which `wfc run` uses to
+//! refuse a rendered prompt that does not fit.
 
 use std::collections::{HashMap, HashSet};
 
@@ -20,57 +14,7 @@ use super::template;
 use crate::ast;
 use crate::plan::EdgeKind;
 use crate::source::Span;
-
-/// Characters per token in the estimate.
-pub const CHARS_PER_TOKEN: u64 = 4;
-
-/// The estimated tokens of `characters` characters of text.
-pub fn tokens(characters: u64) -> u64 {
-    characters.div_ceil(CHARS_PER_TOKEN)
-}
-
-/// The characters of `text` (not its bytes).
-pub fn characters(text: &str) -> u64 {
-    text.chars().count() as u64
-}
-
-/// `12345` as `12,345`.
-pub fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
-/// Why a rendered request cannot be sent to a model with `window` tokens of
-/// context: the prompt (with the system prompt) and the longest answer it
-/// asks for do not fit together. `None` when they fit.
-pub fn refusal(
-    task: &str,
-    agent: &str,
-    system: Option<&str>,
-    prompt: &str,
-    max_tokens: u32,
-    window: u32,
-) -> Option<String> {
-    let chars = characters(prompt) + system.map_or(0, characters);
-    let prompt_tokens = tokens(chars);
-    if prompt_tokens + u64::from(max_tokens) <= u64::from(window) {
-        return None;
-    }
-    Some(format!(
-        "the prompt of `{task}` is about {} tokens ({} characters) and its answer may take {}; {agent}'s context window is {}",
-        grouped(prompt_tokens),
-        grouped(chars),
-        grouped(u64::from(max_tokens)),
-        grouped(u64::from(window)),
-    ))
-}
+use crate::tokens::{characters, grouped, tokens};
 
 /// The longest an input's value can be when a template inserts it, in
 /// characters; `None` when nothing bounds it.
@@ -262,17 +206,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn estimates_four_characters_a_token_rounding_up() {
-        assert_eq!(tokens(0), 0);
-        assert_eq!(tokens(1), 1);
-        assert_eq!(tokens(4), 1);
-        assert_eq!(tokens(36_480), 9_120);
-        assert_eq!(grouped(36_480), "36,480");
-        assert_eq!(grouped(768), "768");
-        assert_eq!(grouped(1_000_000), "1,000,000");
-    }
-
-    #[test]
     fn counts_the_literal_text_of_a_template() {
         assert_eq!(static_characters("Hi {{ name }}!"), 4);
         assert_eq!(
@@ -282,21 +215,6 @@ mod tests {
         assert_eq!(
             static_characters("{% for x in xs %}- {{ x }}{% endfor %}"),
             2
-        );
-    }
-
-    #[test]
-    fn refuses_what_cannot_fit() {
-        let prompt = "x".repeat(36_480);
-        assert_eq!(
-            refusal("summary", "Clinical", None, &prompt, 768, 8192).as_deref(),
-            Some(
-                "the prompt of `summary` is about 9,120 tokens (36,480 characters) and its answer may take 768; Clinical's context window is 8,192"
-            )
-        );
-        assert_eq!(
-            refusal("summary", "Clinical", Some("be brief"), "hi", 768, 8192),
-            None
         );
     }
 }

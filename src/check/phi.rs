@@ -18,7 +18,6 @@ use super::program::{AgentDef, WorkflowDef};
 use super::template;
 use crate::ast::{self, Member, ValueKind};
 use crate::plan::EdgeKind;
-use crate::router::RouterConfig;
 use crate::source::Span;
 
 /// Who says which agents may receive PHI.
@@ -27,16 +26,16 @@ pub enum Policy<'a> {
     /// Each agent's `phi_allowed` property in the `.wf` files.
     #[default]
     Declared,
-    /// The deployment: an agent may receive PHI when every one of its
-    /// endpoints in the router file says `phi_allowed = true`.
-    Router(&'a RouterConfig),
+    /// The deployment (the router file), asked agent by agent: whether
+    /// every endpoint that serves it is inside the PHI boundary.
+    Deployment(&'a dyn Fn(&str) -> bool),
 }
 
 impl Policy<'_> {
     fn allows(&self, agent: &str, agents: &HashMap<String, AgentDef>) -> bool {
         match self {
             Policy::Declared => agents.get(agent).is_some_and(|a| a.phi_allowed),
-            Policy::Router(router) => router.phi_allowed(agent),
+            Policy::Deployment(allows) => allows(agent),
         }
     }
 
@@ -45,7 +44,7 @@ impl Policy<'_> {
             Policy::Declared => format!(
                 "declare `phi_allowed = true` on agent `{agent}` only if it runs inside the PHI boundary"
             ),
-            Policy::Router(_) => format!(
+            Policy::Deployment(_) => format!(
                 "set `phi_allowed = true` on every endpoint of `{agent}` in the router file only if they run inside the PHI boundary"
             ),
         };

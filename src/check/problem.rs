@@ -119,28 +119,9 @@ pub enum Problem {
         help: Option<String>,
     },
 
-    #[error("`{path}` cannot be imported: {reason}")]
-    #[diagnostic(code("wf::import-unreadable"))]
-    ImportUnreadable {
-        path: String,
-        reason: String,
-        #[label("imported here")]
-        span: Span,
-        #[help]
-        help: Option<String>,
-    },
-
-    #[error("importing `{path}` leads back to this file: {chain}")]
-    #[diagnostic(
-        code("wf::import-cycle"),
-        help("move what both files need into a third file that imports neither")
-    )]
-    ImportCycle {
-        path: String,
-        chain: String,
-        #[label("this import closes the cycle")]
-        span: Span,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Import(#[from] crate::loader::ImportError),
 
     #[error("`{key}` must be {expected}, but this is {found}")]
     #[diagnostic(code("wf::invalid-value"))]

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::plan::Plan;
+use crate::policy::RetryPolicy;
 use crate::source::Span;
 
 #[derive(Debug, Default)]
@@ -158,81 +159,6 @@ impl std::fmt::Display for Type {
                 write!(f, "json {{ {} }}", fields.join(", "))
             }
         }
-    }
-}
-
-/// The kinds of failure a retry policy names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// No answer in time (also HTTP 408).
-    Timeout,
-    /// The connection could not be made, or broke during the answer.
-    Connection,
-    /// HTTP 5xx, or a body that is not a chat completion.
-    ServerError,
-    /// HTTP 429.
-    RateLimited,
-    /// A typed answer that does not match its declaration.
-    InvalidOutput,
-}
-
-impl ErrorClass {
-    pub const ALL: [ErrorClass; 5] = [
-        ErrorClass::Timeout,
-        ErrorClass::Connection,
-        ErrorClass::ServerError,
-        ErrorClass::RateLimited,
-        ErrorClass::InvalidOutput,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorClass::Timeout => "timeout",
-            ErrorClass::Connection => "connection",
-            ErrorClass::ServerError => "server_error",
-            ErrorClass::RateLimited => "rate_limited",
-            ErrorClass::InvalidOutput => "invalid_output",
-        }
-    }
-
-    pub fn named(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|class| class.name() == name)
-    }
-}
-
-/// How waits between attempts grow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Spacing {
-    /// Doubling, with jitter.
-    Exponential,
-    /// The same wait each time.
-    Constant,
-    /// At once (a server's `Retry-After` is still honoured).
-    Immediate,
-}
-
-/// Which failures a task retries, how often and how far apart.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
-    pub on: Vec<ErrorClass>,
-    /// Attempts in all, the first included.
-    pub attempts: u32,
-    pub spacing: Spacing,
-}
-
-impl RetryPolicy {
-    /// What `retries = N` means: every class, N more attempts, doubling waits.
-    pub fn retries(retries: u32) -> Self {
-        RetryPolicy {
-            on: ErrorClass::ALL.to_vec(),
-            attempts: retries + 1,
-            spacing: Spacing::Exponential,
-        }
-    }
-
-    /// Whether a failure of `class` after `attempt` attempts is tried again.
-    pub fn again(&self, class: Option<ErrorClass>, attempt: u32) -> bool {
-        attempt < self.attempts && class.is_some_and(|class| self.on.contains(&class))
     }
 }
 

@@ -8,10 +8,7 @@ use miette::LabeledSpan;
 
 use super::agents::{self, TEMPERATURE};
 use super::problem::{Problem, did_you_mean};
-use super::program::{
-    AgentDef, ErrorClass, InputDef, RetryPolicy, Spacing, TASK_ATTRIBUTES, TaskDef, Type,
-    WorkflowDef,
-};
+use super::program::{AgentDef, InputDef, TASK_ATTRIBUTES, TaskDef, Type, WorkflowDef};
 use super::properties::Properties;
 use super::template::Literal;
 use super::templates::Templates;
@@ -19,6 +16,7 @@ use super::templates::{Chain, Read};
 use super::{tests, types};
 use crate::ast::{self, Member};
 use crate::plan::{Edge, EdgeKind, Plan};
+use crate::policy::{ErrorClass, RetryPolicy, Spacing};
 use crate::source::Span;
 
 pub const TASK_PROPERTIES: &[&str] = &[

@@ -50,11 +50,23 @@ pub fn run(args: &Args) -> i32 {
             return exit::USAGE;
         }
     };
-    let policy = router.as_ref().map_or(Policy::Declared, Policy::Router);
+    let allows = |agent: &str| {
+        router
+            .as_ref()
+            .is_some_and(|router| router.phi_allowed(agent))
+    };
+    let policy = if router.is_some() {
+        Policy::Deployment(&allows)
+    } else {
+        Policy::Declared
+    };
     let mut loader = Loader::default();
     let (mut errors, mut warnings, mut unreadable) = (0, 0, false);
     for path in &paths {
-        let report = match check::check_file_with(&mut loader, path, policy) {
+        let report = match loader
+            .load_unit(path)
+            .map(|unit| check::check(&unit, policy))
+        {
             Ok(report) => report,
             Err(err) => {
                 eprintln!(

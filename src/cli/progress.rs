@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::run::{Event, Observer, Outcome, TaskRecord};
+use crate::record::{Outcome, TaskRecord};
+use crate::run::{Event, Observer};
 
 pub enum Progress {
     Live(Live),

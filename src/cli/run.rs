@@ -9,8 +9,9 @@ use tokio_util::sync::CancellationToken;
 use super::exit;
 use super::progress::Progress;
 use crate::check::{self, AgentDef, Program, WorkflowDef};
-use crate::client::{Backoff, Client};
+use crate::client::Client;
 use crate::mock::MockServer;
+use crate::policy::Backoff;
 use crate::router::{Router, RouterConfig};
 use crate::run::inputs::{self, Given};
 use crate::run::journal::{self, Journal, RunRequest};
@@ -74,7 +75,7 @@ struct Prepared {
     workflow: usize,
     inputs: serde_json::Map<String, serde_json::Value>,
     run_dir: PathBuf,
-    previous: Vec<crate::run::TaskRecord>,
+    previous: Vec<crate::record::TaskRecord>,
     file: PathBuf,
 }
 

@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::{exit, files};
 use crate::check::{self, Program, TestDef, WorkflowDef};
-use crate::client::{Backoff, Client};
+use crate::client::Client;
 use crate::loader::Loader;
 use crate::mock::{MockConfig, MockServer};
+use crate::policy::Backoff;
 use crate::router::{Router, RouterConfig};
 use crate::run::HttpExecutor;
 use crate::testing::{self, Scripted, snapshot};

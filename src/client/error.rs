@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::check::ErrorClass;
+use crate::policy::ErrorClass;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CallError {

@@ -3,7 +3,6 @@
 //! Choosing the endpoint and retrying belong to the caller.
 
 mod error;
-mod retry;
 mod sse;
 
 use std::time::Duration;
@@ -12,7 +11,6 @@ use serde::Deserialize;
 use serde_json::json;
 
 pub use error::CallError;
-pub use retry::Backoff;
 
 /// An API key. It is sent to its endpoint and nowhere else: printing it shows
 /// only that a key is set.

@@ -1,8 +1,7 @@
 //! The open documents, their text as the editor has it, and what checking
 //! that text found.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use lsp_types::{TextDocumentContentChangeEvent, Uri};
@@ -11,7 +10,7 @@ use super::convert;
 use super::symbols::Index;
 use crate::ast::{Item, Module};
 use crate::check::{self, FileReport};
-use crate::loader::{Loaded, Loader};
+use crate::loader::{Loaded, Loader, Unit};
 use crate::source::{SourceFile, Span};
 
 /// One check of a document's text.
@@ -104,21 +103,18 @@ impl Documents {
             loader.insert_text(&convert::path(&document.uri), document.text.clone());
         }
         let path = convert::path(uri);
-        let report = check::check_file(&mut loader, &path).ok()?;
-        let loaded = loader.load(&path).ok()?;
-        let (index, imported_agents) = match &loaded.module {
-            Ok(module) => (
-                Index::build(module, &path),
-                imported_agents(&mut loader, module, &path),
-            ),
-            Err(_) => (Index::default(), HashMap::new()),
+        let unit = loader.load_unit(&path).ok()?;
+        let report = check::check(&unit, check::phi::Policy::Declared);
+        let index = match &unit.root.module {
+            Ok(module) => Index::build(module, &path),
+            Err(_) => Index::default(),
         };
         let analysis = Arc::new(Analysis {
             uri: uri.clone(),
-            loaded,
+            imported_agents: imported_agents(&unit),
+            loaded: unit.root,
             report,
             index,
-            imported_agents,
         });
         let document = self.open.get_mut(uri.as_str())?;
         document.current = Some(analysis.clone());
@@ -129,43 +125,21 @@ impl Documents {
     }
 }
 
-/// Breadth first through the imports, so that a nearer declaration wins.
-fn imported_agents(
-    loader: &mut Loader,
-    module: &Module,
-    path: &Path,
-) -> HashMap<String, (Arc<SourceFile>, Span)> {
+/// Where each agent of the imported files is declared; the first
+/// declaration wins (two are an error the checker reports).
+fn imported_agents(unit: &Unit) -> HashMap<String, (Arc<SourceFile>, Span)> {
     let mut found = HashMap::new();
-    let mut seen: HashSet<PathBuf> = HashSet::from([canonical(path)]);
-    let mut queue: VecDeque<PathBuf> = imports(module, path).collect();
-    while let Some(next) = queue.pop_front() {
-        if !seen.insert(canonical(&next)) {
-            continue;
-        }
-        let Ok(loaded) = loader.load(&next) else {
+    for imported in &unit.imports {
+        let Ok(module) = &imported.loaded.module else {
             continue;
         };
-        let Ok(module) = &loaded.module else { continue };
         for item in &module.items {
             if let Item::Agent(agent) = item {
                 found
                     .entry(agent.name.text.clone())
-                    .or_insert_with(|| (loaded.source.clone(), agent.name.span));
+                    .or_insert_with(|| (imported.loaded.source.clone(), agent.name.span));
             }
         }
-        queue.extend(imports(module, &next));
     }
     found
-}
-
-fn imports<'a>(module: &'a Module, path: &'a Path) -> impl Iterator<Item = PathBuf> + 'a {
-    let folder = path.parent().unwrap_or(Path::new("."));
-    module.items.iter().filter_map(move |item| match item {
-        Item::Import(import) => Some(folder.join(&import.path.value)),
-        _ => None,
-    })
-}
-
-fn canonical(path: &Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| path.to_path_buf())
 }

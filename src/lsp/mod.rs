@@ -6,14 +6,14 @@
 //! request is answered in turn on one thread, with no async runtime, no
 //! cancellation and no locking, and the server stays small.
 //!
-//! Each change re-checks the open documents with the same [`check_file`]
-//! as `wfc check`, the editor's unsaved text standing in for the files on
-//! disk. Requests are answered from the latest check; a file that does not
+//! Each change re-checks the open documents with the same loader and
+//! [`check`] as `wfc check`, the editor's unsaved text standing in for the
+//! files on disk. Requests are answered from the latest check; a file that does not
 //! parse still gets its syntax diagnostic, and requests about it answer
 //! empty (completion falls back on the latest text that parsed). A request
 //! that panics is answered with an error instead of ending the server.
 //!
-//! [`check_file`]: crate::check::check_file
+//! [`check`]: crate::check::check
 
 mod complete;
 mod convert;

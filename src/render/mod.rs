@@ -12,7 +12,7 @@ use std::sync::Arc;
 use minijinja::{Environment, Value};
 
 use crate::check::WorkflowDef;
-use crate::run::TaskRecord;
+use crate::record::TaskRecord;
 use task_value::TaskValue;
 
 const OUTPUT: &str = "output";

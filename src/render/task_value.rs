@@ -8,7 +8,7 @@ use minijinja::Value;
 use minijinja::value::{Enumerator, Object};
 
 use crate::check::TASK_ATTRIBUTES;
-use crate::run::TaskRecord;
+use crate::record::{Outcome, TaskRecord};
 
 #[derive(Debug)]
 pub struct TaskValue {
@@ -40,7 +40,7 @@ impl Object for TaskValue {
             "agent" => Value::from(record.agent.as_str()),
             "truncated" => Value::from(matches!(
                 &record.outcome,
-                crate::run::Outcome::Ok { finish_reason: Some(reason), .. } if reason == "length"
+                Outcome::Ok { finish_reason: Some(reason), .. } if reason == "length"
             )),
             field => {
                 let value = self.fields.as_ref()?.get(field)?;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::run::Outcome;
+use crate::record::Outcome;
 
 fn workflow(source: &str) -> WorkflowDef {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::TaskRecord;
+use crate::record::TaskRecord;
 
 #[derive(Debug)]
 pub enum Event<'a> {

@@ -9,8 +9,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::events::{Event, Observer};
-use crate::check::{ErrorClass, RetryPolicy, Spacing, Type};
-use crate::client::{Backoff, ChatRequest, Client};
+use crate::check::Type;
+use crate::client::{ChatRequest, Client};
+use crate::policy::{Backoff, ErrorClass, RetryPolicy};
 use crate::router::Router;
 
 /// One task's request to one agent.
@@ -119,7 +120,7 @@ impl HttpExecutor {
             .context_window(&job.agent)
             .or(job.context_window)?;
         let request = &job.request;
-        crate::check::budget::refusal(
+        crate::tokens::refusal(
             &job.task,
             &job.agent,
             request.system.as_deref(),
@@ -239,12 +240,7 @@ impl HttpExecutor {
                     attempts: attempt,
                 });
             }
-            let delay = match job.retry.spacing {
-                Spacing::Exponential => self.backoff.delay(attempt - 1, &error),
-                Spacing::Constant => error.retry_after().unwrap_or(self.backoff.base),
-                Spacing::Immediate => error.retry_after().unwrap_or_default(),
-            }
-            .min(self.backoff.max);
+            let delay = job.retry.wait(&self.backoff, attempt, error.retry_after());
             let message = error.to_string();
             tracing::warn!(task = %job.task, agent = %job.agent, attempt, error = %message, ?delay, "retrying");
             observer.on_event(&Event::Retrying {

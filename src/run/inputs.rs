@@ -36,7 +36,7 @@ pub enum InputError {
     },
     #[error(
         "input `{name}` is {} characters long, more than its @max_len({limit})",
-        crate::check::budget::grouped(*length)
+        crate::tokens::grouped(*length)
     )]
     TooLong {
         name: String,
@@ -110,7 +110,7 @@ pub fn bind(
 /// list's items together, anything else as JSON text.
 fn length(value: &Value) -> u64 {
     match value {
-        Value::String(text) => crate::check::budget::characters(text),
+        Value::String(text) => crate::tokens::characters(text),
         Value::Array(items) => items.iter().map(length).sum(),
         Value::Null => 0,
         other => other.to_string().chars().count() as u64,

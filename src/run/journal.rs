@@ -9,8 +9,8 @@ use std::sync::mpsc::{Receiver, Sender};
 
 use serde::{Deserialize, Serialize};
 
-use super::TaskRecord;
 use super::events::{Event, Observer};
+use crate::record::TaskRecord;
 
 pub const RUN_FILE: &str = "run.json";
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -174,7 +174,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::Outcome;
+    use crate::record::Outcome;
 
     #[test]
     fn survives_a_torn_last_line() {

@@ -6,14 +6,12 @@ pub mod execute;
 pub mod inputs;
 pub mod journal;
 pub mod quality;
-mod record;
 pub mod report;
 pub mod scheduler;
 pub mod stored;
 
 pub use events::{Event, Observer};
 pub use execute::{Executor, HttpExecutor, Job};
-pub use record::{Outcome, TaskRecord};
 pub use report::Report;
 pub use scheduler::{Finished, Scheduler};
 

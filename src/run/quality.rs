@@ -2,17 +2,8 @@
 //! its `expect` checks it meets. An empty answer, or one cut off by
 //! `max_tokens`, scores 0 whatever it contains.
 
-use serde::{Deserialize, Serialize};
-
 use crate::check::Check;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Quality {
-    /// From 0 to 1.
-    pub score: f64,
-    /// The checks the answer failed, as written in the file.
-    pub failed: Vec<String>,
-}
+use crate::record::Quality;
 
 pub fn score(text: &str, finish_reason: Option<&str>, checks: &[Check]) -> Quality {
     let broken = if text.trim().is_empty() {

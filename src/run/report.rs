@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::scheduler::Finished;
-use super::{Outcome, TaskRecord};
+use crate::record::{Outcome, Quality, TaskRecord};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -68,7 +68,7 @@ pub struct TaskResult {
     pub truncated: bool,
     /// The answer's score against the task's `expect` checks.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub quality: Option<super::quality::Quality>,
+    pub quality: Option<Quality>,
 }
 
 impl Report {

@@ -14,9 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::{Event, Observer};
 use super::execute::{Answer, Executor, Failure, Job};
-use super::{Outcome, TaskRecord};
 use crate::check::{AgentDef, TaskDef, WorkflowDef};
 use crate::client::ChatRequest;
+use crate::record::{Outcome, TaskRecord};
 use crate::render::{Renderer, Scope};
 
 /// How a run ended.

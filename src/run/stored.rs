@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::events::Observer;
 use super::execute::{Answer, Executor, Failure, Job};
-use super::{Outcome, TaskRecord};
+use crate::record::{Outcome, TaskRecord};
 
 pub struct Stored<E> {
     inner: E,

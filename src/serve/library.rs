@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use crate::catalog::{self, WorkflowInfo};
 use crate::check::{self, Program, WorkflowDef};
-use crate::client::{Backoff, Client};
+use crate::client::Client;
 use crate::loader::Loader;
+use crate::policy::Backoff;
 use crate::router::{Router, RouterConfig};
 use crate::run::HttpExecutor;
 

@@ -6,7 +6,8 @@ use axum::response::sse::Event as SseEvent;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::run::{Event, Observer, Outcome};
+use crate::record::Outcome;
+use crate::run::{Event, Observer};
 
 pub struct Streamer(pub UnboundedSender<SseEvent>);
 

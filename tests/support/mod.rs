@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wfc::check::{Program, WorkflowDef};
-use wfc::client::{Backoff, Client};
+use wfc::client::Client;
 use wfc::mock::{MockConfig, MockServer};
+use wfc::policy::Backoff;
+use wfc::record::TaskRecord;
 use wfc::router::{Router, RouterConfig};
 use wfc::run::stored::Stored;
-use wfc::run::{HttpExecutor, Observer, Report, Runner, TaskRecord};
+use wfc::run::{HttpExecutor, Observer, Report, Runner};
 
 /// Checks `source` and returns its program; a file with errors fails the
 /// test.

@@ -1,5 +1,6 @@
 //! What became of one task: the unit the journal stores, the report lists
-//! and the templates read.
+//! and the templates read. Below both the runner and the renderer, which
+//! share it.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +27,7 @@ pub struct TaskRecord {
     pub replayed: bool,
     /// How the answer measures up to the task's `expect` checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quality: Option<super::quality::Quality>,
+    pub quality: Option<Quality>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,4 +84,13 @@ impl TaskRecord {
             Outcome::Skipped { reason } => Some(reason),
         }
     }
+}
+
+/// How an answer measures up to its task's `expect` checks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quality {
+    /// From 0 to 1.
+    pub score: f64,
+    /// The checks the answer failed, as written in the file.
+    pub failed: Vec<String>,
 }
