@@ -4,13 +4,16 @@
 mod agents;
 mod answers;
 pub mod budget;
+mod inputs;
+mod lints;
 pub mod phi;
 pub mod problem;
 pub mod program;
 mod properties;
+mod shapes;
+mod tasks;
 pub mod template;
-mod templates;
-mod tests;
+mod test_blocks;
 mod types;
 mod workflow;
 
@@ -24,8 +27,8 @@ use crate::source::{SourceFile, Span};
 pub use agents::PROPERTIES as AGENT_PROPERTIES;
 pub use problem::Problem;
 pub use program::*;
-use templates::Templates;
-pub use workflow::TASK_PROPERTIES;
+pub use tasks::TASK_PROPERTIES;
+use template::Templates;
 
 /// The outcome of checking one file.
 #[derive(Debug)]

@@ -117,12 +117,12 @@ impl<'a> Scheduler<'a> {
         inputs: &serde_json::Map<String, serde_json::Value>,
         cancel: &CancellationToken,
     ) -> Finished {
-        Run::new(self, inputs).drive(cancel).await
+        RunState::new(self, inputs).drive(cancel).await
     }
 }
 
 /// The mutable state of one run.
-struct Run<'s, 'a> {
+struct RunState<'s, 'a> {
     scheduler: &'s Scheduler<'a>,
     start: Instant,
     state: Vec<State>,
@@ -135,14 +135,14 @@ struct Run<'s, 'a> {
     peak: usize,
 }
 
-impl<'s, 'a> Run<'s, 'a> {
+impl<'s, 'a> RunState<'s, 'a> {
     fn new(
         scheduler: &'s Scheduler<'a>,
         inputs: &serde_json::Map<String, serde_json::Value>,
     ) -> Self {
         let plan = &scheduler.workflow.plan;
         let tasks = scheduler.workflow.tasks.len();
-        let mut run = Run {
+        let mut run = RunState {
             scheduler,
             start: Instant::now(),
             state: (0..tasks)

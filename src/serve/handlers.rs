@@ -267,7 +267,7 @@ async fn start(
         )
         .retry_after(Duration::from_secs(1))
     })?;
-    let run = Run {
+    let run = AcceptedRun {
         state,
         library,
         workflow,
@@ -317,7 +317,7 @@ async fn start(
 }
 
 /// One accepted run.
-struct Run {
+struct AcceptedRun {
     state: Arc<State>,
     library: Arc<Library>,
     workflow: String,
@@ -326,7 +326,7 @@ struct Run {
     id: RequestId,
 }
 
-impl Run {
+impl AcceptedRun {
     /// Runs to the end, the deadline or shutdown; the outcome is what the
     /// audit log and the metrics record.
     async fn execute(&self, extra: &dyn Observer) -> Result<(Report, &'static str), ApiError> {

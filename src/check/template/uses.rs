@@ -1,4 +1,6 @@
 //! Reading a template: which names it uses, where, and which it defines.
+//! Pure analysis of the template's own text; [`super::Templates`] places
+//! what it finds in the `.wf` file.
 
 use std::collections::HashSet;
 
@@ -7,38 +9,111 @@ use minijinja::machinery::{self, ast};
 /// A byte range inside the template's own text.
 pub type Range = std::ops::Range<usize>;
 
-#[derive(Debug, Default)]
-pub struct Uses {
+/// What a template uses, each use placed `At` a byte range of the template
+/// ([`analyze`]) or, once placed, at a span of the `.wf` file.
+#[derive(Debug)]
+pub struct Uses<At = Range> {
     /// Free variables: names the template reads but does not define itself.
-    pub variables: Vec<(String, Range)>,
+    pub variables: Vec<(String, At)>,
     /// Filters, tests and functions called: (kind, name, where).
-    pub callables: Vec<(&'static str, String, Range)>,
+    pub callables: Vec<(&'static str, String, At)>,
     /// Attribute chains on free variables: `triage.icd10` is `triage` with
     /// the path `icd10`, each part with where it is written.
-    pub fields: Vec<Chain>,
+    pub fields: Vec<Chain<At>>,
     /// What `{% for %}` loops iterate over, when it is a free variable or a
     /// chain on one.
-    pub loops: Vec<Chain>,
+    pub loops: Vec<Chain<At>>,
     /// `chain == "literal"`, `chain > 3` and the like: what the checker can
     /// compare with the chain's declared type.
-    pub comparisons: Vec<Comparison>,
+    pub comparisons: Vec<Comparison<At>>,
     /// The variable uses (among `variables`) that are the direct operand of
     /// a `redact` filter, as in `{{ record | redact }}`: what they read is
     /// de-identified before it reaches the prompt.
-    pub redacted: Vec<Range>,
+    pub redacted: Vec<At>,
 }
 
+impl<At> Default for Uses<At> {
+    fn default() -> Self {
+        Uses {
+            variables: Vec::new(),
+            callables: Vec::new(),
+            fields: Vec::new(),
+            loops: Vec::new(),
+            comparisons: Vec::new(),
+            redacted: Vec::new(),
+        }
+    }
+}
+
+impl Uses<Range> {
+    /// The same uses, each placed by `place`.
+    pub fn place<At>(self, place: impl Fn(Range) -> At) -> Uses<At> {
+        let chain = |chain: Chain| chain.place(&place);
+        Uses {
+            variables: self
+                .variables
+                .into_iter()
+                .map(|(name, at)| (name, place(at)))
+                .collect(),
+            callables: self
+                .callables
+                .into_iter()
+                .map(|(kind, name, at)| (kind, name, place(at)))
+                .collect(),
+            fields: self.fields.into_iter().map(chain).collect(),
+            loops: self.loops.into_iter().map(chain).collect(),
+            comparisons: self
+                .comparisons
+                .into_iter()
+                .map(|comparison| Comparison {
+                    chain: chain(comparison.chain),
+                    literal: comparison.literal,
+                    ordering: comparison.ordering,
+                })
+                .collect(),
+            redacted: self.redacted.into_iter().map(&place).collect(),
+        }
+    }
+}
+
+impl<At> Uses<At> {
+    /// Adds what `other` uses, e.g. a task's `when` to its prompt.
+    pub fn extend(&mut self, other: Uses<At>) {
+        self.variables.extend(other.variables);
+        self.callables.extend(other.callables);
+        self.fields.extend(other.fields);
+        self.loops.extend(other.loops);
+        self.comparisons.extend(other.comparisons);
+        self.redacted.extend(other.redacted);
+    }
+}
+
+/// A variable and the attributes read through it: `triage.icd10`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Chain {
+pub struct Chain<At = Range> {
     pub variable: String,
-    pub path: Vec<(String, Range)>,
+    pub path: Vec<(String, At)>,
     /// The whole expression.
-    pub range: Range,
+    pub at: At,
+}
+
+impl Chain<Range> {
+    fn place<At>(self, place: impl Fn(Range) -> At) -> Chain<At> {
+        Chain {
+            variable: self.variable,
+            path: self
+                .path
+                .into_iter()
+                .map(|(name, at)| (name, place(at)))
+                .collect(),
+            at: place(self.at),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Comparison {
-    pub chain: Chain,
+pub struct Comparison<At = Range> {
+    pub chain: Chain<At>,
     /// The literal's kind: `string`, `number` or `bool`.
     pub literal: Literal,
     /// Whether the operator orders (`<`, `>=` ...) rather than tests equality.
@@ -253,7 +328,7 @@ impl<'a> Walker<'a> {
         Some(Chain {
             variable: var.id.to_string(),
             path,
-            range: range(expr.span()),
+            at: range(expr.span()),
         })
     }
 
@@ -413,11 +488,7 @@ mod tests {
                 ("triage", vec!["codes"])
             ]
         );
-        let loops: Vec<&str> = uses
-            .loops
-            .iter()
-            .map(|c| &source[c.range.clone()])
-            .collect();
+        let loops: Vec<&str> = uses.loops.iter().map(|c| &source[c.at.clone()]).collect();
         assert_eq!(loops, ["triage.codes", "notes"]);
     }
 

@@ -1,33 +1,20 @@
-//! Checking one template of a `.wf` file: its syntax, and the filters, tests
-//! and functions it calls. The names it reads are resolved by the caller,
+//! Checking the templates of a `.wf` file: their syntax, and the filters,
+//! tests and functions they call. The names it reads are resolved by the caller,
 //! which knows what they may refer to.
 
 use std::collections::HashMap;
 
+mod uses;
+
+pub use uses::{Chain, Comparison, Literal, Range, Uses, analyze};
+
 use super::problem::{Problem, did_you_mean};
-use super::template;
 use crate::ast::Text;
 use crate::source::Span;
 use crate::template::Vocabulary;
 
 /// What a template reads, placed in the `.wf` file.
-#[derive(Debug, Default)]
-pub struct Read {
-    pub variables: Vec<(String, Span)>,
-    /// `task.field` chains, checked against the task's declared output.
-    pub fields: Vec<Chain>,
-    /// What loops iterate over.
-    pub loops: Vec<Chain>,
-    /// Chains compared with literals.
-    pub comparisons: Vec<(Chain, template::Literal, bool)>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Chain {
-    pub variable: String,
-    pub path: Vec<(String, Span)>,
-    pub span: Span,
-}
+pub type Read = Uses<Span>;
 
 #[derive(Default)]
 pub struct Templates {
@@ -57,14 +44,14 @@ impl Templates {
         shift: usize,
         problems: &mut Vec<Problem>,
     ) -> Option<Read> {
-        let span = |range: template::Range| {
+        let span = |range: Range| {
             let end = text.value.len();
             text.file_span(
                 range.start.saturating_sub(shift).min(end),
                 range.end.saturating_sub(shift).min(end),
             )
         };
-        let uses = match template::analyze(source) {
+        let uses = match analyze(source) {
             Ok(uses) => uses,
             Err(mut err) => {
                 if shift > 0 && err.range.start >= shift + text.value.len() {
@@ -78,39 +65,18 @@ impl Templates {
                 return None;
             }
         };
-        for (kind, name, range) in uses.callables {
+        let mut read = uses.place(span);
+        for (kind, name, span) in std::mem::take(&mut read.callables) {
             if !self.knows(kind, &name) {
                 problems.push(Problem::UnknownFilter {
                     kind,
-                    span: span(range),
+                    span,
                     help: self.suggest(kind, &name),
                     name,
                 });
             }
         }
-        let place = |chain: template::Chain| Chain {
-            path: chain
-                .path
-                .into_iter()
-                .map(|(name, range)| (name, span(range)))
-                .collect(),
-            span: span(chain.range),
-            variable: chain.variable,
-        };
-        Some(Read {
-            variables: uses
-                .variables
-                .into_iter()
-                .map(|(name, range)| (name, span(range)))
-                .collect(),
-            fields: uses.fields.into_iter().map(place).collect(),
-            loops: uses.loops.into_iter().map(place).collect(),
-            comparisons: uses
-                .comparisons
-                .into_iter()
-                .map(|c| (place(c.chain), c.literal, c.ordering))
-                .collect(),
-        })
+        Some(read)
     }
 
     pub fn is_global(&self, name: &str) -> bool {
