@@ -3,9 +3,29 @@
 
 use std::path::{Path, PathBuf};
 
+/// A file or folder that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {what}`{}`: {}", path.display(), reason(source))]
+pub struct Unreadable {
+    /// `"folder "` for a folder, empty for a path of either kind.
+    what: &'static str,
+    path: PathBuf,
+    source: std::io::Error,
+}
+
+impl Unreadable {
+    pub fn new(path: &Path, source: std::io::Error) -> Self {
+        Unreadable {
+            what: "",
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 /// Each file path as given, and every `*.wf` file under each folder, sorted.
 /// With no paths, the current folder.
-pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Unreadable> {
     let default = [PathBuf::from(".")];
     let paths = if paths.is_empty() {
         &default[..]
@@ -14,8 +34,7 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     };
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path)
-            .map_err(|err| format!("cannot read `{}`: {}", path.display(), reason(&err)))?;
+        let metadata = std::fs::metadata(path).map_err(|err| Unreadable::new(path, err))?;
         if metadata.is_dir() {
             walk(path, &mut files)?;
         } else {
@@ -25,9 +44,11 @@ pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|err| format!("cannot read folder `{}`: {}", dir.display(), reason(&err)))?;
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Unreadable> {
+    let entries = std::fs::read_dir(dir).map_err(|err| Unreadable {
+        what: "folder ",
+        ..Unreadable::new(dir, err)
+    })?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .collect();
@@ -48,6 +69,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
+/// Why `err` happened, in words for the command line.
 pub fn reason(err: &std::io::Error) -> String {
     match err.kind() {
         std::io::ErrorKind::NotFound => "no such file or folder".into(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use miette::Diagnostic;
 
-use super::{exit, files};
+use super::error::{Code, Error, Worst};
 use crate::check::phi::Policy;
 use crate::check::{self, FileReport};
 use crate::diagnostics;
@@ -39,17 +39,14 @@ enum Format {
     Github,
 }
 
-pub fn run(args: &Args) -> i32 {
-    let Some(paths) = files::discover_or_report(&args.paths) else {
-        return exit::USAGE;
-    };
-    let router = match args.router.as_deref().map(RouterConfig::read).transpose() {
-        Ok(router) => router,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return exit::USAGE;
-        }
-    };
+pub(super) fn run(args: &Args) -> Result<(), Error> {
+    let paths = super::discover(&args.paths)?;
+    let router = args
+        .router
+        .as_deref()
+        .map(RouterConfig::read)
+        .transpose()
+        .map_err(Error::usage)?;
     let allows = |agent: &str| {
         router
             .as_ref()
@@ -61,7 +58,7 @@ pub fn run(args: &Args) -> i32 {
         Policy::Declared
     };
     let mut loader = Loader::default();
-    let (mut errors, mut warnings, mut unreadable) = (0, 0, false);
+    let (mut errors, mut warnings, mut worst) = (0, 0, Worst::default());
     for path in &paths {
         let report = match loader
             .load_unit(path)
@@ -69,12 +66,7 @@ pub fn run(args: &Args) -> i32 {
         {
             Ok(report) => report,
             Err(err) => {
-                eprintln!(
-                    "error: cannot read `{}`: {}",
-                    path.display(),
-                    files::reason(&err)
-                );
-                unreadable = true;
+                worst.show(&super::unreadable(path, err));
                 continue;
             }
         };
@@ -86,13 +78,10 @@ pub fn run(args: &Args) -> i32 {
     if matches!(args.format, Format::Human) {
         eprintln!("{}", summary(paths.len(), errors, warnings));
     }
-    if unreadable {
-        exit::USAGE
-    } else if errors > 0 || (args.deny_warnings && warnings > 0) {
-        exit::PROBLEMS
-    } else {
-        exit::OK
+    if errors > 0 || (args.deny_warnings && warnings > 0) {
+        worst.note(Code::Problems);
     }
+    worst.finish()
 }
 
 fn print(report: &FileReport, format: Format) {

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{exit, files};
+use super::error::{Code, Error, Worst};
 use crate::check::Problem;
 use crate::loader::Loader;
 
@@ -16,22 +16,15 @@ pub struct Args {
     check: bool,
 }
 
-pub fn run(args: &Args) -> i32 {
-    let Some(paths) = files::discover_or_report(&args.paths) else {
-        return exit::USAGE;
-    };
+pub(super) fn run(args: &Args) -> Result<(), Error> {
+    let paths = super::discover(&args.paths)?;
     let mut loader = Loader::default();
-    let mut code = exit::OK;
+    let mut worst = Worst::default();
     for path in &paths {
         let loaded = match loader.load(path) {
             Ok(loaded) => loaded,
             Err(err) => {
-                eprintln!(
-                    "error: cannot read `{}`: {}",
-                    path.display(),
-                    files::reason(&err)
-                );
-                code = exit::USAGE;
+                worst.show(&super::unreadable(path, err));
                 continue;
             }
         };
@@ -47,11 +40,10 @@ pub fn run(args: &Args) -> i32 {
                         super::color()
                     )
                 );
-                eprintln!(
-                    "error: `{}` cannot be formatted until its syntax error is fixed",
+                worst.show(&Error::Problems(format!(
+                    "`{}` cannot be formatted until its syntax error is fixed",
                     path.display()
-                );
-                code = code.max(exit::PROBLEMS);
+                )));
                 continue;
             }
         };
@@ -61,17 +53,16 @@ pub fn run(args: &Args) -> i32 {
         }
         if args.check {
             outln!("{}", path.display());
-            code = code.max(exit::PROBLEMS);
+            worst.note(Code::Problems);
         } else if let Err(err) = std::fs::write(path, formatted) {
-            eprintln!(
-                "error: cannot write `{}`: {}",
+            worst.show(&Error::usage(format!(
+                "cannot write `{}`: {}",
                 path.display(),
-                files::reason(&err)
-            );
-            code = exit::USAGE;
+                crate::files::reason(&err)
+            )));
         } else {
             eprintln!("formatted {}", path.display());
         }
     }
-    code
+    worst.finish()
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use miette::Diagnostic;
 
-use super::{exit, files};
+use super::error::Error;
 use crate::check::{self, WorkflowDef};
 use crate::loader::Loader;
 use crate::plan::EdgeKind;
@@ -30,18 +30,9 @@ enum Format {
     Mermaid,
 }
 
-pub fn run(args: &Args) -> i32 {
-    let report = match check::check_file(&mut Loader::default(), &args.file) {
-        Ok(report) => report,
-        Err(err) => {
-            eprintln!(
-                "error: cannot read `{}`: {}",
-                args.file.display(),
-                files::reason(&err)
-            );
-            return exit::USAGE;
-        }
-    };
+pub(super) fn run(args: &Args) -> Result<(), Error> {
+    let report = check::check_file(&mut Loader::default(), &args.file)
+        .map_err(|err| super::unreadable(&args.file, err))?;
     if report.has_errors() {
         let errors = report
             .problems
@@ -52,11 +43,10 @@ pub fn run(args: &Args) -> i32 {
             "{}",
             crate::diagnostics::human(&report.source, errors, super::color())
         );
-        eprintln!(
-            "error: `{}` has errors; fix them to draw its graph",
+        return Err(Error::Problems(format!(
+            "`{}` has errors; fix them to draw its graph",
             args.file.display()
-        );
-        return exit::PROBLEMS;
+        )));
     }
     let workflows = report
         .program
@@ -69,23 +59,17 @@ pub fn run(args: &Args) -> i32 {
         (None, _) => None,
     };
     let Some(workflow) = chosen else {
-        match &args.workflow {
-            Some(name) => eprintln!(
-                "error: there is no workflow `{name}` in `{}`",
-                args.file.display()
-            ),
-            None if names.is_empty() => {
-                eprintln!("error: `{}` declares no workflow", args.file.display())
-            }
-            None => eprintln!(
-                "error: `{}` has several workflows; choose one with --workflow",
-                args.file.display()
-            ),
-        }
-        if !names.is_empty() {
-            eprintln!("the workflows are: {}", names.join(", "));
-        }
-        return exit::USAGE;
+        let file = args.file.display();
+        let message = match &args.workflow {
+            Some(name) => format!("there is no workflow `{name}` in `{file}`"),
+            None if names.is_empty() => format!("`{file}` declares no workflow"),
+            None => format!("`{file}` has several workflows; choose one with --workflow"),
+        };
+        return Err(Error::usage(if names.is_empty() {
+            message
+        } else {
+            format!("{message}\nthe workflows are: {}", names.join(", "))
+        }));
     };
     out!(
         "{}",
@@ -94,7 +78,7 @@ pub fn run(args: &Args) -> i32 {
             Format::Mermaid => mermaid(workflow),
         }
     );
-    exit::OK
+    Ok(())
 }
 
 /// Each dependency once, as (dependency, dependent) → whether any template

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::{exit, files};
+use super::error::{Error, Worst};
 use crate::catalog::{self, WorkflowInfo};
 use crate::check;
 use crate::loader::Loader;
@@ -17,36 +17,26 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: &Args) -> i32 {
-    let Some(paths) = files::discover_or_report(&args.paths) else {
-        return exit::USAGE;
-    };
+pub(super) fn run(args: &Args) -> Result<(), Error> {
+    let paths = super::discover(&args.paths)?;
     let mut loader = Loader::default();
     let mut workflows = Vec::new();
-    let mut code = exit::OK;
+    let mut worst = Worst::default();
     for path in &paths {
         match check::check_file(&mut loader, path) {
             Ok(report) if report.has_errors() => {
-                eprintln!(
-                    "error: `{}` has errors (run `wfc check {}`); its workflows are not listed",
+                worst.show(&Error::Problems(format!(
+                    "`{}` has errors (run `wfc check {}`); its workflows are not listed",
                     path.display(),
                     path.display()
-                );
-                code = exit::PROBLEMS;
+                )));
             }
             Ok(report) => {
                 if let Some(program) = &report.program {
                     workflows.extend(catalog::describe_all(program, path));
                 }
             }
-            Err(err) => {
-                eprintln!(
-                    "error: cannot read `{}`: {}",
-                    path.display(),
-                    files::reason(&err)
-                );
-                code = exit::USAGE;
-            }
+            Err(err) => worst.show(&super::unreadable(path, err)),
         }
     }
     if args.json {
@@ -59,7 +49,7 @@ pub fn run(args: &Args) -> i32 {
             print_text(workflow);
         }
     }
-    code
+    worst.finish()
 }
 
 fn print_text(workflow: &WorkflowInfo) {

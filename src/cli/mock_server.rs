@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::exit;
+use super::error::Error;
 use crate::mock::{MockConfig, MockServer};
 
 #[derive(clap::Args)]
@@ -20,16 +20,11 @@ pub struct Args {
     api_key_env: Option<String>,
 }
 
-pub fn run(args: &Args) -> i32 {
+pub(super) fn run(args: &Args) -> Result<(), Error> {
     let mut config = MockConfig::default();
     for setting in &args.latency {
-        let (model, duration) = match latency_setting(setting) {
-            Ok(parsed) => parsed,
-            Err(err) => {
-                eprintln!("error: `--latency {setting}`: {err}");
-                return exit::USAGE;
-            }
-        };
+        let (model, duration) = latency_setting(setting)
+            .map_err(|err| Error::usage(format!("`--latency {setting}`: {err}")))?;
         match model {
             Some(model) => {
                 config.latency.insert(model.to_string(), duration);
@@ -38,34 +33,22 @@ pub fn run(args: &Args) -> i32 {
         }
     }
     if let Some(variable) = &args.api_key_env {
-        match std::env::var(variable) {
-            Ok(key) => config.api_key = Some(key),
-            Err(_) => {
-                eprintln!("error: the environment variable `{variable}` is not set");
-                return exit::USAGE;
-            }
-        }
+        let key = std::env::var(variable).map_err(|_| {
+            Error::usage(format!("the environment variable `{variable}` is not set"))
+        })?;
+        config.api_key = Some(key);
     }
-    let runtime = match super::runtime() {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    runtime.block_on(async {
+    super::runtime()?.block_on(async {
         let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-        match MockServer::bind(addr, config).await {
-            Ok(server) => {
-                eprintln!(
-                    "mock model server on {} (Ctrl-C stops it)",
-                    server.base_url()
-                );
-                server.wait().await;
-                exit::OK
-            }
-            Err(err) => {
-                eprintln!("error: cannot listen on {addr}: {err}");
-                exit::USAGE
-            }
-        }
+        let server = MockServer::bind(addr, config)
+            .await
+            .map_err(|err| Error::usage(format!("cannot listen on {addr}: {err}")))?;
+        eprintln!(
+            "mock model server on {} (Ctrl-C stops it)",
+            server.base_url()
+        );
+        server.wait().await;
+        Ok(())
     })
 }
 
@@ -80,6 +63,13 @@ const OTHER_LATENCY: Duration = Duration::from_millis(500);
 /// The mock `wfc run --mock` and `wfc serve --mock` start: the seed's
 /// latencies, changed by `[NAME=]DURATION` settings, where `model_of` turns
 /// a NAME into the model it stands for (or says there is none).
+/// Starts the built-in mock model server on a free port, for `--mock`.
+pub(super) async fn start(config: MockConfig) -> Result<MockServer, Error> {
+    MockServer::start(config)
+        .await
+        .map_err(|err| Error::usage(format!("cannot start the mock model server: {err}")))
+}
+
 pub(super) fn seed_config(
     settings: &[String],
     flag: &str,

@@ -16,7 +16,7 @@ macro_rules! outln {
 }
 
 mod check;
-mod files;
+mod error;
 mod fmt;
 mod graph;
 mod list;
@@ -30,20 +30,7 @@ use std::io::IsTerminal;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-/// Exit codes shared by every command.
-pub mod exit {
-    /// Nothing wrong.
-    pub const OK: i32 = 0;
-    /// The files have errors (or warnings, with `--deny-warnings`), or would
-    /// change under `wfc fmt --check`.
-    pub const PROBLEMS: i32 = 1;
-    /// Bad arguments, or a file or folder that cannot be read or written.
-    pub const USAGE: i32 = 2;
-    /// `wfc run` finished, but a task or the output failed.
-    pub const TASKS_FAILED: i32 = 3;
-    /// Ctrl-C stopped the run (128 + SIGINT, as shells report it).
-    pub const INTERRUPTED: i32 = 130;
-}
+use error::Error;
 
 #[derive(Parser)]
 #[command(
@@ -87,19 +74,30 @@ enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
+/// Runs the command line and returns the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
             return if err.use_stderr() {
-                exit::USAGE
+                error::Code::Usage as i32
             } else {
-                exit::OK
+                0
             };
         }
     };
-    match cli.command {
+    match dispatch(cli.command) {
+        Ok(()) => 0,
+        Err(err) => {
+            err.render();
+            err.code() as i32
+        }
+    }
+}
+
+fn dispatch(command: Command) -> Result<(), Error> {
+    match command {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
@@ -117,35 +115,30 @@ pub fn main() -> i32 {
             logging();
             mock_server::run(&args)
         }
-        Command::Lsp => crate::lsp::run(),
+        Command::Lsp => crate::lsp::run().map_err(Error::usage),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wfc", &mut std::io::stdout());
-            exit::OK
+            Ok(())
         }
     }
 }
 
-fn explain(code: Option<&str>) -> i32 {
+fn explain(code: Option<&str>) -> Result<(), Error> {
     let Some(code) = code else {
         outln!("Diagnostic codes (run `wfc explain CODE` for one):\n");
         for entry in crate::explain::CODES {
             outln!("  {:<24} {}", entry.code, entry.summary());
         }
-        return exit::OK;
+        return Ok(());
     };
-    match crate::explain::lookup(code) {
-        Some(entry) => {
-            out!("{}", entry.text);
-            exit::OK
-        }
-        None => {
-            eprintln!(
-                "error: there is no diagnostic code `{code}`; run `wfc explain` to list them"
-            );
-            exit::USAGE
-        }
-    }
+    let entry = crate::explain::lookup(code).ok_or_else(|| {
+        Error::usage(format!(
+            "there is no diagnostic code `{code}`; run `wfc explain` to list them"
+        ))
+    })?;
+    out!("{}", entry.text);
+    Ok(())
 }
 
 /// Structured logs on stderr, filtered by `WFC_LOG` (e.g. `WFC_LOG=debug`);
@@ -160,14 +153,21 @@ fn logging() {
 }
 
 /// The async runtime for the commands that talk to servers.
-fn runtime() -> Result<tokio::runtime::Runtime, i32> {
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|err| {
-            eprintln!("error: cannot start the async runtime: {err}");
-            exit::USAGE
-        })
+        .map_err(|err| Error::usage(format!("cannot start the async runtime: {err}")))
+}
+
+/// The `.wf` files that paths on the command line name.
+fn discover(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, Error> {
+    Ok(crate::files::discover(paths)?)
+}
+
+/// A file that cannot be read.
+fn unreadable(path: &std::path::Path, err: std::io::Error) -> Error {
+    Error::from(crate::files::Unreadable::new(path, err))
 }
 
 pub(crate) fn write_out(text: std::fmt::Arguments<'_>) {

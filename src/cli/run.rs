@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
-use super::exit;
+use super::error::{Code, Error};
 use super::progress::Progress;
 use crate::check::{self, AgentDef, Program, WorkflowDef};
 use crate::client::Client;
@@ -63,11 +63,9 @@ pub struct Args {
     no_stream: bool,
 }
 
-pub fn run(args: Args) -> i32 {
-    match prepare(&args) {
-        Ok(prepared) => execute(&args, prepared),
-        Err(code) => code,
-    }
+pub(super) fn run(args: Args) -> Result<(), Error> {
+    let prepared = prepare(&args)?;
+    super::runtime()?.block_on(execute(&args, prepared))
 }
 
 struct Prepared {
@@ -79,18 +77,10 @@ struct Prepared {
     file: PathBuf,
 }
 
-fn fail(message: impl std::fmt::Display, code: i32) -> i32 {
-    eprintln!("error: {message}");
-    code
-}
-
-fn prepare(args: &Args) -> Result<Prepared, i32> {
+fn prepare(args: &Args) -> Result<Prepared, Error> {
     let resumed = match &args.resume {
         Some(dir) => Some(RunRequest::read(dir).map_err(|err| {
-            fail(
-                format!("`{}` is not a run directory: {err}", dir.display()),
-                exit::USAGE,
-            )
+            Error::usage(format!("`{}` is not a run directory: {err}", dir.display()))
         })?),
         None => None,
     };
@@ -114,31 +104,26 @@ fn prepare(args: &Args) -> Result<Prepared, i32> {
             .collect(),
         None => given_inputs(args)?,
     };
-    let inputs = inputs::bind(def, given).map_err(|errors| {
-        for error in &errors {
-            eprintln!("error: {error}");
-        }
-        describe_inputs(def);
-        exit::USAGE
+    let inputs = inputs::bind(def, given).map_err(|errors| Error::Inputs {
+        errors: errors.iter().map(ToString::to_string).collect(),
+        workflow: def.name.clone(),
+        takes: takes(def),
     })?;
     let run_dir = match (&args.resume, &args.run_dir) {
         (Some(dir), _) | (None, Some(dir)) => dir.clone(),
         (None, None) => default_run_dir(&def.name),
     };
-    let previous = Journal::read(&run_dir).map_err(|err| fail(err, exit::USAGE))?;
+    let previous = Journal::read(&run_dir).map_err(Error::usage)?;
     let request = RunRequest {
         file: std::path::absolute(&file).unwrap_or(file.clone()),
         workflow: def.name.clone(),
         inputs: inputs.clone(),
     };
     request.write(&run_dir).map_err(|err| {
-        fail(
-            format!(
-                "cannot write the run directory `{}`: {err}",
-                run_dir.display()
-            ),
-            exit::USAGE,
-        )
+        Error::usage(format!(
+            "cannot write the run directory `{}`: {err}",
+            run_dir.display()
+        ))
     })?;
     Ok(Prepared {
         program,
@@ -151,100 +136,81 @@ fn prepare(args: &Args) -> Result<Prepared, i32> {
 }
 
 /// Checks the file; any error stops the run with the diagnostics.
-fn load(file: &Path) -> Result<Program, i32> {
-    let report = check::check_file(&mut Default::default(), file).map_err(|err| {
-        fail(
-            format!(
-                "cannot read `{}`: {}",
-                file.display(),
-                super::files::reason(&err)
-            ),
-            exit::USAGE,
-        )
-    })?;
-    if report.has_errors() {
+fn load(file: &Path) -> Result<Program, Error> {
+    let report = check::check_file(&mut Default::default(), file)
+        .map_err(|err| super::unreadable(file, err))?;
+    let has_errors = report.has_errors();
+    if has_errors {
         let problems = report.problems.iter().map(|p| p as &dyn miette::Diagnostic);
         eprint!(
             "{}",
             crate::diagnostics::human(&report.source, problems, super::color())
         );
-        eprintln!("error: `{}` has errors; nothing was run", file.display());
-        return Err(exit::PROBLEMS);
     }
-    report.program.ok_or(exit::PROBLEMS)
+    report
+        .program
+        .filter(|_| !has_errors)
+        .ok_or_else(|| Error::Problems(format!("`{}` has errors; nothing was run", file.display())))
 }
 
-fn choose(program: &Program, wanted: Option<&str>, file: &Path) -> Result<usize, i32> {
+fn choose(program: &Program, wanted: Option<&str>, file: &Path) -> Result<usize, Error> {
     let names: Vec<&str> = program.workflows.iter().map(|w| w.name.as_str()).collect();
     match (wanted, names.as_slice()) {
         (None, [_]) => Ok(0),
-        (None, []) => Err(fail(
-            format!("`{}` declares no workflow", file.display()),
-            exit::USAGE,
-        )),
-        (None, _) => Err(fail(
-            format!(
-                "`{}` declares several workflows; choose one with --workflow: {}",
-                file.display(),
-                names.join(", ")
-            ),
-            exit::USAGE,
-        )),
+        (None, []) => Err(Error::usage(format!(
+            "`{}` declares no workflow",
+            file.display()
+        ))),
+        (None, _) => Err(Error::usage(format!(
+            "`{}` declares several workflows; choose one with --workflow: {}",
+            file.display(),
+            names.join(", ")
+        ))),
         (Some(wanted), _) => names.iter().position(|n| *n == wanted).ok_or_else(|| {
             let hint = check::problem::did_you_mean(wanted, names.iter().copied())
                 .map(|h| format!("; {h}"))
                 .unwrap_or_default();
-            fail(
-                format!("`{}` has no workflow `{wanted}`{hint}", file.display()),
-                exit::USAGE,
-            )
+            Error::usage(format!(
+                "`{}` has no workflow `{wanted}`{hint}",
+                file.display()
+            ))
         }),
     }
 }
 
-fn given_inputs(args: &Args) -> Result<Vec<(String, Given)>, i32> {
+fn given_inputs(args: &Args) -> Result<Vec<(String, Given)>, Error> {
     let mut given = Vec::new();
     if let Some(path) = &args.inputs_file {
         let text = std::fs::read_to_string(path).map_err(|err| {
-            fail(
-                format!(
-                    "cannot read `{}`: {}",
-                    path.display(),
-                    super::files::reason(&err)
-                ),
-                exit::USAGE,
-            )
+            Error::usage(format!(
+                "cannot read `{}`: {}",
+                path.display(),
+                crate::files::reason(&err)
+            ))
         })?;
         let serde_json::Value::Object(object) = serde_json::from_str(&text).map_err(|err| {
-            fail(
-                format!("`{}` is not valid JSON: {err}", path.display()),
-                exit::USAGE,
-            )
+            Error::usage(format!("`{}` is not valid JSON: {err}", path.display()))
         })?
         else {
-            return Err(fail(
-                format!("`{}` must hold a JSON object of inputs", path.display()),
-                exit::USAGE,
-            ));
+            return Err(Error::usage(format!(
+                "`{}` must hold a JSON object of inputs",
+                path.display()
+            )));
         };
         given.extend(object.into_iter().map(|(k, v)| (k, Given::Json(v))));
     }
     for pair in &args.input {
         let Some((name, value)) = pair.split_once('=') else {
-            return Err(fail(
-                format!("`--input {pair}` should be NAME=VALUE or NAME=@FILE"),
-                exit::USAGE,
-            ));
+            return Err(Error::usage(format!(
+                "`--input {pair}` should be NAME=VALUE or NAME=@FILE"
+            )));
         };
         let value = match value.strip_prefix('@') {
             Some(path) => std::fs::read_to_string(path).map_err(|err| {
-                fail(
-                    format!(
-                        "cannot read `{path}` for input `{name}`: {}",
-                        super::files::reason(&err)
-                    ),
-                    exit::USAGE,
-                )
+                Error::usage(format!(
+                    "cannot read `{path}` for input `{name}`: {}",
+                    crate::files::reason(&err)
+                ))
             })?,
             None => value.to_string(),
         };
@@ -254,16 +220,21 @@ fn given_inputs(args: &Args) -> Result<Vec<(String, Given)>, i32> {
     Ok(given)
 }
 
-fn describe_inputs(workflow: &WorkflowDef) {
-    eprintln!("\nworkflow `{}` takes:", workflow.name);
-    for input in &workflow.inputs {
-        let need = if input.is_required() {
-            "required"
-        } else {
-            "optional"
-        };
-        eprintln!("  --input {}=...   ({}, {need})", input.name, input.ty);
-    }
+/// What the workflow takes, an input a line, for a person who gave it
+/// something else.
+fn takes(workflow: &WorkflowDef) -> Vec<String> {
+    workflow
+        .inputs
+        .iter()
+        .map(|input| {
+            let need = if input.is_required() {
+                "required"
+            } else {
+                "optional"
+            };
+            format!("--input {}=...   ({}, {need})", input.name, input.ty)
+        })
+        .collect()
 }
 
 fn default_run_dir(workflow: &str) -> PathBuf {
@@ -298,22 +269,12 @@ fn agents_used<'a>(program: &'a Program, workflow: &WorkflowDef) -> Vec<&'a str>
     used.into_iter().collect()
 }
 
-fn execute(args: &Args, prepared: Prepared) -> i32 {
-    match super::runtime() {
-        Ok(runtime) => runtime.block_on(execute_async(args, prepared)),
-        Err(code) => code,
-    }
-}
-
-async fn execute_async(args: &Args, prepared: Prepared) -> i32 {
+async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     let program = &prepared.program;
     let workflow = &program.workflows[prepared.workflow];
     let agents = agents_used(program, workflow);
     let mock = if args.mock {
-        match start_mock(args, program).await {
-            Ok(server) => Some(server),
-            Err(code) => return code,
-        }
+        Some(start_mock(args, program).await?)
     } else {
         None
     };
@@ -321,19 +282,12 @@ async fn execute_async(args: &Args, prepared: Prepared) -> i32 {
         Some(server) => {
             RouterConfig::everything_at(&server.base_url(), agents.iter().map(|a| a.to_string()))
         }
-        None => match RouterConfig::discover(args.router.as_deref(), &prepared.file, &agents) {
-            Ok(config) => config,
-            Err(err) => return fail(err, exit::USAGE),
-        },
+        None => RouterConfig::discover(args.router.as_deref(), &prepared.file, &agents)
+            .map_err(Error::usage)?,
     };
-    let router = match Router::new(&config, &agents) {
-        Ok(router) => router,
-        Err(err) => return fail(err, exit::USAGE),
-    };
-    let journal = match Journal::open(&prepared.run_dir) {
-        Ok(journal) => journal,
-        Err(err) => return fail(format!("cannot open the journal: {err}"), exit::USAGE),
-    };
+    let router = Router::new(&config, &agents).map_err(Error::usage)?;
+    let journal = Journal::open(&prepared.run_dir)
+        .map_err(|err| Error::usage(format!("cannot open the journal: {err}")))?;
     let executor = Stored::new(
         HttpExecutor {
             router,
@@ -368,30 +322,22 @@ async fn execute_async(args: &Args, prepared: Prepared) -> i32 {
     if let Some(server) = mock {
         server.shutdown().await;
     }
-    let mut report = match result {
-        Ok(report) => report,
-        Err(err) => return fail(err, exit::PROBLEMS),
-    };
+    let mut report = result.map_err(|err| Error::Problems(err.to_string()))?;
     report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
     finish(args, &prepared.run_dir, &report)
 }
 
-async fn start_mock(args: &Args, program: &Program) -> Result<MockServer, i32> {
+async fn start_mock(args: &Args, program: &Program) -> Result<MockServer, Error> {
     let model_of = |agent: &str| {
         let agent = program.agents.iter().find(|a| a.name == agent)?;
         Some(agent.model.clone().unwrap_or_else(|| agent.name.clone()))
     };
     let config = super::mock_server::seed_config(&args.mock_latency, "--mock-latency", model_of)
-        .map_err(|err| fail(err, exit::USAGE))?;
-    MockServer::start(config).await.map_err(|err| {
-        fail(
-            format!("cannot start the mock model server: {err}"),
-            exit::USAGE,
-        )
-    })
+        .map_err(Error::Usage)?;
+    super::mock_server::start(config).await
 }
 
-fn finish(args: &Args, run_dir: &Path, report: &Report) -> i32 {
+fn finish(args: &Args, run_dir: &Path, report: &Report) -> Result<(), Error> {
     let json = serde_json::to_string_pretty(report).expect("reports serialise");
     if let Err(err) =
         journal::write_atomically(&run_dir.join(journal::REPORT_FILE), json.as_bytes())
@@ -410,11 +356,11 @@ fn finish(args: &Args, run_dir: &Path, report: &Report) -> i32 {
         summarise(report, run_dir);
     }
     if report.metadata.interrupted {
-        exit::INTERRUPTED
+        Err(Error::Shown(Code::Interrupted))
     } else if report.success {
-        exit::OK
+        Ok(())
     } else {
-        exit::TASKS_FAILED
+        Err(Error::Shown(Code::TasksFailed))
     }
 }
 

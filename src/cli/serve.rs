@@ -6,8 +6,7 @@ use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::exit;
-use crate::mock::MockServer;
+use super::error::Error;
 use crate::router::RouterConfig;
 use crate::serve::{AuditLog, Auth, Deployment, ServeConfig, Server};
 
@@ -77,28 +76,15 @@ enum KeyAlgorithm {
     Es256,
 }
 
-pub fn run(args: &Args) -> i32 {
-    let auth = match auth(args) {
-        Ok(auth) => auth,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return exit::USAGE;
-        }
-    };
-    let audit = match AuditLog::to_file(&args.audit_log) {
-        Ok(audit) => audit,
-        Err(err) => {
-            eprintln!(
-                "error: cannot open the audit log `{}`: {err}",
-                args.audit_log.display()
-            );
-            return exit::USAGE;
-        }
-    };
-    match super::runtime() {
-        Ok(runtime) => runtime.block_on(serve(args, auth, audit)),
-        Err(code) => code,
-    }
+pub(super) fn run(args: &Args) -> Result<(), Error> {
+    let auth = auth(args).map_err(Error::Usage)?;
+    let audit = AuditLog::to_file(&args.audit_log).map_err(|err| {
+        Error::usage(format!(
+            "cannot open the audit log `{}`: {err}",
+            args.audit_log.display()
+        ))
+    })?;
+    super::runtime()?.block_on(serve(args, auth, audit))
 }
 
 fn auth(args: &Args) -> Result<Auth, String> {
@@ -137,25 +123,14 @@ fn auth(args: &Args) -> Result<Auth, String> {
     Err("choose how callers authenticate: --jwt-secret-env VARIABLE (HS256) or --jwt-public-key FILE (RS256/ES256); --insecure-no-auth only for local experiments".into())
 }
 
-async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> i32 {
+async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> Result<(), Error> {
     let mock = if args.mock {
         let config =
-            match super::mock_server::seed_config(&args.mock_latency, "--mock-latency", |model| {
+            super::mock_server::seed_config(&args.mock_latency, "--mock-latency", |model| {
                 Some(model.to_string())
-            }) {
-                Ok(config) => config,
-                Err(message) => {
-                    eprintln!("error: {message}");
-                    return exit::USAGE;
-                }
-            };
-        match MockServer::start(config).await {
-            Ok(server) => Some(server),
-            Err(err) => {
-                eprintln!("error: cannot start the mock model server: {err}");
-                return exit::USAGE;
-            }
-        }
+            })
+            .map_err(Error::Usage)?;
+        Some(super::mock_server::start(config).await?)
     } else {
         None
     };
@@ -166,16 +141,11 @@ async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> i32 {
                 .router
                 .clone()
                 .or_else(|| Some(PathBuf::from(crate::router::FILE_NAME)).filter(|p| p.is_file()));
-            match file
+            let config = file
                 .map(|path| RouterConfig::read(&path))
                 .unwrap_or_else(|| Ok(RouterConfig::seed()))
-            {
-                Ok(config) => Deployment::Router(config),
-                Err(err) => {
-                    eprintln!("error: {err}");
-                    return exit::USAGE;
-                }
-            }
+                .map_err(Error::usage)?;
+            Deployment::Router(config)
         }
     };
     let sources = if args.paths.is_empty() {
@@ -196,13 +166,9 @@ async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> i32 {
         runs_dir: Some(args.runs_dir.clone()),
         shutdown_grace: args.shutdown_grace,
     };
-    let server = match Server::start(config).await {
-        Ok(server) => server,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return exit::PROBLEMS;
-        }
-    };
+    let server = Server::start(config)
+        .await
+        .map_err(|err| Error::Problems(err.to_string()))?;
     eprintln!(
         "serving on http://{} (OpenAPI at /openapi.json)",
         server.addr()
@@ -211,5 +177,5 @@ async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> i32 {
         server.watch(Duration::from_secs(1));
     }
     server.run_until_signalled().await;
-    exit::OK
+    Ok(())
 }

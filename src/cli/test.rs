@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{exit, files};
+use super::error::{Code, Error};
 use crate::check::{self, Program, TestDef, WorkflowDef};
 use crate::client::Client;
 use crate::loader::Loader;
@@ -40,27 +40,16 @@ struct Tally {
     broken_files: usize,
 }
 
-pub fn run(args: &Args) -> i32 {
-    let Some(paths) = files::discover_or_report(&args.paths) else {
-        return exit::USAGE;
-    };
-    match super::runtime() {
-        Ok(runtime) => runtime.block_on(run_all(args, &paths)),
-        Err(code) => code,
-    }
+pub(super) fn run(args: &Args) -> Result<(), Error> {
+    let paths = super::discover(&args.paths)?;
+    super::runtime()?.block_on(run_all(args, &paths))
 }
 
-async fn run_all(args: &Args, paths: &[PathBuf]) -> i32 {
+async fn run_all(args: &Args, paths: &[PathBuf]) -> Result<(), Error> {
     let mock = if args.live {
         None
     } else {
-        match MockServer::start(MockConfig::default()).await {
-            Ok(server) => Some(server),
-            Err(err) => {
-                eprintln!("error: cannot start the mock model server: {err}");
-                return exit::USAGE;
-            }
-        }
+        Some(super::mock_server::start(MockConfig::default()).await?)
     };
     let mut loader = Loader::default();
     let mut tally = Tally::default();
@@ -68,20 +57,17 @@ async fn run_all(args: &Args, paths: &[PathBuf]) -> i32 {
     for path in paths {
         match check::check_file(&mut loader, path) {
             Ok(report) if report.has_errors() => {
-                eprintln!(
-                    "error: `{}` has errors (run `wfc check {}`); its tests cannot run",
+                Error::Problems(format!(
+                    "`{}` has errors (run `wfc check {}`); its tests cannot run",
                     path.display(),
                     path.display()
-                );
+                ))
+                .render();
                 tally.broken_files += 1;
             }
             Ok(report) => programs.extend(report.program.map(|p| (path.clone(), p))),
             Err(err) => {
-                eprintln!(
-                    "error: cannot read `{}`: {}",
-                    path.display(),
-                    files::reason(&err)
-                );
+                super::unreadable(path, err).render();
                 tally.broken_files += 1;
             }
         }
@@ -103,7 +89,7 @@ async fn run_all(args: &Args, paths: &[PathBuf]) -> i32 {
         let executor = match executor(args, mock.as_ref(), path, program) {
             Ok(executor) => executor,
             Err(message) => {
-                eprintln!("error: {message}");
+                Error::Usage(message).render();
                 tally.broken_files += 1;
                 continue;
             }
@@ -212,7 +198,7 @@ async fn run_one(
     }
 }
 
-fn summarise(tally: &Tally) -> i32 {
+fn summarise(tally: &Tally) -> Result<(), Error> {
     if !tally.failed.is_empty() {
         outln!("\nfailures:");
         for (name, failures) in &tally.failed {
@@ -244,5 +230,9 @@ fn summarise(tally: &Tally) -> i32 {
         tally.passed,
         tally.failed.len()
     );
-    if ok { exit::OK } else { exit::PROBLEMS }
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Shown(Code::Problems))
+    }
 }

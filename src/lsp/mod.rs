@@ -44,33 +44,29 @@ use serde_json::Value;
 
 use documents::Documents;
 
-/// Serves one editor session on stdin/stdout; the exit code.
-pub fn run() -> i32 {
+/// Why an editor session ended badly.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("the editor did not initialize the server: {0}")]
+    Initialize(#[from] lsp_server::ProtocolError),
+    #[error("the connection to the editor broke: {0}")]
+    Connection(Failure),
+    #[error("cannot read from or write to the editor: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Serves one editor session on stdin/stdout.
+pub fn run() -> Result<(), SessionError> {
     let (connection, io_threads) = Connection::stdio();
-    let capabilities = match serde_json::to_value(capabilities()) {
-        Ok(value) => value,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return 1;
-        }
-    };
-    if let Err(err) = connection.initialize(capabilities) {
-        eprintln!("error: the editor did not initialize the server: {err}");
-        return 1;
-    }
-    let code = match Server::default().serve(&connection) {
-        Ok(()) => 0,
-        Err(err) => {
-            eprintln!("error: {err}");
-            1
-        }
-    };
+    let capabilities =
+        serde_json::to_value(capabilities()).map_err(|err| SessionError::Connection(err.into()))?;
+    connection.initialize(capabilities)?;
+    let served = Server::default()
+        .serve(&connection)
+        .map_err(SessionError::Connection);
     drop(connection);
-    if let Err(err) = io_threads.join() {
-        eprintln!("error: {err}");
-        return 1;
-    }
-    code
+    io_threads.join()?;
+    served
 }
 
 fn capabilities() -> ServerCapabilities {

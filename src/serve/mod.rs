@@ -84,7 +84,7 @@ impl State {
     }
 
     fn reload(&self) -> Result<usize, String> {
-        let files = crate::files::discover(&self.sources)?;
+        let files = crate::files::discover(&self.sources).map_err(|err| err.to_string())?;
         let library = Library::load(&files, &self.deployment)?;
         let count = library.names().count();
         *self.library.write().expect("library lock") = Arc::new(library);
@@ -119,7 +119,7 @@ pub enum StartError {
     #[error("the workflows have errors; the server did not start\n{0}")]
     Workflows(String),
     #[error("cannot find the workflow files: {0}")]
-    Sources(String),
+    Sources(#[from] crate::files::Unreadable),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -138,7 +138,7 @@ pub struct Server {
 impl Server {
     /// Loads and checks the workflows, binds, and serves in the background.
     pub async fn start(config: ServeConfig) -> Result<Server, StartError> {
-        let files = crate::files::discover(&config.sources).map_err(StartError::Sources)?;
+        let files = crate::files::discover(&config.sources)?;
         let library = Library::load(&files, &config.deployment).map_err(StartError::Workflows)?;
         let state = Arc::new(State {
             library: RwLock::new(Arc::new(library)),
