@@ -8,7 +8,6 @@
 pub mod ast;
 pub mod catalog;
 pub mod check;
-pub mod cli;
 pub mod client;
 pub mod diagnostics;
 pub mod explain;

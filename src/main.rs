@@ -1,3 +1,7 @@
+//! The `wfc` command line, over the library.
+
+mod cli;
+
 fn main() {
-    std::process::exit(wfc::cli::main());
+    std::process::exit(cli::main());
 }

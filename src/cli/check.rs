@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use miette::Diagnostic;
 
 use super::error::{Code, Error, Worst};
-use crate::check::phi::Policy;
-use crate::check::{self, FileReport};
-use crate::diagnostics;
-use crate::loader::Loader;
-use crate::router::RouterConfig;
+use wfc::check::phi::Policy;
+use wfc::check::{self, FileReport};
+use wfc::diagnostics;
+use wfc::loader::Loader;
+use wfc::router::RouterConfig;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -74,8 +74,8 @@ impl Error {
     }
 }
 
-impl From<crate::files::Unreadable> for Error {
-    fn from(err: crate::files::Unreadable) -> Self {
+impl From<wfc::files::Unreadable> for Error {
+    fn from(err: wfc::files::Unreadable) -> Self {
         Error::usage(err)
     }
 }

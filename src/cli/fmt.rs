@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use super::error::{Code, Error, Worst};
-use crate::check::Problem;
-use crate::loader::Loader;
+use wfc::check::Problem;
+use wfc::loader::Loader;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
                 let problem = Problem::Syntax(syntax.clone());
                 eprint!(
                     "{}",
-                    crate::diagnostics::human(
+                    wfc::diagnostics::human(
                         &loaded.source,
                         [&problem as &dyn miette::Diagnostic],
                         super::color()
@@ -47,7 +47,7 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
                 continue;
             }
         };
-        let formatted = crate::format::format(&loaded.source, module);
+        let formatted = wfc::format::format(&loaded.source, module);
         if formatted == loaded.source.text() {
             continue;
         }
@@ -58,7 +58,7 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
             worst.show(&Error::usage(format!(
                 "cannot write `{}`: {}",
                 path.display(),
-                crate::files::reason(&err)
+                wfc::files::reason(&err)
             )));
         } else {
             eprintln!("formatted {}", path.display());

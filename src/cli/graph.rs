@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use miette::Diagnostic;
 
 use super::error::Error;
-use crate::check::{self, WorkflowDef};
-use crate::loader::Loader;
-use crate::plan::EdgeKind;
+use wfc::check::{self, WorkflowDef};
+use wfc::loader::Loader;
+use wfc::plan::EdgeKind;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,7 +41,7 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
             .map(|p| p as &dyn Diagnostic);
         eprint!(
             "{}",
-            crate::diagnostics::human(&report.source, errors, super::color())
+            wfc::diagnostics::human(&report.source, errors, super::color())
         );
         return Err(Error::Problems(format!(
             "`{}` has errors; fix them to draw its graph",

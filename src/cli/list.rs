@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 
 use super::error::{Error, Worst};
-use crate::catalog::{self, WorkflowInfo};
-use crate::check;
-use crate::loader::Loader;
+use wfc::catalog::{self, WorkflowInfo};
+use wfc::check;
+use wfc::loader::Loader;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::error::Error;
-use crate::mock::{MockConfig, MockServer};
+use wfc::mock::{MockConfig, MockServer};
 
 #[derive(clap::Args)]
 pub struct Args {

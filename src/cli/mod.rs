@@ -115,7 +115,7 @@ fn dispatch(command: Command) -> Result<(), Error> {
             logging();
             mock_server::run(&args)
         }
-        Command::Lsp => crate::lsp::run().map_err(Error::usage),
+        Command::Lsp => wfc::lsp::run().map_err(Error::usage),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "wfc", &mut std::io::stdout());
@@ -127,12 +127,12 @@ fn dispatch(command: Command) -> Result<(), Error> {
 fn explain(code: Option<&str>) -> Result<(), Error> {
     let Some(code) = code else {
         outln!("Diagnostic codes (run `wfc explain CODE` for one):\n");
-        for entry in crate::explain::CODES {
+        for entry in wfc::explain::CODES {
             outln!("  {:<24} {}", entry.code, entry.summary());
         }
         return Ok(());
     };
-    let entry = crate::explain::lookup(code).ok_or_else(|| {
+    let entry = wfc::explain::lookup(code).ok_or_else(|| {
         Error::usage(format!(
             "there is no diagnostic code `{code}`; run `wfc explain` to list them"
         ))
@@ -162,12 +162,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// The `.wf` files that paths on the command line name.
 fn discover(paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>, Error> {
-    Ok(crate::files::discover(paths)?)
+    Ok(wfc::files::discover(paths)?)
 }
 
 /// A file that cannot be read.
 fn unreadable(path: &std::path::Path, err: std::io::Error) -> Error {
-    Error::from(crate::files::Unreadable::new(path, err))
+    Error::from(wfc::files::Unreadable::new(path, err))
 }
 
 pub(crate) fn write_out(text: std::fmt::Arguments<'_>) {

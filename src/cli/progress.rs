@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::record::{Outcome, TaskRecord};
-use crate::run::{Event, Observer};
+use wfc::record::{Outcome, TaskRecord};
+use wfc::run::{Event, Observer};
 
 pub enum Progress {
     Live(Live),

@@ -8,15 +8,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::{Code, Error};
 use super::progress::Progress;
-use crate::check::{self, AgentDef, Program, WorkflowDef};
-use crate::client::Client;
-use crate::mock::MockServer;
-use crate::policy::Backoff;
-use crate::router::{Router, RouterConfig};
-use crate::run::inputs::{self, Given};
-use crate::run::journal::{self, Journal, RunRequest};
-use crate::run::stored::Stored;
-use crate::run::{HttpExecutor, Report, Runner};
+use wfc::check::{self, AgentDef, Program, WorkflowDef};
+use wfc::client::Client;
+use wfc::mock::MockServer;
+use wfc::policy::Backoff;
+use wfc::router::{Router, RouterConfig};
+use wfc::run::inputs::{self, Given};
+use wfc::run::journal::{self, Journal, RunRequest};
+use wfc::run::stored::Stored;
+use wfc::run::{HttpExecutor, Report, Runner};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -73,7 +73,7 @@ struct Prepared {
     workflow: usize,
     inputs: serde_json::Map<String, serde_json::Value>,
     run_dir: PathBuf,
-    previous: Vec<crate::record::TaskRecord>,
+    previous: Vec<wfc::record::TaskRecord>,
     file: PathBuf,
 }
 
@@ -144,7 +144,7 @@ fn load(file: &Path) -> Result<Program, Error> {
         let problems = report.problems.iter().map(|p| p as &dyn miette::Diagnostic);
         eprint!(
             "{}",
-            crate::diagnostics::human(&report.source, problems, super::color())
+            wfc::diagnostics::human(&report.source, problems, super::color())
         );
     }
     report
@@ -185,7 +185,7 @@ fn given_inputs(args: &Args) -> Result<Vec<(String, Given)>, Error> {
             Error::usage(format!(
                 "cannot read `{}`: {}",
                 path.display(),
-                crate::files::reason(&err)
+                wfc::files::reason(&err)
             ))
         })?;
         let serde_json::Value::Object(object) = serde_json::from_str(&text).map_err(|err| {
@@ -209,7 +209,7 @@ fn given_inputs(args: &Args) -> Result<Vec<(String, Given)>, Error> {
             Some(path) => std::fs::read_to_string(path).map_err(|err| {
                 Error::usage(format!(
                     "cannot read `{path}` for input `{name}`: {}",
-                    crate::files::reason(&err)
+                    wfc::files::reason(&err)
                 ))
             })?,
             None => value.to_string(),

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::Error;
-use crate::router::RouterConfig;
-use crate::serve::{AuditLog, Auth, Deployment, ServeConfig, Server};
+use wfc::router::RouterConfig;
+use wfc::serve::{AuditLog, Auth, Deployment, ServeConfig, Server};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -140,7 +140,7 @@ async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> Result<(), Error> {
             let file = args
                 .router
                 .clone()
-                .or_else(|| Some(PathBuf::from(crate::router::FILE_NAME)).filter(|p| p.is_file()));
+                .or_else(|| Some(PathBuf::from(wfc::router::FILE_NAME)).filter(|p| p.is_file()));
             let config = file
                 .map(|path| RouterConfig::read(&path))
                 .unwrap_or_else(|| Ok(RouterConfig::seed()))

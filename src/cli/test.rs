@@ -4,14 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use super::error::{Code, Error};
-use crate::check::{self, Program, TestDef, WorkflowDef};
-use crate::client::Client;
-use crate::loader::Loader;
-use crate::mock::{MockConfig, MockServer};
-use crate::policy::Backoff;
-use crate::router::{Router, RouterConfig};
-use crate::run::HttpExecutor;
-use crate::testing::{self, Scripted, snapshot};
+use wfc::check::{self, Program, TestDef, WorkflowDef};
+use wfc::client::Client;
+use wfc::loader::Loader;
+use wfc::mock::{MockConfig, MockServer};
+use wfc::policy::Backoff;
+use wfc::router::{Router, RouterConfig};
+use wfc::run::HttpExecutor;
+use wfc::testing::{self, Scripted, snapshot};
 
 #[derive(clap::Args)]
 pub struct Args {
