@@ -172,7 +172,10 @@ async fn run_once(
     let mut agents: Vec<&str> = workflow.tasks.iter().map(|t| t.agent.as_str()).collect();
     agents.sort_unstable();
     agents.dedup();
-    let config = RouterConfig::everything_at(base_url, agents.iter().map(|a| a.to_string()));
+    let config = RouterConfig::everything_at(
+        base_url,
+        agents.iter().map(std::string::ToString::to_string),
+    );
     let executor = HttpExecutor {
         router: Router::new(&config, &agents).expect("a router"),
         client: Client::default(),
@@ -342,9 +345,9 @@ impl Dag {
     /// ending before `i`, `height[i]` on the longest chain starting after it.
     /// The critical path is one bound. With `s` slots per agent, take any
     /// agent and any `d`, `h`: its `n` tasks with depth ≥ d and height ≥ h
-    /// cannot start before d·TASK_MS, must be done by makespan − h·TASK_MS,
-    /// and at most `s` run at once, so they need ceil(n/s)·TASK_MS between:
-    /// makespan ≥ (d + ceil(n/s) + h)·TASK_MS. (Summing per-layer bounds over
+    /// cannot start before `d·TASK_MS`, must be done by makespan − `h·TASK_MS`,
+    /// and at most `s` run at once, so they need `ceil(n/s)·TASK_MS` between:
+    /// makespan ≥ (d + ceil(n/s) + `h)·TASK_MS`. (Summing per-layer bounds over
     /// the layers would not be valid: layers overlap in time.)
     fn lower_bound_ms(&self, slots: Option<usize>) -> u64 {
         let tasks = self.reads.len();
@@ -412,8 +415,11 @@ fn dag(
         .map(|_| runtime.block_on(run_once(&program, &inputs, &base_url, stream)))
         .collect();
     let wall = wall.elapsed();
-    let main_cpu = main_thread_cpu() - main_before;
-    let (cpu, mock_cpu) = (own_cpu() - cpu_before, mock.cpu() - mock_before);
+    let main_cpu = main_thread_cpu().checked_sub(main_before).unwrap();
+    let (cpu, mock_cpu) = (
+        own_cpu().checked_sub(cpu_before).unwrap(),
+        mock.cpu().checked_sub(mock_before).unwrap(),
+    );
     let per_task = |total: Duration| total / (DAG_RUNS * tasks) as u32;
     let (makespan_ms, speedup) = medians(&reports);
     let slots_text = slots.map_or("unlimited".to_string(), |n| format!("{n} slots"));

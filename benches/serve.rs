@@ -41,7 +41,7 @@ async fn bench() {
         auth: Auth::shared_secret(SECRET, "wfc", None),
         rate_limit: None,
         max_runs: CLIENTS * 2,
-        deadline: Duration::from_secs(60),
+        deadline: Duration::from_mins(1),
         max_body: 1 << 20,
         audit: AuditLog::to_file(&dir.path().join("audit.jsonl")).expect("an audit log"),
         runs_dir: Some(dir.path().join("runs")),

@@ -50,6 +50,7 @@ pub struct Docs {
 }
 
 impl Docs {
+    #[must_use]
     pub fn text(&self) -> String {
         self.lines.join("\n")
     }
@@ -197,6 +198,7 @@ pub enum ValueKind {
 
 impl ValueKind {
     /// What kind of value this is, as a person would name it in a sentence.
+    #[must_use]
     pub fn describe(&self) -> &'static str {
         match self {
             ValueKind::Text(_) => "a string",
@@ -238,6 +240,7 @@ pub enum TestStep {
 }
 
 impl TestStep {
+    #[must_use]
     pub fn span(&self) -> Span {
         match self {
             TestStep::Input { span, .. } | TestStep::Mock { span, .. } => *span,
@@ -267,6 +270,7 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    #[must_use]
     pub fn keyword(self) -> &'static str {
         match self {
             TaskState::Ok => "ok",
@@ -301,6 +305,7 @@ pub struct Text {
 
 impl Text {
     /// The file offset of a byte offset into `value`.
+    #[must_use]
     pub fn file_offset(&self, value_offset: usize) -> usize {
         let index = self
             .runs
@@ -312,6 +317,7 @@ impl Text {
     }
 
     /// The file span of a byte range of `value`.
+    #[must_use]
     pub fn file_span(&self, start: usize, end: usize) -> Span {
         let file_start = self.file_offset(start);
         let file_end = if end > start {

@@ -41,6 +41,7 @@ pub struct TaskInfo {
     pub depends_on: Vec<String>,
 }
 
+#[must_use]
 pub fn describe(workflow: &WorkflowDef, file: &Path) -> WorkflowInfo {
     let mut agents: Vec<String> = Vec::new();
     for task in &workflow.tasks {
@@ -86,6 +87,7 @@ pub fn describe(workflow: &WorkflowDef, file: &Path) -> WorkflowInfo {
 }
 
 /// Every workflow a checked program declares.
+#[must_use]
 pub fn describe_all(program: &Program, file: &Path) -> Vec<WorkflowInfo> {
     program
         .workflows

@@ -161,6 +161,7 @@ fn span_positions(source: &SourceFile, offset: usize, len: usize) -> (LineColumn
 }
 
 /// A GitHub Actions workflow command that annotates the file in a pull request.
+#[must_use]
 pub fn github(record: &Record) -> String {
     let level = if record.severity == "warning" {
         "warning"

@@ -8,6 +8,7 @@ pub struct Entry {
 
 impl Entry {
     /// The first line of the explanation, without its Markdown heading mark.
+    #[must_use]
     pub fn summary(&self) -> &'static str {
         self.text
             .lines()
@@ -60,6 +61,7 @@ pub const CODES: &[Entry] = codes![
 ];
 
 /// The entry for `code`, written with or without its `wf::` prefix.
+#[must_use]
 pub fn lookup(code: &str) -> Option<&'static Entry> {
     let name = code.trim().trim_start_matches("wf::");
     CODES

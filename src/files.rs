@@ -14,6 +14,7 @@ pub struct Unreadable {
 }
 
 impl Unreadable {
+    #[must_use]
     pub fn new(path: &Path, source: std::io::Error) -> Self {
         Unreadable {
             what: "",
@@ -70,6 +71,7 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), Unreadable> {
 }
 
 /// Why `err` happened, in words for the command line.
+#[must_use]
 pub fn reason(err: &std::io::Error) -> String {
     match err.kind() {
         std::io::ErrorKind::NotFound => "no such file or folder".into(),

@@ -7,11 +7,15 @@
 
 use std::collections::VecDeque;
 
-use crate::ast::*;
+use crate::ast::{
+    Check, CheckKind, Comment, Docs, ExpectationKind, Field, Item, Member, Module, Property,
+    Quotes, TestStep, Text, TypeExpr, TypeKind, Value, ValueKind,
+};
 use crate::source::{SourceFile, Span};
 
 const INDENT: &str = "  ";
 
+#[must_use]
 pub fn format(source: &SourceFile, module: &Module) -> String {
     let mut printer = Printer {
         source,

@@ -259,6 +259,7 @@ fn import_path(from: &SourceFile, import: &Import) -> PathBuf {
 }
 
 /// A file's name for messages: `agents.wf`, not its whole path.
+#[must_use]
 pub fn file_name(path: &Path) -> String {
     path.file_name().map_or_else(
         || path.display().to_string(),

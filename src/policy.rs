@@ -29,6 +29,7 @@ impl ErrorClass {
         ErrorClass::InvalidOutput,
     ];
 
+    #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             ErrorClass::Timeout => "timeout",
@@ -39,6 +40,7 @@ impl ErrorClass {
         }
     }
 
+    #[must_use]
     pub fn named(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|class| class.name() == name)
     }
@@ -66,6 +68,7 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// What `retries = N` means: every class, N more attempts, doubling waits.
+    #[must_use]
     pub fn retries(retries: u32) -> Self {
         RetryPolicy {
             on: ErrorClass::ALL.to_vec(),
@@ -76,6 +79,7 @@ impl RetryPolicy {
 
     /// How long to wait after failed attempt number `attempt` (1 for the
     /// first) before the next, honouring the server's `Retry-After`.
+    #[must_use]
     pub fn wait(&self, backoff: &Backoff, attempt: u32, retry_after: Option<Duration>) -> Duration {
         match self.spacing {
             Spacing::Exponential => backoff.delay(attempt.saturating_sub(1), retry_after),
@@ -86,6 +90,7 @@ impl RetryPolicy {
     }
 
     /// Whether a failure of `class` after `attempt` attempts is tried again.
+    #[must_use]
     pub fn again(&self, class: Option<ErrorClass>, attempt: u32) -> bool {
         attempt < self.attempts && class.is_some_and(|class| self.on.contains(&class))
     }
@@ -114,6 +119,7 @@ impl Default for Backoff {
 impl Backoff {
     /// The wait after failed attempt number `attempt` (0 for the first), or
     /// what the server asked for with `Retry-After`, within the ceiling.
+    #[must_use]
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(asked) = retry_after {
             return asked.min(self.max);

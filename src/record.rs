@@ -48,6 +48,7 @@ pub enum Outcome {
 
 impl TaskRecord {
     /// A task that never ran.
+    #[must_use]
     pub fn skipped(task: &str, agent: &str, model: &str, reason: String, at_ms: u64) -> Self {
         TaskRecord {
             task: task.to_string(),
@@ -65,10 +66,12 @@ impl TaskRecord {
         }
     }
 
+    #[must_use]
     pub fn is_ok(&self) -> bool {
         matches!(self.outcome, Outcome::Ok { .. })
     }
 
+    #[must_use]
     pub fn text(&self) -> Option<&str> {
         match &self.outcome {
             Outcome::Ok { text, .. } => Some(text),
@@ -77,6 +80,7 @@ impl TaskRecord {
     }
 
     /// Why the task has no answer, if it has none.
+    #[must_use]
     pub fn error(&self) -> Option<&str> {
         match &self.outcome {
             Outcome::Ok { .. } => None,

@@ -11,14 +11,17 @@ pub struct Span {
 }
 
 impl Span {
+    #[must_use]
     pub fn new(start: usize, end: usize) -> Self {
         Span { start, end }
     }
 
+    #[must_use]
     pub fn len(self) -> usize {
         self.end - self.start
     }
 
+    #[must_use]
     pub fn is_empty(self) -> bool {
         self.start == self.end
     }
@@ -71,26 +74,31 @@ impl SourceFile {
         }
     }
 
+    #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
 
+    #[must_use]
     pub fn text(&self) -> &str {
         &self.text
     }
 
     /// The name shown in diagnostics.
+    #[must_use]
     pub fn display_name(&self) -> String {
         self.path.display().to_string()
     }
 
     /// The 0-based line that holds `offset`.
+    #[must_use]
     pub fn line_index(&self, offset: usize) -> usize {
         self.line_starts.partition_point(|&start| start <= offset) - 1
     }
 
     /// The byte offset where 0-based `line` starts (the end of the text past
     /// the last line).
+    #[must_use]
     pub fn line_start(&self, line: usize) -> usize {
         self.line_starts
             .get(line)
@@ -98,6 +106,7 @@ impl SourceFile {
             .unwrap_or(self.text.len())
     }
 
+    #[must_use]
     pub fn line_column(&self, offset: usize) -> LineColumn {
         let offset = self.floor_char_boundary(offset.min(self.text.len()));
         let line = self.line_index(offset);

@@ -11,16 +11,19 @@
 pub const CHARS_PER_TOKEN: u64 = 4;
 
 /// The estimated tokens of `characters` characters of text.
+#[must_use]
 pub fn tokens(characters: u64) -> u64 {
     characters.div_ceil(CHARS_PER_TOKEN)
 }
 
 /// The characters of `text` (not its bytes).
+#[must_use]
 pub fn characters(text: &str) -> u64 {
     text.chars().count() as u64
 }
 
 /// `12345` as `12,345`.
+#[must_use]
 pub fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);

@@ -36,7 +36,7 @@ fn target(url: &str) -> Target {
     Target {
         base_url: url.to_string(),
         api_key: None,
-        timeout: Duration::from_secs(60),
+        timeout: Duration::from_mins(1),
     }
 }
 
@@ -111,7 +111,7 @@ async fn completes_whole_answers_with_the_servers_usage() {
         "the text is taken as sent, leading space included"
     );
     assert_eq!(
-        Some(completion.tokens as u64),
+        Some(u64::from(completion.tokens)),
         raw["usage"]["completion_tokens"].as_u64()
     );
     assert_eq!(

@@ -162,7 +162,7 @@ async fn the_server_logs_audits_counts_and_journals_no_phi() {
         auth: Auth::shared_secret(SECRET, "wfc", None),
         rate_limit: NonZeroU32::new(1000),
         max_runs: 4,
-        deadline: Duration::from_secs(60),
+        deadline: Duration::from_mins(1),
         max_body: 64 * 1024,
         audit: AuditLog::to_file(&audit).unwrap(),
         runs_dir: Some(runs.clone()),

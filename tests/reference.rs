@@ -8,7 +8,7 @@ use miette::Diagnostic;
 use wfc::check::check_file;
 use wfc::loader::Loader;
 
-/// The bodies of the code blocks fenced with exactly ```wf.
+/// The bodies of the code blocks fenced with exactly `` ```wf ``.
 fn wf_blocks(markdown: &str) -> Vec<String> {
     let mut blocks = Vec::new();
     let mut current: Option<String> = None;

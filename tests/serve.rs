@@ -360,7 +360,7 @@ async fn every_bad_token_is_refused_with_the_reason() {
 
 /// The few lines of base64url a hand-made `alg: none` token needs.
 mod base64_like {
-    pub fn encode(text: &str) -> String {
+    pub(crate) fn encode(text: &str) -> String {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let bytes = text.as_bytes();
         let mut out = String::new();

@@ -145,7 +145,9 @@ fn unmet_expectations_are_each_named() {
 fn live_runs_ask_the_routers_servers_and_report_quality() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mock = runtime
-        .block_on(wfc::mock::MockServer::start(Default::default()))
+        .block_on(wfc::mock::MockServer::start(
+            wfc::mock::MockConfig::default(),
+        ))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("claim.wf"), CLAIM).unwrap();

@@ -20,12 +20,12 @@ pub const PROPERTIES: &[&str] = &[
 
 /// The context windows an agent may declare, in tokens: from the smallest
 /// models still served to the largest windows offered today.
-pub const CONTEXT_WINDOW: std::ops::RangeInclusive<u32> = 256..=10_000_000;
+pub(super) const CONTEXT_WINDOW: std::ops::RangeInclusive<u32> = 256..=10_000_000;
 
 /// The valid sampling temperatures of OpenAI-compatible servers.
-pub const TEMPERATURE: std::ops::RangeInclusive<f64> = 0.0..=2.0;
+pub(super) const TEMPERATURE: std::ops::RangeInclusive<f64> = 0.0..=2.0;
 
-pub fn agent_def(agent: &ast::Agent, problems: &mut Vec<Problem>) -> AgentDef {
+pub(super) fn agent_def(agent: &ast::Agent, problems: &mut Vec<Problem>) -> AgentDef {
     let properties = Properties::read("agent", PROPERTIES, &agent.properties, problems);
     AgentDef {
         name: agent.name.text.clone(),
@@ -44,7 +44,7 @@ pub fn agent_def(agent: &ast::Agent, problems: &mut Vec<Problem>) -> AgentDef {
 
 /// The agent named by `name`, or an `unknown-agent` problem suggesting the
 /// closest one.
-pub fn resolve<'a>(
+pub(super) fn resolve<'a>(
     name: &ast::Name,
     agents: &'a HashMap<String, AgentDef>,
     problems: &mut Vec<Problem>,
@@ -70,7 +70,7 @@ pub fn resolve<'a>(
 
 /// Follows fallbacks from `first`, the fallback of `origin`; returns the
 /// chain when it comes back to an agent already on it.
-pub fn fallback_loop(
+pub(super) fn fallback_loop(
     origin: &str,
     first: &str,
     agents: &HashMap<String, AgentDef>,
@@ -90,7 +90,7 @@ pub fn fallback_loop(
 
 /// Checks the fallback of each agent declared in this file: it must name an
 /// agent, and following fallbacks must end. Each loop is reported once.
-pub fn check_fallbacks(
+pub(super) fn check_fallbacks(
     own: &[&ast::Agent],
     agents: &HashMap<String, AgentDef>,
     problems: &mut Vec<Problem>,

@@ -8,7 +8,7 @@ use crate::ast::{self, CheckKind, ValueKind};
 /// The longest `min_length` that makes sense: far beyond any answer.
 const LONGEST: f64 = 1_000_000.0;
 
-pub fn check(check: &ast::Check, problems: &mut Vec<Problem>) -> Option<Check> {
+pub(super) fn check(check: &ast::Check, problems: &mut Vec<Problem>) -> Option<Check> {
     Some(match &check.kind {
         CheckKind::Contains(text) => Check::Contains(text.value.clone()),
         CheckKind::Heading(text) => Check::Heading(text.value.trim().to_string()),
@@ -42,7 +42,7 @@ pub fn check(check: &ast::Check, problems: &mut Vec<Problem>) -> Option<Check> {
 }
 
 /// The last line of the regex crate's message says what is wrong.
-pub fn regex_detail(err: &regex::Error) -> String {
+pub(super) fn regex_detail(err: &regex::Error) -> String {
     let message = err.to_string();
     message
         .lines()

@@ -179,8 +179,13 @@ fn prompt_text(task: &ast::Task) -> Option<&ast::Text> {
 /// The most characters of a template's own text that one rendering can
 /// emit: every literal part once (a loop's body counts once), the longer
 /// branch of each `if`.
+#[must_use]
 pub fn static_characters(source: &str) -> u64 {
-    match machinery::parse(source, "<template>", Default::default()) {
+    match machinery::parse(
+        source,
+        "<template>",
+        minijinja::syntax::SyntaxConfig::default(),
+    ) {
         Ok(tree) => emitted(&tree),
         Err(_) => characters(source),
     }

@@ -62,7 +62,7 @@ pub(super) fn input_def(
                             || "the input attributes are `@phi` and `@max_len(N)`".into(),
                         ),
                     }),
-                })
+                });
             }
         }
     }

@@ -335,6 +335,7 @@ pub enum Problem {
 
 impl Problem {
     /// Everything is an error but what its `severity(Warning)` says is not.
+    #[must_use]
     pub fn is_error(&self) -> bool {
         miette::Diagnostic::severity(self) != Some(miette::Severity::Warning)
     }

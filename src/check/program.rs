@@ -59,6 +59,7 @@ pub struct InputDef {
 }
 
 impl InputDef {
+    #[must_use]
     pub fn is_required(&self) -> bool {
         self.default.is_none() && !matches!(self.ty, Type::Optional(_))
     }
@@ -88,6 +89,7 @@ pub struct FieldDef {
 impl Type {
     /// The JSON Schema servers constrain their decoding with
     /// (`response_format`), so an answer can only take this shape.
+    #[must_use]
     pub fn json_schema(&self) -> serde_json::Value {
         use serde_json::json;
         match self {
@@ -121,6 +123,7 @@ impl Type {
     }
 
     /// The fields of an object type (also through `?`).
+    #[must_use]
     pub fn fields(&self) -> Option<&[FieldDef]> {
         match self {
             Type::Object(fields) => Some(fields),
@@ -129,6 +132,7 @@ impl Type {
         }
     }
 
+    #[must_use]
     pub fn is_list(&self) -> bool {
         match self {
             Type::List(_) => true,

@@ -9,12 +9,12 @@ use crate::ast::{Name, Property, Value, ValueKind};
 
 /// The properties of one agent or task, keyed by name, after unknown and
 /// repeated keys have been reported.
-pub struct Properties<'a> {
+pub(super) struct Properties<'a> {
     values: HashMap<&'a str, &'a Value>,
 }
 
 impl<'a> Properties<'a> {
-    pub fn read(
+    pub(super) fn read(
         owner: &'static str,
         known: &[&str],
         properties: &'a [Property],
@@ -48,11 +48,15 @@ impl<'a> Properties<'a> {
         Properties { values }
     }
 
-    pub fn get(&self, key: &str) -> Option<&'a Value> {
+    pub(super) fn get(&self, key: &str) -> Option<&'a Value> {
         self.values.get(key).copied()
     }
 
-    pub fn text(&self, key: &str, problems: &mut Vec<Problem>) -> Option<&'a crate::ast::Text> {
+    pub(super) fn text(
+        &self,
+        key: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Option<&'a crate::ast::Text> {
         let value = self.get(key)?;
         match &value.kind {
             ValueKind::Text(text) => Some(text),
@@ -63,7 +67,7 @@ impl<'a> Properties<'a> {
         }
     }
 
-    pub fn name(&self, key: &str, problems: &mut Vec<Problem>) -> Option<&'a Name> {
+    pub(super) fn name(&self, key: &str, problems: &mut Vec<Problem>) -> Option<&'a Name> {
         let value = self.get(key)?;
         match &value.kind {
             ValueKind::Name(name) => Some(name),
@@ -77,7 +81,7 @@ impl<'a> Properties<'a> {
     }
 
     /// A list of names; `name?` marks one optional.
-    pub fn names(&self, key: &str, problems: &mut Vec<Problem>) -> Vec<(&'a Name, bool)> {
+    pub(super) fn names(&self, key: &str, problems: &mut Vec<Problem>) -> Vec<(&'a Name, bool)> {
         let Some(value) = self.get(key) else {
             return Vec::new();
         };
@@ -100,7 +104,7 @@ impl<'a> Properties<'a> {
             .collect()
     }
 
-    pub fn boolean(&self, key: &str, problems: &mut Vec<Problem>) -> Option<bool> {
+    pub(super) fn boolean(&self, key: &str, problems: &mut Vec<Problem>) -> Option<bool> {
         let value = self.get(key)?;
         match &value.kind {
             ValueKind::Bool(flag) => Some(*flag),
@@ -112,14 +116,14 @@ impl<'a> Properties<'a> {
     }
 
     /// A whole number within `range`.
-    pub fn integer(
+    pub(super) fn integer(
         &self,
         key: &str,
         range: std::ops::RangeInclusive<u32>,
         problems: &mut Vec<Problem>,
     ) -> Option<u32> {
         let value = self.get(key)?;
-        let number = self.number_value(key, value, problems)?;
+        let number = Self::number_value(key, value, problems)?;
         if number.fract() != 0.0 {
             problems.push(wrong_kind(key, "a whole number", &value.kind, value, None));
             return None;
@@ -131,14 +135,14 @@ impl<'a> Properties<'a> {
         Some(number as u32)
     }
 
-    pub fn number(
+    pub(super) fn number(
         &self,
         key: &str,
         range: std::ops::RangeInclusive<f64>,
         problems: &mut Vec<Problem>,
     ) -> Option<f64> {
         let value = self.get(key)?;
-        let number = self.number_value(key, value, problems)?;
+        let number = Self::number_value(key, value, problems)?;
         if !range.contains(&number) {
             problems.push(out_of_range(key, number, &range, value));
             return None;
@@ -146,7 +150,7 @@ impl<'a> Properties<'a> {
         Some(number)
     }
 
-    pub fn duration(
+    pub(super) fn duration(
         &self,
         key: &str,
         range: std::ops::RangeInclusive<Duration>,
@@ -177,7 +181,7 @@ impl<'a> Properties<'a> {
         }
     }
 
-    fn number_value(&self, key: &str, value: &Value, problems: &mut Vec<Problem>) -> Option<f64> {
+    fn number_value(key: &str, value: &Value, problems: &mut Vec<Problem>) -> Option<f64> {
         match &value.kind {
             ValueKind::Number(number) => Some(*number),
             other => {

@@ -109,9 +109,8 @@ fn mismatch(ty: &Type, literal: &Literal, ordering: bool) -> Option<String> {
         other => other,
     };
     match (ty, literal) {
-        (Type::Number, Literal::Number) => None,
+        (Type::Number, Literal::Number) | (Type::Text | Type::Date, Literal::Text(_)) => None,
         (Type::Bool, Literal::Bool) if !ordering => None,
-        (Type::Text | Type::Date, Literal::Text(_)) => None,
         (Type::OneOf(choices), Literal::Text(text)) if ordering || choices.contains(text) => None,
         (Type::OneOf(choices), Literal::Text(text)) => Some(format!(
             "it is never {text:?}: the choices are {}{}",
@@ -143,21 +142,20 @@ fn field_path(task: &TaskDef, output: &Type, path: &[(String, Span)], problems: 
         let Some(fields) = current.fields() else {
             return;
         };
-        match fields.iter().find(|f| &f.name == field) {
-            Some(found) => current = &found.ty,
-            None => {
-                let declared: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                let help = did_you_mean(field, declared.iter().copied())
-                    .map(|hint| format!("{hint} the fields are {}", declared.join(", ")))
-                    .or_else(|| Some(format!("the fields are {}", declared.join(", "))));
-                problems.push(Problem::UnknownField {
-                    task: task.name.clone(),
-                    field: field.clone(),
-                    span: *span,
-                    help,
-                });
-                return;
-            }
+        if let Some(found) = fields.iter().find(|f| &f.name == field) {
+            current = &found.ty;
+        } else {
+            let declared: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+            let help = did_you_mean(field, declared.iter().copied())
+                .map(|hint| format!("{hint} the fields are {}", declared.join(", ")))
+                .or_else(|| Some(format!("the fields are {}", declared.join(", "))));
+            problems.push(Problem::UnknownField {
+                task: task.name.clone(),
+                field: field.clone(),
+                span: *span,
+                help,
+            });
+            return;
         }
     }
 }

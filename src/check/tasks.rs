@@ -29,14 +29,14 @@ pub const TASK_PROPERTIES: &[&str] = &[
     "deidentify",
 ];
 
-pub const PRIORITY: std::ops::RangeInclusive<u32> = 1..=10;
-pub const DEFAULT_PRIORITY: u32 = 1;
-pub const MAX_TOKENS: std::ops::RangeInclusive<u32> = 1..=131_072;
-pub const DEFAULT_MAX_TOKENS: u32 = 512;
-pub const TIMEOUT: std::ops::RangeInclusive<Duration> =
-    Duration::from_secs(1)..=Duration::from_secs(3600);
-pub const RETRIES: std::ops::RangeInclusive<u32> = 0..=10;
-pub const DEFAULT_RETRIES: u32 = 2;
+pub(super) const PRIORITY: std::ops::RangeInclusive<u32> = 1..=10;
+pub(super) const DEFAULT_PRIORITY: u32 = 1;
+pub(super) const MAX_TOKENS: std::ops::RangeInclusive<u32> = 1..=131_072;
+pub(super) const DEFAULT_MAX_TOKENS: u32 = 512;
+pub(super) const TIMEOUT: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_hours(1);
+pub(super) const RETRIES: std::ops::RangeInclusive<u32> = 0..=10;
+pub(super) const DEFAULT_RETRIES: u32 = 2;
 
 /// Checks one task, recording what it reads and the edges that implies.
 pub(super) fn task_def(index: usize, task: &ast::Task, context: &mut Context<'_, '_>) -> TaskDef {
@@ -216,19 +216,20 @@ fn output_type(
     let value = value?;
     match &value.kind {
         ast::ValueKind::Schema(fields) => types::schema(fields, schemas, problems),
-        ast::ValueKind::Name(name) => match schemas.get(&name.text) {
-            Some(schema) => Some(schema.clone()),
-            None => {
+        ast::ValueKind::Name(name) => {
+            if let Some(schema) = schemas.get(&name.text) {
+                Some(schema.clone())
+            } else {
                 problems.push(Problem::UnknownType {
-                    name: name.text.clone(),
-                    span: name.span,
-                    help: did_you_mean(&name.text, schemas.keys().map(String::as_str)).or_else(|| {
-                        Some("declare it with `schema Name { field: type }`, or write `json { ... }` here".into())
-                    }),
-                });
+                name: name.text.clone(),
+                span: name.span,
+                help: did_you_mean(&name.text, schemas.keys().map(String::as_str)).or_else(|| {
+                    Some("declare it with `schema Name { field: type }`, or write `json { ... }` here".into())
+                }),
+            });
                 None
             }
-        },
+        }
         other => {
             problems.push(Problem::InvalidValue {
                 key: "output".into(),

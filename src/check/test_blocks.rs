@@ -9,7 +9,7 @@ use super::workflow::{Declared, Names};
 use crate::ast::{self, ExpectationKind, Member, TestStep};
 use crate::source::Span;
 
-pub fn check(
+pub(super) fn check(
     workflow: &ast::Workflow,
     names: &Names<'_>,
     inputs: &[InputDef],

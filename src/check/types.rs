@@ -12,29 +12,34 @@ const NAMED: &[(&str, Type)] = &[
 ];
 
 /// The named answer shapes (`schema Name { ... }`) a file can use.
-pub type Schemas = std::collections::HashMap<String, Type>;
+pub(super) type Schemas = std::collections::HashMap<String, Type>;
 
-pub fn resolve(ty: &TypeExpr, schemas: &Schemas, problems: &mut Vec<Problem>) -> Option<Type> {
+pub(super) fn resolve(
+    ty: &TypeExpr,
+    schemas: &Schemas,
+    problems: &mut Vec<Problem>,
+) -> Option<Type> {
     let base = match &ty.kind {
         TypeKind::Named(name) => match NAMED.iter().find(|(known, _)| *known == name.text) {
             Some((_, ty)) => ty.clone(),
-            None => match schemas.get(&name.text) {
-                Some(schema) => schema.clone(),
-                None => {
+            None => {
+                if let Some(schema) = schemas.get(&name.text) {
+                    schema.clone()
+                } else {
                     let known = NAMED
                         .iter()
                         .map(|(known, _)| *known)
                         .chain(schemas.keys().map(String::as_str));
                     problems.push(Problem::UnknownType {
-                        name: name.text.clone(),
-                        span: name.span,
-                        help: did_you_mean(&name.text, known).or_else(|| {
-                            Some("the types are text, number, bool, date, list<T>, one_of(\"a\", \"b\"), T? for optional, and the names of declared schemas".into())
-                        }),
-                    });
+                    name: name.text.clone(),
+                    span: name.span,
+                    help: did_you_mean(&name.text, known).or_else(|| {
+                        Some("the types are text, number, bool, date, list<T>, one_of(\"a\", \"b\"), T? for optional, and the names of declared schemas".into())
+                    }),
+                });
                     return None;
                 }
-            },
+            }
         },
         TypeKind::List(item) => Type::List(Box::new(resolve(item, schemas, problems)?)),
         TypeKind::OneOf(choices) => Type::OneOf(choices.iter().map(|c| c.value.clone()).collect()),
@@ -47,7 +52,7 @@ pub fn resolve(ty: &TypeExpr, schemas: &Schemas, problems: &mut Vec<Problem>) ->
 }
 
 /// The type of a `json { ... }` schema; a field named twice is an error.
-pub fn schema(
+pub(super) fn schema(
     fields: &[crate::ast::Field],
     schemas: &Schemas,
     problems: &mut Vec<Problem>,
@@ -82,7 +87,7 @@ pub fn schema(
 
 /// The JSON form of a literal `value` for an input of type `ty`, or a
 /// problem naming the input when the value does not fit.
-pub fn literal(name: &str, ty: &Type, value: &Value) -> Result<serde_json::Value, Problem> {
+pub(super) fn literal(name: &str, ty: &Type, value: &Value) -> Result<serde_json::Value, Problem> {
     fit(ty, value).ok_or_else(|| Problem::InvalidValue {
         key: name.to_string(),
         expected: format!("a value of type {ty}"),

@@ -15,14 +15,14 @@ use crate::plan::{Edge, EdgeKind, Plan};
 use crate::source::Span;
 
 #[derive(Clone, Copy)]
-pub enum Declared {
+pub(super) enum Declared {
     Input(usize),
     Task(usize),
 }
 
 /// The names a workflow declares: its inputs and tasks share one namespace,
 /// since templates read both the same way.
-pub struct Names<'a> {
+pub(super) struct Names<'a> {
     pub table: HashMap<&'a str, (Declared, Span)>,
     pub inputs: Vec<&'a ast::Input>,
     pub tasks: Vec<&'a ast::Task>,
@@ -70,16 +70,16 @@ impl<'a> Names<'a> {
         names
     }
 
-    pub fn task_names(&self) -> impl Iterator<Item = &'a str> + '_ {
+    pub(super) fn task_names(&self) -> impl Iterator<Item = &'a str> + '_ {
         self.tasks.iter().map(|task| task.name.text.as_str())
     }
 
-    pub fn input_names(&self) -> impl Iterator<Item = &'a str> + '_ {
+    pub(super) fn input_names(&self) -> impl Iterator<Item = &'a str> + '_ {
         self.inputs.iter().map(|input| input.name.text.as_str())
     }
 
     /// The task called `name`, or an `unknown-task` problem.
-    pub fn task(
+    pub(super) fn task(
         &self,
         name: &ast::Name,
         workflow: &str,
@@ -176,7 +176,7 @@ impl Context<'_, '_> {
 }
 
 /// Checks one workflow into its definition, pushing what is wrong.
-pub fn check(
+pub(super) fn check(
     workflow: &ast::Workflow,
     agents: &HashMap<String, AgentDef>,
     schemas: &types::Schemas,

@@ -13,7 +13,7 @@ use wfc::loader::Loader;
 use wfc::router::RouterConfig;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Files, or folders to search for `*.wf` files (default: the current folder)
     paths: Vec<PathBuf>,
     /// Fail when there are warnings, not only errors

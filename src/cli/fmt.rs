@@ -8,7 +8,7 @@ use wfc::check::Problem;
 use wfc::loader::Loader;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Files, or folders to search for `*.wf` files (default: the current folder)
     paths: Vec<PathBuf>,
     /// Change nothing; list the files that are not formatted and exit 1 if any

@@ -12,7 +12,7 @@ use wfc::loader::Loader;
 use wfc::plan::EdgeKind;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The .wf file
     file: PathBuf,
     /// Which workflow to draw, when the file has several

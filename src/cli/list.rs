@@ -9,7 +9,7 @@ use wfc::check;
 use wfc::loader::Loader;
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Files, or folders to search for `*.wf` files (default: the current folder)
     paths: Vec<PathBuf>,
     /// Print a JSON list instead of text

@@ -8,7 +8,7 @@ use super::error::Error;
 use wfc::mock::{MockConfig, MockServer};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The port to listen on, on 127.0.0.1
     #[arg(long, default_value_t = 8090)]
     port: u16,

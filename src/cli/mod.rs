@@ -75,7 +75,7 @@ enum Command {
 }
 
 /// Runs the command line and returns the exit code.
-pub fn main() -> i32 {
+pub(crate) fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

@@ -11,14 +11,14 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use wfc::record::{Outcome, TaskRecord};
 use wfc::run::{Event, Observer};
 
-pub enum Progress {
+pub(super) enum Progress {
     Live(Live),
     Lines(Lines),
 }
 
 impl Progress {
     /// The live display when stderr is a terminal, plain lines otherwise.
-    pub fn for_stderr(tasks: usize) -> Self {
+    pub(super) fn for_stderr(tasks: usize) -> Self {
         if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             Progress::Live(Live::new(tasks))
         } else {
@@ -38,7 +38,7 @@ impl Observer for Progress {
     }
 }
 
-pub struct Lines {
+pub(super) struct Lines {
     start: Instant,
 }
 
@@ -102,7 +102,7 @@ fn seconds(duration: Duration) -> String {
 }
 
 /// One spinner per running task under a summary line.
-pub struct Live {
+pub(super) struct Live {
     bars: MultiProgress,
     summary: ProgressBar,
     state: Mutex<LiveState>,

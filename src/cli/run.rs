@@ -10,6 +10,7 @@ use super::error::{Code, Error};
 use super::progress::Progress;
 use wfc::check::{self, AgentDef, Program, WorkflowDef};
 use wfc::client::Client;
+use wfc::loader::Loader;
 use wfc::mock::MockServer;
 use wfc::policy::Backoff;
 use wfc::router::{Router, RouterConfig};
@@ -19,7 +20,7 @@ use wfc::run::stored::Stored;
 use wfc::run::{HttpExecutor, Report, Runner};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// The .wf file (not needed with --resume)
     #[arg(required_unless_present = "resume")]
     file: Option<PathBuf>,
@@ -137,7 +138,7 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
 
 /// Checks the file; any error stops the run with the diagnostics.
 fn load(file: &Path) -> Result<Program, Error> {
-    let report = check::check_file(&mut Default::default(), file)
+    let report = check::check_file(&mut Loader::default(), file)
         .map_err(|err| super::unreadable(file, err))?;
     let has_errors = report.has_errors();
     if has_errors {
@@ -279,9 +280,10 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
         None
     };
     let config = match &mock {
-        Some(server) => {
-            RouterConfig::everything_at(&server.base_url(), agents.iter().map(|a| a.to_string()))
-        }
+        Some(server) => RouterConfig::everything_at(
+            &server.base_url(),
+            agents.iter().map(std::string::ToString::to_string),
+        ),
         None => RouterConfig::discover(args.router.as_deref(), &prepared.file, &agents)
             .map_err(Error::usage)?,
     };

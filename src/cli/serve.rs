@@ -11,7 +11,7 @@ use wfc::router::RouterConfig;
 use wfc::serve::{AuditLog, Auth, Deployment, ServeConfig, Server};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Files, or folders of `*.wf` files, to serve (default: the current folder)
     paths: Vec<PathBuf>,
     /// The address to listen on
@@ -134,19 +134,20 @@ async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> Result<(), Error> {
     } else {
         None
     };
-    let deployment = match &mock {
-        Some(server) => Deployment::Everything(server.base_url()),
-        None => {
-            let file = args
-                .router
-                .clone()
-                .or_else(|| Some(PathBuf::from(wfc::router::FILE_NAME)).filter(|p| p.is_file()));
-            let config = file
-                .map(|path| RouterConfig::read(&path))
-                .unwrap_or_else(|| Ok(RouterConfig::seed()))
-                .map_err(Error::usage)?;
-            Deployment::Router(config)
-        }
+    let deployment = if let Some(server) = &mock {
+        Deployment::Everything(server.base_url())
+    } else {
+        let file = args
+            .router
+            .clone()
+            .or_else(|| Some(PathBuf::from(wfc::router::FILE_NAME)).filter(|p| p.is_file()));
+        let config = file
+            .map_or_else(
+                || Ok(RouterConfig::seed()),
+                |path| RouterConfig::read(&path),
+            )
+            .map_err(Error::usage)?;
+        Deployment::Router(config)
     };
     let sources = if args.paths.is_empty() {
         vec![PathBuf::from(".")]

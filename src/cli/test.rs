@@ -14,7 +14,7 @@ use wfc::run::HttpExecutor;
 use wfc::testing::{self, Scripted, snapshot};
 
 #[derive(clap::Args)]
-pub struct Args {
+pub(super) struct Args {
     /// Files, or folders to search for `*.wf` files (default: the current folder)
     paths: Vec<PathBuf>,
     /// Only the tests whose `workflow::test name` contains this text
@@ -114,9 +114,10 @@ fn executor(
 ) -> Result<HttpExecutor, String> {
     let agents: Vec<&str> = program.agents.iter().map(|a| a.name.as_str()).collect();
     let config = match mock {
-        Some(server) => {
-            RouterConfig::everything_at(&server.base_url(), agents.iter().map(|a| a.to_string()))
-        }
+        Some(server) => RouterConfig::everything_at(
+            &server.base_url(),
+            agents.iter().map(std::string::ToString::to_string),
+        ),
         None => RouterConfig::discover(args.router.as_deref(), path, &agents)
             .map_err(|err| err.to_string())?,
     };

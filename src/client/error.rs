@@ -28,14 +28,16 @@ pub enum CallError {
 impl CallError {
     /// The kind of failure, for retry policies; `None` for answers that
     /// sending again cannot change (HTTP 4xx but 408 and 429).
+    #[must_use]
     pub fn class(&self) -> Option<ErrorClass> {
         match self {
-            CallError::Timeout { .. } => Some(ErrorClass::Timeout),
+            CallError::Timeout { .. } | CallError::Status { status: 408, .. } => {
+                Some(ErrorClass::Timeout)
+            }
             CallError::Connect { .. } | CallError::Interrupted { .. } => {
                 Some(ErrorClass::Connection)
             }
             CallError::Malformed { .. } => Some(ErrorClass::ServerError),
-            CallError::Status { status: 408, .. } => Some(ErrorClass::Timeout),
             CallError::Status { status: 429, .. } => Some(ErrorClass::RateLimited),
             CallError::Status { status, .. } if *status >= 500 => Some(ErrorClass::ServerError),
             CallError::Status { .. } => None,
@@ -44,14 +46,18 @@ impl CallError {
 
     /// Whether the endpoint itself looks unwell, so that other endpoints of
     /// the agent should be preferred for a while.
+    #[must_use]
     pub fn is_endpoint_fault(&self) -> bool {
         match self {
             CallError::Status { status, .. } => *status >= 500,
-            CallError::Connect { .. } | CallError::Timeout { .. } => true,
-            CallError::Interrupted { .. } | CallError::Malformed { .. } => true,
+            CallError::Connect { .. }
+            | CallError::Timeout { .. }
+            | CallError::Interrupted { .. }
+            | CallError::Malformed { .. } => true,
         }
     }
 
+    #[must_use]
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             CallError::Status { retry_after, .. } => *retry_after,
@@ -98,6 +104,7 @@ fn describe(err: &reqwest::Error) -> String {
 /// The `error.message` of an OpenAI-style error body, or the body itself,
 /// shortened: a proxy's HTML page should not flood the report.
 fn error_message(body: &str) -> String {
+    const LIMIT: usize = 300;
     let from_json = serde_json::from_str::<serde_json::Value>(body)
         .ok()
         .and_then(|value| {
@@ -112,7 +119,6 @@ fn error_message(body: &str) -> String {
     if message.is_empty() {
         return "no explanation given".into();
     }
-    const LIMIT: usize = 300;
     match message.char_indices().nth(LIMIT) {
         Some((cut, _)) => format!("{}…", &message[..cut]),
         None => message,

@@ -13,7 +13,7 @@ const WORKFLOW: &[&str] = &["input", "task", "output", "test"];
 const TEST: &[&str] = &["input", "mock", "expect"];
 const TYPES: &[&str] = &["text", "number", "bool", "date", "list", "one_of"];
 
-pub fn completion(document: &Document, position: Position) -> Vec<CompletionItem> {
+pub(super) fn completion(document: &Document, position: Position) -> Vec<CompletionItem> {
     let source = SourceFile::new("", document.text.as_str());
     let offset = convert::offset(&source, position);
     let text = source.text();

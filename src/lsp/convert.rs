@@ -10,7 +10,7 @@ use crate::source::{SourceFile, Span};
 
 /// The LSP position of byte `offset` (clamped to the text, and back to the
 /// start of the character it falls inside).
-pub fn position(source: &SourceFile, offset: usize) -> Position {
+pub(super) fn position(source: &SourceFile, offset: usize) -> Position {
     let text = source.text();
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
@@ -22,13 +22,13 @@ pub fn position(source: &SourceFile, offset: usize) -> Position {
     Position::new(line as u32, character as u32)
 }
 
-pub fn range(source: &SourceFile, span: Span) -> Range {
+pub(super) fn range(source: &SourceFile, span: Span) -> Range {
     Range::new(position(source, span.start), position(source, span.end))
 }
 
 /// The byte offset of an LSP position; a column past the end of its line
 /// means the end of the line, a line past the end of the file its end.
-pub fn offset(source: &SourceFile, position: Position) -> usize {
+pub(super) fn offset(source: &SourceFile, position: Position) -> usize {
     let text = source.text();
     let line = position.line as usize;
     let start = source.line_start(line);
@@ -49,7 +49,7 @@ pub fn offset(source: &SourceFile, position: Position) -> usize {
 
 /// The path a `file://` URI names; other schemes get a made-up path, so
 /// that an unsaved buffer can still be checked (without its imports).
-pub fn path(uri: &Uri) -> PathBuf {
+pub(super) fn path(uri: &Uri) -> PathBuf {
     match url::Url::parse(uri.as_str())
         .ok()
         .and_then(|url| url.to_file_path().ok())
@@ -59,7 +59,7 @@ pub fn path(uri: &Uri) -> PathBuf {
     }
 }
 
-pub fn uri(path: &Path) -> Option<Uri> {
+pub(super) fn uri(path: &Path) -> Option<Uri> {
     let url = url::Url::from_file_path(path).ok()?;
     Uri::from_str(url.as_str()).ok()
 }

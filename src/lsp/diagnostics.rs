@@ -11,7 +11,7 @@ use super::documents::Analysis;
 use crate::diagnostics::is_warning;
 use crate::source::Span;
 
-pub fn diagnostics(analysis: &Analysis) -> Vec<Diagnostic> {
+pub(super) fn diagnostics(analysis: &Analysis) -> Vec<Diagnostic> {
     let source = analysis.source();
     analysis
         .report

@@ -14,7 +14,7 @@ use crate::loader::{Loaded, Loader, Unit};
 use crate::source::{SourceFile, Span};
 
 /// One check of a document's text.
-pub struct Analysis {
+pub(super) struct Analysis {
     pub uri: Uri,
     pub loaded: Arc<Loaded>,
     pub report: FileReport,
@@ -26,16 +26,16 @@ pub struct Analysis {
 }
 
 impl Analysis {
-    pub fn source(&self) -> &SourceFile {
+    pub(super) fn source(&self) -> &SourceFile {
         &self.loaded.source
     }
 
-    pub fn module(&self) -> Option<&Module> {
+    pub(super) fn module(&self) -> Option<&Module> {
         self.loaded.module.as_ref().ok()
     }
 }
 
-pub struct Document {
+pub(super) struct Document {
     pub uri: Uri,
     pub text: String,
     /// The check of `text`.
@@ -46,16 +46,16 @@ pub struct Document {
 }
 
 #[derive(Default)]
-pub struct Documents {
+pub(super) struct Documents {
     open: HashMap<String, Document>,
 }
 
 impl Documents {
-    pub fn get(&self, uri: &Uri) -> Option<&Document> {
+    pub(super) fn get(&self, uri: &Uri) -> Option<&Document> {
         self.open.get(uri.as_str())
     }
 
-    pub fn open(&mut self, uri: Uri, text: String) {
+    pub(super) fn open(&mut self, uri: Uri, text: String) {
         self.open.insert(
             uri.as_str().to_string(),
             Document {
@@ -67,12 +67,12 @@ impl Documents {
         );
     }
 
-    pub fn close(&mut self, uri: &Uri) {
+    pub(super) fn close(&mut self, uri: &Uri) {
         self.open.remove(uri.as_str());
     }
 
     /// Applies the editor's changes, whole texts or ranges, in order.
-    pub fn change(&mut self, uri: &Uri, changes: Vec<TextDocumentContentChangeEvent>) {
+    pub(super) fn change(&mut self, uri: &Uri, changes: Vec<TextDocumentContentChangeEvent>) {
         let Some(document) = self.open.get_mut(uri.as_str()) else {
             return;
         };
@@ -91,13 +91,13 @@ impl Documents {
         }
     }
 
-    pub fn uris(&self) -> Vec<Uri> {
+    pub(super) fn uris(&self) -> Vec<Uri> {
         self.open.values().map(|doc| doc.uri.clone()).collect()
     }
 
     /// Checks a document against the open buffers (unsaved text wins over
     /// the disk, for imported files too) and keeps the result.
-    pub fn analyze(&mut self, uri: &Uri) -> Option<Arc<Analysis>> {
+    pub(super) fn analyze(&mut self, uri: &Uri) -> Option<Arc<Analysis>> {
         let mut loader = Loader::default();
         for document in self.open.values() {
             loader.insert_text(&convert::path(&document.uri), document.text.clone());

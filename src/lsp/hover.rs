@@ -10,7 +10,7 @@ use super::documents::Analysis;
 use super::symbols::Kind;
 use crate::check::{AgentDef, InputDef, TaskDef, WorkflowDef};
 
-pub fn hover(analysis: &Analysis, position: Position) -> Option<Hover> {
+pub(super) fn hover(analysis: &Analysis, position: Position) -> Option<Hover> {
     let source = analysis.source();
     let occurrence = analysis.index.at(convert::offset(source, position))?;
     let program = analysis.report.program.as_ref()?;

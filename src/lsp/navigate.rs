@@ -14,7 +14,7 @@ fn at(analysis: &Analysis, position: Position) -> Option<&Occurrence> {
     analysis.index.at(offset)
 }
 
-pub fn definition(analysis: &Analysis, position: Position) -> Option<Location> {
+pub(super) fn definition(analysis: &Analysis, position: Position) -> Option<Location> {
     let source = analysis.source();
     let offset = convert::offset(source, position);
     if let Some((_, path)) = analysis
@@ -51,7 +51,7 @@ fn imported_agent(analysis: &Analysis, occurrence: &Occurrence) -> Option<Locati
     ))
 }
 
-pub fn references(
+pub(super) fn references(
     analysis: &Analysis,
     position: Position,
     include_declaration: bool,
@@ -88,7 +88,10 @@ fn renamable(analysis: &Analysis, position: Position) -> Option<&Occurrence> {
         .filter(|o| analysis.index.declaration(&o.key).is_some())
 }
 
-pub fn prepare_rename(analysis: &Analysis, position: Position) -> Option<PrepareRenameResponse> {
+pub(super) fn prepare_rename(
+    analysis: &Analysis,
+    position: Position,
+) -> Option<PrepareRenameResponse> {
     let occurrence = renamable(analysis, position)?;
     Some(PrepareRenameResponse::Range(convert::range(
         analysis.source(),
@@ -97,7 +100,7 @@ pub fn prepare_rename(analysis: &Analysis, position: Position) -> Option<Prepare
 }
 
 /// The edits, or why the new name cannot be used.
-pub fn rename(
+pub(super) fn rename(
     analysis: &Analysis,
     position: Position,
     new_name: &str,
@@ -130,7 +133,7 @@ pub fn rename(
     )]))))
 }
 
-pub const KEYWORDS: &[&str] = &[
+pub(super) const KEYWORDS: &[&str] = &[
     "agent", "workflow", "import", "input", "output", "task", "test", "mock", "expect", "true",
     "false",
 ];

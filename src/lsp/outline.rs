@@ -8,7 +8,7 @@ use crate::ast::{Item, Member};
 use crate::source::{SourceFile, Span};
 
 /// Agents, and workflows with their inputs, tasks, output and tests.
-pub fn symbols(analysis: &Analysis) -> Vec<DocumentSymbol> {
+pub(super) fn symbols(analysis: &Analysis) -> Vec<DocumentSymbol> {
     let Some(module) = analysis.module() else {
         return Vec::new();
     };
@@ -122,7 +122,7 @@ fn symbol(
 
 /// One edit that replaces the whole text with `wfc fmt`'s layout; none when
 /// the file is formatted already or does not parse.
-pub fn format(analysis: &Analysis) -> Vec<TextEdit> {
+pub(super) fn format(analysis: &Analysis) -> Vec<TextEdit> {
     let Some(module) = analysis.module() else {
         return Vec::new();
     };

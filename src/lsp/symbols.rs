@@ -9,7 +9,7 @@ use crate::check::template;
 use crate::source::Span;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
+pub(super) enum Kind {
     Agent,
     Workflow,
     Input,
@@ -18,21 +18,21 @@ pub enum Kind {
 
 /// What a name refers to. Tasks and inputs belong to a workflow.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Key {
+pub(super) struct Key {
     pub kind: Kind,
     pub workflow: Option<String>,
     pub name: String,
 }
 
 #[derive(Debug, Clone)]
-pub struct Occurrence {
+pub(super) struct Occurrence {
     pub key: Key,
     pub span: Span,
     pub declaration: bool,
 }
 
 #[derive(Debug, Default)]
-pub struct Index {
+pub(super) struct Index {
     /// In source order.
     pub occurrences: Vec<Occurrence>,
     /// Each `import "..."` string with the path it leads to.
@@ -40,7 +40,7 @@ pub struct Index {
 }
 
 impl Index {
-    pub fn build(module: &ast::Module, file: &Path) -> Index {
+    pub(super) fn build(module: &ast::Module, file: &Path) -> Index {
         let mut index = Index::default();
         let folder = file.parent().unwrap_or(Path::new("."));
         for item in &module.items {
@@ -61,20 +61,23 @@ impl Index {
     }
 
     /// The name under `offset` (a cursor just after a name is on it too).
-    pub fn at(&self, offset: usize) -> Option<&Occurrence> {
+    pub(super) fn at(&self, offset: usize) -> Option<&Occurrence> {
         self.occurrences
             .iter()
             .filter(|o| o.span.start <= offset && offset <= o.span.end)
             .min_by_key(|o| o.span.len())
     }
 
-    pub fn declaration(&self, key: &Key) -> Option<&Occurrence> {
+    pub(super) fn declaration(&self, key: &Key) -> Option<&Occurrence> {
         self.occurrences
             .iter()
             .find(|o| o.declaration && &o.key == key)
     }
 
-    pub fn occurrences_of<'a>(&'a self, key: &'a Key) -> impl Iterator<Item = &'a Occurrence> {
+    pub(super) fn occurrences_of<'a>(
+        &'a self,
+        key: &'a Key,
+    ) -> impl Iterator<Item = &'a Occurrence> {
         self.occurrences.iter().filter(move |o| &o.key == key)
     }
 

@@ -1,4 +1,4 @@
-//! The HTTP side: routes, the OpenAI request and response shapes, faults and streaming.
+//! The HTTP side: routes, the `OpenAI` request and response shapes, faults and streaming.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -227,15 +227,14 @@ async fn chat(
         conn.kill();
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
-    let body = match fault {
-        Some(FaultKind::MalformedJson) => Bytes::from_static(b"<html>mock fault: not JSON</html>"),
-        _ => {
-            let full = Bytes::from(completion(&meta, &reply, &usage).to_string());
-            if complete {
-                full
-            } else {
-                full.slice(..full.len() / 2)
-            }
+    let body = if let Some(FaultKind::MalformedJson) = fault {
+        Bytes::from_static(b"<html>mock fault: not JSON</html>")
+    } else {
+        let full = Bytes::from(completion(&meta, &reply, &usage).to_string());
+        if complete {
+            full
+        } else {
+            full.slice(..full.len() / 2)
         }
     };
     if complete {
@@ -305,7 +304,7 @@ async fn sleep_until(shared: &Shared, deadline: Instant) -> bool {
 fn later(start: Instant, by: Duration) -> Instant {
     start
         .checked_add(by)
-        .unwrap_or_else(|| start + Duration::from_secs(100 * 365 * 24 * 3600))
+        .unwrap_or_else(|| start + Duration::from_hours(876_000))
 }
 
 struct Meta {

@@ -56,7 +56,7 @@ pub enum FaultKind {
     RateLimited { retry_after: Duration },
     /// 200 with a body that is not JSON (a stream whose event is not JSON).
     MalformedJson,
-    /// Streaming: some chunks, then the body ends without a finish_reason or
+    /// Streaming: some chunks, then the body ends without a `finish_reason` or
     /// `data: [DONE]`. Non-streaming: a body cut off mid-JSON.
     TruncatedStream,
     /// Drops the connection without any response.
@@ -126,17 +126,20 @@ impl MockServer {
         })
     }
 
+    #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// The base URL a client appends `/chat/completions` to.
+    #[must_use]
     pub fn base_url(&self) -> String {
         format!("http://{}/v1", self.addr)
     }
 
     /// Every chat request received so far, in arrival order, faulted and
     /// rejected ones included; bodies too broken to parse have nothing to record.
+    #[must_use]
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.log().clone()
     }

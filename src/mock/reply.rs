@@ -55,6 +55,7 @@ pub fn reply_text(model: &str, prompt: &str, max_tokens: Option<u32>) -> Reply {
 /// A deterministic answer of the JSON Schema's shape, as a server with
 /// constrained decoding would give: strings name the model and the field,
 /// enums take their first value, lists hold one item.
+#[must_use]
 pub fn reply_json(model: &str, schema: &serde_json::Value) -> Reply {
     let text = example(model, "answer", schema).to_string();
     Reply {
@@ -91,7 +92,7 @@ fn example(model: &str, field: &str, schema: &serde_json::Value) -> serde_json::
             field,
             schema.get("items").unwrap_or(&Value::Null)
         )]),
-        Some("number") | Some("integer") => json!(1),
+        Some("number" | "integer") => json!(1),
         Some("boolean") => json!(true),
         Some("string") => json!(format!("Mock {model} {field}")),
         _ => Value::Null,

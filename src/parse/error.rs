@@ -31,7 +31,7 @@ pub(super) fn with_detail<T>(
     static DETAIL: Mutex<()> = Mutex::new(());
     let _guard = DETAIL
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     pest::set_error_detail(true);
     let result = parse();
     pest::set_error_detail(false);
@@ -273,7 +273,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::agent => "`agent`",
         Rule::workflow => "`workflow`",
         Rule::input | Rule::test_input => "`input`",
-        Rule::task => "`task`",
+        Rule::task | Rule::expect_task => "`task`",
         Rule::output | Rule::expect_output => "`output`",
         Rule::test => "`test`",
         Rule::mock => "`mock`",
@@ -282,7 +282,6 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::optional_mark => "`?`",
         Rule::contains => "`contains`",
         Rule::matches => "`matches`",
-        Rule::expect_task => "`task`",
         Rule::expect_order => "`order`",
         Rule::task_state => "`ok`, `failed` or `skipped`",
         Rule::doc_comment | Rule::docs => "a `///` doc comment",

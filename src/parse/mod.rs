@@ -7,7 +7,11 @@ mod strings;
 use pest::Parser as _;
 use pest::iterators::Pair;
 
-use crate::ast::*;
+use crate::ast::{
+    Agent, Attribute, Check, CheckKind, Comment, Docs, Expectation, ExpectationKind, Field, Import,
+    Input, Item, Member, Module, Name, Output, Property, Schema, Task, TaskState, Test, TestStep,
+    Text, TypeExpr, TypeKind, Value, ValueKind, Workflow,
+};
 use crate::source::{SourceFile, Span};
 pub use error::SyntaxError;
 

@@ -6,7 +6,7 @@ use crate::source::Span;
 /// Builds the value of a `"..."` literal whose text (between the quotes)
 /// starts at file offset `text_start`. The grammar has already accepted every
 /// escape, so each one here is well formed.
-pub fn basic(raw: &str, text_start: usize, span: Span) -> Text {
+pub(super) fn basic(raw: &str, text_start: usize, span: Span) -> Text {
     let mut value = String::with_capacity(raw.len());
     let mut runs = vec![(0, text_start)];
     let mut chars = raw.char_indices().peekable();
@@ -48,7 +48,7 @@ pub fn basic(raw: &str, text_start: usize, span: Span) -> Text {
 /// `text_start`: a line break right after the opening quotes is dropped, so
 /// is a last line holding only spaces, and the indentation common to all
 /// non-blank lines is removed (a line of only spaces becomes empty).
-pub fn triple(raw: &str, text_start: usize, span: Span) -> Text {
+pub(super) fn triple(raw: &str, text_start: usize, span: Span) -> Text {
     let mut lines: Vec<(usize, &str)> = Vec::new();
     let mut offset = 0;
     for line in raw.split('\n') {

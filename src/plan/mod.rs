@@ -34,6 +34,7 @@ pub struct Plan {
 }
 
 impl Plan {
+    #[must_use]
     pub fn new(tasks: usize) -> Self {
         let mut graph = DiGraph::with_capacity(tasks, tasks);
         for _ in 0..tasks {
@@ -49,15 +50,18 @@ impl Plan {
             .add_edge(NodeIndex::new(dependency), NodeIndex::new(dependent), edge);
     }
 
+    #[must_use]
     pub fn len(&self) -> usize {
         self.graph.node_count()
     }
 
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.graph.node_count() == 0
     }
 
     /// Whether `dependent` runs even when `dependency` fails or is skipped.
+    #[must_use]
     pub fn is_optional(&self, dependency: usize, dependent: usize) -> bool {
         self.graph
             .edges_connecting(NodeIndex::new(dependency), NodeIndex::new(dependent))
@@ -65,11 +69,13 @@ impl Plan {
     }
 
     /// The distinct tasks `task` waits for.
+    #[must_use]
     pub fn dependencies(&self, task: usize) -> Vec<usize> {
         self.neighbours(task, Direction::Incoming)
     }
 
     /// The distinct tasks that wait for `task`.
+    #[must_use]
     pub fn dependents(&self, task: usize) -> Vec<usize> {
         self.neighbours(task, Direction::Outgoing)
     }
@@ -94,6 +100,7 @@ impl Plan {
 
     /// Each dependency cycle once, as its edges in order (a task that reads
     /// itself is a cycle of one edge). Empty when the plan is a DAG.
+    #[must_use]
     pub fn cycles(&self) -> Vec<Vec<(usize, usize, Edge)>> {
         petgraph::algo::tarjan_scc(&self.graph)
             .into_iter()
@@ -106,7 +113,8 @@ impl Plan {
     fn cycle_within(&self, component: &[NodeIndex]) -> Option<Vec<(usize, usize, Edge)>> {
         let start = *component.iter().min()?;
         let inside = |node: NodeIndex| component.contains(&node);
-        let mut reached_by: std::collections::HashMap<NodeIndex, EdgeIndex> = Default::default();
+        let mut reached_by: std::collections::HashMap<NodeIndex, EdgeIndex> =
+            std::collections::HashMap::default();
         let mut queue = std::collections::VecDeque::from([start]);
         while let Some(node) = queue.pop_front() {
             for edge in self.graph.edges_directed(node, Direction::Outgoing) {
@@ -146,6 +154,7 @@ impl Plan {
 
     /// Whether `to` can be reached from `from` without using edge number `skip`
     /// (its position in [`Plan::edges`]).
+    #[must_use]
     pub fn reaches_without(&self, from: usize, to: usize, skip: usize) -> bool {
         let skip = EdgeIndex::new(skip);
         let mut seen = vec![false; self.len()];
@@ -168,6 +177,7 @@ impl Plan {
 
     /// Tasks in an order where each comes after all it waits for; `None` when
     /// there is a cycle.
+    #[must_use]
     pub fn topological_order(&self) -> Option<Vec<usize>> {
         petgraph::algo::toposort(&self.graph, None)
             .ok()
@@ -176,6 +186,7 @@ impl Plan {
 
     /// Tasks grouped by depth: wave 0 waits for nothing, wave n for tasks of
     /// earlier waves only. Tasks of one wave can all run at once.
+    #[must_use]
     pub fn waves(&self) -> Vec<Vec<usize>> {
         let Some(order) = self.topological_order() else {
             return Vec::new();
@@ -195,6 +206,7 @@ impl Plan {
 
     /// For each task, the heaviest path from its start to the end of the
     /// graph, itself included, where `cost[i]` is task `i`'s expected cost.
+    #[must_use]
     pub fn remaining_cost(&self, cost: &[u64]) -> Vec<u64> {
         let mut remaining = cost.to_vec();
         for &task in self.topological_order().unwrap_or_default().iter().rev() {
@@ -211,6 +223,7 @@ impl Plan {
 
     /// The heaviest chain of tasks from a start to an end of the graph: the
     /// chain that bounds how fast the workflow can finish.
+    #[must_use]
     pub fn critical_path(&self, cost: &[u64]) -> Vec<usize> {
         let remaining = self.remaining_cost(cost);
         let heaviest = |tasks: Vec<usize>| {

@@ -41,6 +41,7 @@ pub struct Scope {
 }
 
 impl Scope {
+    #[must_use]
     pub fn new(inputs: &serde_json::Map<String, serde_json::Value>) -> Self {
         let values = inputs
             .iter()

@@ -11,7 +11,7 @@ use crate::check::TASK_ATTRIBUTES;
 use crate::record::{Outcome, TaskRecord};
 
 #[derive(Debug)]
-pub struct TaskValue {
+pub(super) struct TaskValue {
     record: TaskRecord,
     /// The fields of a typed answer (`output = json { ... }`), which the
     /// executor has already checked against the declaration.
@@ -19,7 +19,7 @@ pub struct TaskValue {
 }
 
 impl TaskValue {
-    pub fn new(record: TaskRecord) -> Self {
+    pub(super) fn new(record: TaskRecord) -> Self {
         let fields = record
             .text()
             .and_then(|text| serde_json::from_str(text).ok());
@@ -33,7 +33,7 @@ impl Object for TaskValue {
         Some(match key.as_str()? {
             "text" => Value::from(record.text().unwrap_or_default()),
             "ok" => Value::from(record.is_ok()),
-            "error" => record.error().map(Value::from).unwrap_or(Value::from(())),
+            "error" => record.error().map_or(Value::from(()), Value::from),
             "tokens" => Value::from(record.tokens),
             "latency_ms" => Value::from(record.latency_ms),
             "model" => Value::from(record.model.as_str()),

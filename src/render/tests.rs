@@ -1,11 +1,12 @@
 use super::*;
+use crate::loader::Loader;
 use crate::record::Outcome;
 
 fn workflow(source: &str) -> WorkflowDef {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.wf");
     std::fs::write(&path, source).unwrap();
-    let report = crate::check::check_file(&mut Default::default(), &path).unwrap();
+    let report = crate::check::check_file(&mut Loader::default(), &path).unwrap();
     assert!(!report.has_errors(), "{:?}", report.problems);
     report.program.unwrap().workflows.remove(0)
 }

@@ -31,7 +31,7 @@ const SEED_ROUTES: [(&str, &str); 4] = [
     ("Claims", "http://127.0.0.1:8084/v1"),
 ];
 
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+const DEFAULT_TIMEOUT: Duration = Duration::from_mins(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouterError {
@@ -110,6 +110,7 @@ impl EndpointConfig {
 
 impl RouterConfig {
     /// The seed's deployment, for when there is no router file.
+    #[must_use]
     pub fn seed() -> Self {
         Self::from_urls(SEED_ROUTES.map(|(agent, url)| (agent.to_string(), url)))
     }
@@ -235,6 +236,7 @@ impl RouterConfig {
 
     /// Whether `agent` may receive PHI: it has endpoints, and every one of
     /// them says `phi_allowed = true`.
+    #[must_use]
     pub fn phi_allowed(&self, agent: &str) -> bool {
         self.agents.get(agent).is_some_and(|route| {
             !route.endpoints.is_empty() && route.endpoints.iter().all(|e| e.phi_allowed)

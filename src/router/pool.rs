@@ -66,6 +66,7 @@ pub struct Lease {
 }
 
 impl Lease {
+    #[must_use]
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }
@@ -134,6 +135,7 @@ impl Router {
 
     /// How many requests the agent's servers take at once, when every
     /// endpoint states a limit.
+    #[must_use]
     pub fn capacity(&self, agent: &str) -> Option<usize> {
         self.agents
             .get(agent)?
@@ -144,6 +146,7 @@ impl Router {
 
     /// The context window every endpoint of the agent can serve: the
     /// smallest the router file gives, since any endpoint may be picked.
+    #[must_use]
     pub fn context_window(&self, agent: &str) -> Option<u32> {
         self.agents
             .get(agent)?
@@ -154,6 +157,7 @@ impl Router {
 
     /// The endpoint for the agent's next request: the least busy of those
     /// not resting; when all rest, the one that recovers first.
+    #[must_use]
     pub fn pick(&self, agent: &str) -> Option<Lease> {
         let endpoints = self.agents.get(agent)?;
         let now = Instant::now();

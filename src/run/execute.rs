@@ -35,6 +35,7 @@ impl Job {
     /// The fingerprint of what is asked: agent, model, messages and
     /// sampling parameters. The journal and the cache both key on it, so
     /// an identical request is never paid for twice.
+    #[must_use]
     pub fn key(&self) -> String {
         let request = &self.request;
         let canonical = json!([
@@ -160,7 +161,7 @@ impl HttpExecutor {
                     observer.on_event(&Event::Text {
                         task: &job.task,
                         text,
-                    })
+                    });
                 };
                 self.client.stream(&target, &request, &mut on_text).await
             } else {

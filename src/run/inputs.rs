@@ -260,6 +260,7 @@ fn shorten(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loader::Loader;
 
     fn workflow() -> WorkflowDef {
         let dir = tempfile::tempdir().unwrap();
@@ -279,7 +280,7 @@ workflow w {
 "#,
         )
         .unwrap();
-        let report = crate::check::check_file(&mut Default::default(), &path).unwrap();
+        let report = crate::check::check_file(&mut Loader::default(), &path).unwrap();
         assert!(!report.has_errors(), "{:?}", report.problems);
         report.program.unwrap().workflows.remove(0)
     }

@@ -36,6 +36,7 @@ pub fn score(text: &str, finish_reason: Option<&str>, checks: &[Check]) -> Quali
 }
 
 impl Check {
+    #[must_use]
     pub fn holds(&self, text: &str) -> bool {
         match self {
             Check::Contains(needle) => text.contains(needle.as_str()),

@@ -30,6 +30,7 @@ pub struct Caller {
 }
 
 impl Caller {
+    #[must_use]
     pub fn may_run(&self, workflow: &str) -> bool {
         self.workflows
             .as_ref()
@@ -47,6 +48,7 @@ struct Claims {
 
 impl Auth {
     /// HS256 with a shared secret.
+    #[must_use]
     pub fn shared_secret(secret: &[u8], audience: &str, issuer: Option<&str>) -> Self {
         Auth::Jwt {
             key: DecodingKey::from_secret(secret),

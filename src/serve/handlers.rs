@@ -32,12 +32,12 @@ use crate::run::{Observer, Report, Runner};
 
 type AppState = Shared<Arc<State>>;
 
-pub async fn healthz() -> &'static str {
+pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
 /// Ready when every agent has an endpoint that answers.
-pub async fn readyz(Shared(state): AppState) -> Response {
+pub(super) async fn readyz(Shared(state): AppState) -> Response {
     let library = state.library();
     let executor = &library.executor;
     let mut agents = BTreeMap::new();
@@ -64,7 +64,7 @@ pub async fn readyz(Shared(state): AppState) -> Response {
     (status, Json(json!({ "ready": ready, "agents": agents }))).into_response()
 }
 
-pub async fn metrics(Shared(state): AppState) -> Response {
+pub(super) async fn metrics(Shared(state): AppState) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -75,11 +75,11 @@ pub async fn metrics(Shared(state): AppState) -> Response {
         .into_response()
 }
 
-pub async fn openapi() -> Response {
+pub(super) async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], super::OPENAPI).into_response()
 }
 
-pub async fn not_found() -> ApiError {
+pub(super) async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -88,7 +88,10 @@ pub async fn not_found() -> ApiError {
 }
 
 /// `GET /v1/workflows/types`: the workflows this caller may run.
-pub async fn types(Shared(state): AppState, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn types(
+    Shared(state): AppState,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let caller = admit(&state, &headers)?;
     let library = state.library();
     let visible: Vec<_> = library
@@ -104,7 +107,7 @@ pub async fn types(Shared(state): AppState, headers: HeaderMap) -> Result<Respon
 }
 
 #[derive(Deserialize)]
-pub struct StreamQuery {
+pub(super) struct StreamQuery {
     #[serde(default)]
     stream: bool,
 }
@@ -118,7 +121,7 @@ struct ExecuteBody {
 }
 
 /// `POST /v1/workflows/execute` with `{"workflow_type", "context"}`.
-pub async fn execute(
+pub(super) async fn execute(
     Shared(state): AppState,
     Query(query): Query<StreamQuery>,
     Extension(id): Extension<RequestId>,
@@ -140,7 +143,7 @@ pub async fn execute(
 
 /// `POST /v1/workflows/{name}` with the context as the body (the seed's
 /// `/v1/workflows/discharge-summary`).
-pub async fn execute_named(
+pub(super) async fn execute_named(
     Shared(state): AppState,
     Path(name): Path<String>,
     Query(query): Query<StreamQuery>,

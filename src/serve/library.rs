@@ -25,6 +25,7 @@ pub struct Entry {
 }
 
 impl Entry {
+    #[must_use]
     pub fn workflow(&self) -> &WorkflowDef {
         &self.program.workflows[self.index]
     }
@@ -108,6 +109,7 @@ impl Library {
 
     /// A workflow by name; the seed's hyphenated paths
     /// (`discharge-summary`) name the same workflow.
+    #[must_use]
     pub fn get(&self, name: &str) -> Option<&Entry> {
         self.entries
             .get(name)

@@ -16,25 +16,25 @@ use crate::record::Outcome;
 use crate::run::{Event, Observer};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WorkflowLabels {
+pub(super) struct WorkflowLabels {
     pub workflow: String,
     pub outcome: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AgentLabels {
+pub(super) struct AgentLabels {
     pub agent: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TaskLabels {
+pub(super) struct TaskLabels {
     pub agent: String,
     pub status: String,
 }
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
-pub struct Metrics {
+pub(super) struct Metrics {
     registry: Registry,
     pub runs: Family<WorkflowLabels, Counter>,
     pub run_seconds: Histograms<WorkflowLabels>,
@@ -92,7 +92,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn render(&self) -> String {
+    pub(super) fn render(&self) -> String {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
@@ -101,7 +101,7 @@ impl Metrics {
 }
 
 /// Counts each task of a run as it finishes.
-pub struct TaskMetrics(pub Arc<Metrics>);
+pub(super) struct TaskMetrics(pub Arc<Metrics>);
 
 impl Observer for TaskMetrics {
     fn on_event(&self, event: &Event<'_>) {

@@ -28,7 +28,7 @@ pub use auth::Auth;
 pub use library::{Deployment, Library};
 use metrics::Metrics;
 
-/// The routes, as the OpenAPI document (`docs/openapi.json`) lists them.
+/// The routes, as the `OpenAPI` document (`docs/openapi.json`) lists them.
 pub const ROUTES: [(&str, &str); 7] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -95,7 +95,7 @@ impl State {
         match self.reload() {
             Ok(count) => eprintln!("reloaded: serving {count} workflows"),
             Err(report) => {
-                eprintln!("reload refused; still serving the previous workflows:\n{report}")
+                eprintln!("reload refused; still serving the previous workflows:\n{report}");
             }
         }
     }
@@ -185,6 +185,7 @@ impl Server {
         })
     }
 
+    #[must_use]
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

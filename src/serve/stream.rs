@@ -9,7 +9,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use crate::record::Outcome;
 use crate::run::{Event, Observer};
 
-pub struct Streamer(pub UnboundedSender<SseEvent>);
+pub(super) struct Streamer(pub UnboundedSender<SseEvent>);
 
 impl Observer for Streamer {
     fn on_event(&self, event: &Event<'_>) {

@@ -7,7 +7,7 @@ use minijinja::Value;
 
 /// Drops every paragraph that repeats an earlier one (ignoring case and
 /// spacing): agents given the same record often restate the same facts.
-pub fn dedupe(text: Value) -> String {
+pub(super) fn dedupe(text: Value) -> String {
     let text = text.to_string();
     let mut seen = HashSet::new();
     let kept: Vec<String> = paragraphs(&text)
@@ -19,7 +19,11 @@ pub fn dedupe(text: Value) -> String {
 
 /// Puts a heading over a block of text: `=== TITLE ===` as the seed's
 /// aggregated documents did, or a Markdown heading with `style="markdown"`.
-pub fn section(text: Value, title: &str, style: Option<&str>) -> Result<String, minijinja::Error> {
+pub(super) fn section(
+    text: Value,
+    title: &str,
+    style: Option<&str>,
+) -> Result<String, minijinja::Error> {
     let body = text.to_string();
     let body = body.trim();
     let heading = match style.unwrap_or("banner") {
@@ -36,7 +40,7 @@ pub fn section(text: Value, title: &str, style: Option<&str>) -> Result<String, 
 }
 
 /// What `redact` puts in place of an identifier.
-pub const REDACTED: &str = "[REDACTED]";
+pub(super) const REDACTED: &str = "[REDACTED]";
 
 /// The identifiers `redact` finds, in the order it replaces them: e-mail
 /// addresses, dates, SSN-shaped numbers and phone numbers before the digit
@@ -78,7 +82,7 @@ static NAMES: LazyLock<regex::Regex> = LazyLock::new(|| {
 /// letters, nor facts rare enough to identify someone: it lowers the risk,
 /// and a person or a `deidentify = true` task is still needed where the law
 /// asks for de-identification.
-pub fn redact(text: Value) -> String {
+pub(super) fn redact(text: Value) -> String {
     let mut text = text.to_string();
     for pattern in IDENTIFIERS.iter() {
         text = pattern.replace_all(&text, REDACTED).into_owned();

@@ -56,7 +56,7 @@ impl Executor for Scripted<'_> {
             }
             Some(MockAnswer::Text(text)) => {
                 let text = match &job.output {
-                    None => text.to_string(),
+                    None => text.clone(),
                     Some(shape) => match crate::run::execute::typed(text, shape) {
                         Ok(json) => json,
                         Err(mismatch) => {

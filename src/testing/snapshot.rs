@@ -19,6 +19,7 @@ pub enum Verdict {
     Changed(String),
 }
 
+#[must_use]
 pub fn path(workflow_file: &Path, workflow: &str, test: &str) -> PathBuf {
     let slug: String = test
         .chars()

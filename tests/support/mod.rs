@@ -19,14 +19,14 @@ use wfc::run::{HttpExecutor, Observer, Report, Runner};
 
 /// Checks `source` and returns its program; a file with errors fails the
 /// test.
-pub fn program(dir: &Path, source: &str) -> Program {
+pub(crate) fn program(dir: &Path, source: &str) -> Program {
     let path = dir.join("test.wf");
     std::fs::write(&path, source).unwrap();
     checked(&path)
 }
 
 /// A workflow of the built-in library.
-pub fn library_program(name: &str) -> Program {
+pub(crate) fn library_program(name: &str) -> Program {
     checked(
         &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("workflows")
@@ -34,19 +34,19 @@ pub fn library_program(name: &str) -> Program {
     )
 }
 
-pub fn checked(path: &Path) -> Program {
-    let report = wfc::check::check_file(&mut Default::default(), path).unwrap();
+pub(crate) fn checked(path: &Path) -> Program {
+    let report = wfc::check::check_file(&mut wfc::loader::Loader::default(), path).unwrap();
     assert!(!report.has_errors(), "{:#?}", report.problems);
     report.program.unwrap()
 }
 
 /// A quick backoff, so retry tests do not wait long.
-pub const QUICK: Backoff = Backoff {
+pub(crate) const QUICK: Backoff = Backoff {
     base: Duration::from_millis(20),
     max: Duration::from_secs(5),
 };
 
-pub struct Setup<'a> {
+pub(crate) struct Setup<'a> {
     pub program: &'a Program,
     pub workflow: &'a WorkflowDef,
     pub routes: RouterConfig,
@@ -59,11 +59,11 @@ pub struct Setup<'a> {
 
 impl<'a> Setup<'a> {
     /// The program's first workflow, every agent served by `mock`.
-    pub fn new(program: &'a Program, mock: &MockServer) -> Self {
+    pub(crate) fn new(program: &'a Program, mock: &MockServer) -> Self {
         Self::for_workflow(program, &program.workflows[0], mock)
     }
 
-    pub fn for_workflow(
+    pub(crate) fn for_workflow(
         program: &'a Program,
         workflow: &'a WorkflowDef,
         mock: &MockServer,
@@ -81,16 +81,16 @@ impl<'a> Setup<'a> {
         }
     }
 
-    pub fn inputs(mut self, inputs: serde_json::Value) -> Self {
+    pub(crate) fn inputs(mut self, inputs: serde_json::Value) -> Self {
         self.inputs = inputs;
         self
     }
 
-    pub async fn run(&self) -> Report {
+    pub(crate) async fn run(&self) -> Report {
         self.run_until(&CancellationToken::new()).await
     }
 
-    pub async fn run_until(&self, cancel: &CancellationToken) -> Report {
+    pub(crate) async fn run_until(&self, cancel: &CancellationToken) -> Report {
         let names: Vec<&str> = self
             .program
             .agents
@@ -131,7 +131,7 @@ impl<'a> Setup<'a> {
     }
 }
 
-pub fn latency(pairs: &[(&str, u64)]) -> MockConfig {
+pub(crate) fn latency(pairs: &[(&str, u64)]) -> MockConfig {
     MockConfig {
         latency: pairs
             .iter()
@@ -141,7 +141,7 @@ pub fn latency(pairs: &[(&str, u64)]) -> MockConfig {
     }
 }
 
-pub fn result<'r>(report: &'r Report, task: &str) -> &'r wfc::run::report::TaskResult {
+pub(crate) fn result<'r>(report: &'r Report, task: &str) -> &'r wfc::run::report::TaskResult {
     report
         .results
         .iter()

@@ -134,11 +134,15 @@ pub struct SyntaxError {
 }
 
 pub fn analyze(source: &str) -> Result<Uses, SyntaxError> {
-    let tree =
-        machinery::parse(source, "<template>", Default::default()).map_err(|err| SyntaxError {
-            detail: err.detail().unwrap_or("invalid template").to_string(),
-            range: err.range().unwrap_or(0..source.len()),
-        })?;
+    let tree = machinery::parse(
+        source,
+        "<template>",
+        minijinja::syntax::SyntaxConfig::default(),
+    )
+    .map_err(|err| SyntaxError {
+        detail: err.detail().unwrap_or("invalid template").to_string(),
+        range: err.range().unwrap_or(0..source.len()),
+    })?;
     let mut walker = Walker {
         source,
         uses: Uses::default(),
