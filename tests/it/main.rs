@@ -1,0 +1,19 @@
+//! The integration tests: one binary, a module per part of wfc, and one
+//! harness ([`support`]) for starting servers and running the CLI.
+
+mod budget;
+mod check;
+mod cli;
+mod format;
+mod library;
+mod llama_server;
+mod lsp;
+mod mock_server;
+mod phi;
+mod reference;
+mod robustness;
+mod run;
+mod run_cli;
+mod serve;
+mod support;
+mod test_cli;

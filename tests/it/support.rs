@@ -1,0 +1,147 @@
+//! Running workflows in tests: real HTTP to the mock model server on
+//! 127.0.0.1, through the same router, client and scheduler `wfc run` uses.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use wfc::check::{Program, WorkflowDef};
+use wfc::client::Client;
+use wfc::mock::{MockConfig, MockServer};
+use wfc::policy::Backoff;
+use wfc::record::TaskRecord;
+use wfc::router::{Router, RouterConfig};
+use wfc::run::stored::Stored;
+use wfc::run::{HttpExecutor, Observer, Report, Runner};
+
+/// Checks `source` and returns its program; a file with errors fails the
+/// test.
+pub(crate) fn program(dir: &Path, source: &str) -> Program {
+    let path = dir.join("test.wf");
+    std::fs::write(&path, source).unwrap();
+    checked(&path)
+}
+
+/// A workflow of the built-in library.
+pub(crate) fn library_program(name: &str) -> Program {
+    checked(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("workflows")
+            .join(name),
+    )
+}
+
+pub(crate) fn checked(path: &Path) -> Program {
+    let report = wfc::check::check_file(&mut wfc::loader::Loader::default(), path).unwrap();
+    assert!(!report.has_errors(), "{:#?}", report.problems);
+    report.program.unwrap()
+}
+
+/// A quick backoff, so retry tests do not wait long.
+pub(crate) const QUICK: Backoff = Backoff {
+    base: Duration::from_millis(20),
+    max: Duration::from_secs(5),
+};
+
+pub(crate) struct Setup<'a> {
+    pub program: &'a Program,
+    pub workflow: &'a WorkflowDef,
+    pub routes: RouterConfig,
+    pub inputs: serde_json::Value,
+    pub journal: Vec<TaskRecord>,
+    pub cache: Option<PathBuf>,
+    pub stream: bool,
+    pub observer: &'a dyn Observer,
+}
+
+impl<'a> Setup<'a> {
+    /// The program's first workflow, every agent served by `mock`.
+    pub(crate) fn new(program: &'a Program, mock: &MockServer) -> Self {
+        Self::for_workflow(program, &program.workflows[0], mock)
+    }
+
+    pub(crate) fn for_workflow(
+        program: &'a Program,
+        workflow: &'a WorkflowDef,
+        mock: &MockServer,
+    ) -> Self {
+        let agents = program.agents.iter().map(|a| a.name.clone());
+        Setup {
+            program,
+            workflow,
+            routes: RouterConfig::everything_at(&mock.base_url(), agents),
+            inputs: serde_json::json!({}),
+            journal: Vec::new(),
+            cache: None,
+            stream: true,
+            observer: &(),
+        }
+    }
+
+    pub(crate) fn inputs(mut self, inputs: serde_json::Value) -> Self {
+        self.inputs = inputs;
+        self
+    }
+
+    pub(crate) async fn run(&self) -> Report {
+        self.run_until(&CancellationToken::new()).await
+    }
+
+    pub(crate) async fn run_until(&self, cancel: &CancellationToken) -> Report {
+        let names: Vec<&str> = self
+            .program
+            .agents
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        let router = Router::with_env(&self.routes, &names, |_| None).unwrap();
+        let executor = Stored::new(
+            HttpExecutor {
+                router,
+                client: Client::default(),
+                backoff: QUICK,
+                stream: self.stream,
+            },
+            &self.journal,
+            self.cache.clone(),
+        );
+        let capacity = |agent: &str| executor.inner().router.capacity(agent);
+        let workflow = self.workflow;
+        let given = self
+            .inputs
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), wfc::run::inputs::Given::Json(v.clone())))
+            .collect();
+        let inputs = wfc::run::inputs::bind(workflow, given).unwrap();
+        Runner {
+            workflow,
+            agents: &self.program.agents,
+            executor: &executor,
+            observer: self.observer,
+            capacity: &capacity,
+        }
+        .run(&inputs, cancel)
+        .await
+        .unwrap()
+    }
+}
+
+pub(crate) fn latency(pairs: &[(&str, u64)]) -> MockConfig {
+    MockConfig {
+        latency: pairs
+            .iter()
+            .map(|(model, ms)| (model.to_string(), Duration::from_millis(*ms)))
+            .collect(),
+        ..MockConfig::default()
+    }
+}
+
+pub(crate) fn result<'r>(report: &'r Report, task: &str) -> &'r wfc::run::report::TaskResult {
+    report
+        .results
+        .iter()
+        .find(|r| r.task_id == task)
+        .unwrap_or_else(|| panic!("no result for {task}"))
+}
