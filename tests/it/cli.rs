@@ -1,57 +1,55 @@
 //! The `wfc` binary as CI jobs and people call it: exit codes and output formats.
 
-use std::process::{Command, Output};
-
-fn wfc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wfc"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("wfc runs")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::support::Wfc;
 
 #[test]
 fn the_built_in_library_checks_clean_even_denying_warnings() {
-    let output = wfc(&["check", "--deny-warnings", "workflows/"]);
-    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no problems"));
+    let output = Wfc::with(&["check", "--deny-warnings", "workflows/"]);
+    assert_eq!(output.code, Some(0), "{}", output.stdout);
+    assert!(output.stderr.contains("no problems"));
+}
+
+#[test]
+fn check_shows_each_diagnostic_with_its_source_then_a_summary() {
+    let output = Wfc::with(&["check", "tests/cases/check/err_cycle.wf"]);
+    insta::assert_snapshot!(output.to_string());
+}
+
+#[test]
+fn a_path_that_does_not_exist_is_named_with_the_reason() {
+    let output = Wfc::with(&["check", "no/such/path.wf"]);
+    insta::assert_snapshot!(output.to_string());
 }
 
 #[test]
 fn exit_codes_tell_errors_from_warnings_from_usage() {
     assert_eq!(
-        wfc(&["check", "tests/cases/check/err_cycle.wf"])
-            .status
-            .code(),
+        Wfc::with(&["check", "tests/cases/check/err_cycle.wf"])
+            .code,
         Some(1)
     );
     let warning_only = "tests/cases/check/warn_unused_input.wf";
-    assert_eq!(wfc(&["check", warning_only]).status.code(), Some(0));
+    assert_eq!(Wfc::with(&["check", warning_only]).code, Some(0));
     assert_eq!(
-        wfc(&["check", "--deny-warnings", warning_only])
-            .status
-            .code(),
+        Wfc::with(&["check", "--deny-warnings", warning_only])
+            .code,
         Some(1)
     );
-    assert_eq!(wfc(&["check", "no/such/path.wf"]).status.code(), Some(2));
-    assert_eq!(wfc(&["check", "--format", "xml"]).status.code(), Some(2));
+    assert_eq!(Wfc::with(&["check", "no/such/path.wf"]).code, Some(2));
+    assert_eq!(Wfc::with(&["check", "--format", "xml"]).code, Some(2));
 }
 
 #[test]
 fn json_format_prints_one_object_per_diagnostic() {
-    let output = wfc(&[
+    let output = Wfc::with(&[
         "check",
         "--format",
         "json",
         "tests/cases/check/err_unknown_task.wf",
     ]);
-    assert_eq!(output.status.code(), Some(1));
-    let records: Vec<serde_json::Value> = stdout(&output)
+    assert_eq!(output.code, Some(1));
+    let records: Vec<serde_json::Value> = output
+        .stdout
         .lines()
         .map(|line| serde_json::from_str(line).expect("each line is JSON"))
         .collect();
@@ -78,13 +76,13 @@ fn json_format_prints_one_object_per_diagnostic() {
 
 #[test]
 fn github_format_prints_workflow_commands() {
-    let output = wfc(&[
+    let output = Wfc::with(&[
         "check",
         "--format",
         "github",
         "tests/cases/check/warn_unused_input.wf",
     ]);
-    let text = stdout(&output);
+    let text = &output.stdout;
     assert_eq!(
         text.trim_end(),
         "::warning file=tests/cases/check/warn_unused_input.wf,line=5,col=9,endLine=5,endColumn=23,\
@@ -103,27 +101,27 @@ fn fmt_check_lists_files_that_would_change() {
     )
     .unwrap();
     let path = messy.to_str().unwrap();
-    let output = wfc(&["fmt", "--check", path]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(stdout(&output).contains("messy.wf"));
-    assert_eq!(wfc(&["fmt", path]).status.code(), Some(0));
+    let output = Wfc::with(&["fmt", "--check", path]);
+    assert_eq!(output.code, Some(1));
+    assert!(output.stdout.contains("messy.wf"));
+    assert_eq!(Wfc::with(&["fmt", path]).code, Some(0));
     assert_eq!(
         std::fs::read_to_string(&messy).unwrap(),
         "agent A {\n  model = \"m\"\n}\n\nworkflow w {\n  task t -> A {\n    prompt = \"x\"\n  }\n}\n"
     );
-    assert_eq!(wfc(&["fmt", "--check", path]).status.code(), Some(0));
+    assert_eq!(Wfc::with(&["fmt", "--check", path]).code, Some(0));
 }
 
 #[test]
 fn graph_marks_the_critical_path() {
-    let output = wfc(&[
+    let output = Wfc::with(&[
         "graph",
         "workflows/discharge_summary.wf",
         "--format",
         "mermaid",
     ]);
-    assert_eq!(output.status.code(), Some(0));
-    let text = stdout(&output);
+    assert_eq!(output.code, Some(0));
+    let text = &output.stdout;
     assert!(text.starts_with("flowchart LR\n"), "{text}");
     assert!(
         text.contains(
@@ -131,28 +129,30 @@ fn graph_marks_the_critical_path() {
         )
     );
     assert!(text.contains("class clinical_summary critical"), "{text}");
-    let dot = stdout(&wfc(&["graph", "workflows/discharge_summary.wf"]));
+    let dot = Wfc::with(&["graph", "workflows/discharge_summary.wf"]).stdout;
     assert!(dot.starts_with("digraph \"discharge_summary\""), "{dot}");
+    insta::assert_snapshot!("mermaid", text);
+    insta::assert_snapshot!("dot", dot);
 }
 
 #[test]
 fn explain_knows_every_code_and_rejects_unknown_ones() {
-    let output = wfc(&["explain", "wf::cycle"]);
-    assert_eq!(output.status.code(), Some(0));
-    let text = stdout(&output);
+    let output = Wfc::with(&["explain", "wf::cycle"]);
+    assert_eq!(output.code, Some(0));
+    let text = &output.stdout;
     assert!(
         text.contains("## Example") && text.contains("## Fix"),
         "{text}"
     );
-    assert_eq!(wfc(&["explain", "cycle"]).status.code(), Some(0));
-    assert_eq!(wfc(&["explain", "wf::nonsense"]).status.code(), Some(2));
+    assert_eq!(Wfc::with(&["explain", "cycle"]).code, Some(0));
+    assert_eq!(Wfc::with(&["explain", "wf::nonsense"]).code, Some(2));
 }
 
 #[test]
 fn completions_are_generated_for_each_shell() {
     for shell in ["bash", "zsh", "fish"] {
-        let output = wfc(&["completions", shell]);
-        assert_eq!(output.status.code(), Some(0));
-        assert!(stdout(&output).contains("check"), "{shell}");
+        let output = Wfc::with(&["completions", shell]);
+        assert_eq!(output.code, Some(0));
+        assert!(output.stdout.contains("check"), "{shell}");
     }
 }

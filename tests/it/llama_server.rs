@@ -8,11 +8,12 @@
 //! it every test says it was skipped and passes.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use wfc::client::{ChatRequest, Client, Completion, Target};
+
+use crate::support::{Ran, Wfc};
 
 const URL_VARIABLE: &str = "WFC_LLAMA_SERVER_URL";
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/llama/llama.wf");
@@ -184,9 +185,9 @@ fn write_router(dir: &Path, url: &str) -> std::path::PathBuf {
 
 /// `wfc run FIXTURE --workflow WORKFLOW --json -q` with the router file
 /// and the run directory in `dir`.
-fn wfc_run(dir: &Path, url: &str, workflow: &str, extra: &[&str]) -> (Output, Value) {
+fn wfc_run(dir: &Path, url: &str, workflow: &str, extra: &[&str]) -> (Ran, Value) {
     let router = write_router(dir, url);
-    let output = Command::new(env!("CARGO_BIN_EXE_wfc"))
+    let output = Wfc::new()
         .args(["run", FIXTURE, "--workflow", workflow, "--json", "-q"])
         .arg("--router")
         .arg(&router)
@@ -195,15 +196,8 @@ fn wfc_run(dir: &Path, url: &str, workflow: &str, extra: &[&str]) -> (Output, Va
         .args(extra)
         .env_remove("WFC_ROUTE_CLINICAL")
         .env_remove("WFC_ROUTE_BILLING")
-        .output()
-        .expect("wfc runs");
-    let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
-        panic!(
-            "stdout is not a JSON report ({err}); stdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
+        .run();
+    let report = output.json();
     (output, report)
 }
 
@@ -234,9 +228,9 @@ fn runs_a_workflow_end_to_end() {
         let (output, report) = wfc_run(dir.path(), &url, "chain", extra);
         let context = format!(
             "wfc run {extra:?}: {report:#}\nstderr:\n{}",
-            String::from_utf8_lossy(&output.stderr)
+            output.stderr
         );
-        assert_eq!(output.status.code(), Some(0), "{context}");
+        assert_eq!(output.code, Some(0), "{context}");
         assert_eq!(report["success"], true, "{context}");
         assert_eq!(report["metadata"]["num_tasks"], 3, "{context}");
         assert_eq!(report["metadata"]["errors"], json!({}), "{context}");
@@ -315,9 +309,9 @@ fn a_prompt_longer_than_the_context_fails_once_with_the_servers_reason() {
     let (output, report) = wfc_run(dir.path(), &url, "long_record", &["--input", &input]);
     let context = format!(
         "{report:#}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        output.stderr
     );
-    assert_eq!(output.status.code(), Some(3), "a task failed: {context}");
+    assert_eq!(output.code, Some(3), "a task failed: {context}");
     assert_eq!(report["success"], false, "{context}");
     let summary = result(&report, "summary");
     assert_eq!(summary["success"], false, "{context}");
@@ -349,9 +343,9 @@ fn a_typed_answer_comes_back_in_the_declared_shape() {
     let (output, report) = wfc_run(dir.path(), &url, "typed", &[]);
     let context = format!(
         "{report:#}\nstderr:\n{}",
-        String::from_utf8_lossy(&output.stderr)
+        output.stderr
     );
-    assert_eq!(output.status.code(), Some(0), "{context}");
+    assert_eq!(output.code, Some(0), "{context}");
     let lines = journal(dir.path());
     let decision = lines.iter().find(|l| l["task"] == "decision").unwrap();
     let answer: Value = serde_json::from_str(decision["text"].as_str().unwrap()).unwrap();

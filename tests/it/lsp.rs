@@ -3,11 +3,13 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use crate::support::Wfc;
 
 const AGENTS: &str = "agent Clinical {\n  model = \"BioMistral-7B\"\n}\n";
 
@@ -71,13 +73,7 @@ impl Client {
         std::fs::write(&main, MAIN).expect("write main.wf");
         let main = main.canonicalize().expect("canonical");
         let uri = file_uri(&main);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wfc"))
-            .arg("lsp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("wfc lsp starts");
+        let mut child = Wfc::new().arg("lsp").spawn();
         let stdout = child.stdout.take().expect("stdout");
         let (sender, incoming) = channel();
         std::thread::spawn(move || {

@@ -6,12 +6,13 @@
 use std::io::Write;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
+
+use crate::support::Wfc;
 use wfc::mock::{Fault, FaultKind, MockConfig, MockServer};
 use wfc::serve::{AuditLog, Auth, Deployment, ServeConfig, Server};
 
@@ -23,21 +24,18 @@ fn record() -> String {
     format!("Patient: {MARKER}. 52-year-old man, 8 weeks of low back pain, L5 numbness.")
 }
 
-fn wfc(dir: &Path) -> Command {
+/// `wfc run` of the insurance claim on the marked record, logging everything.
+fn run_claim(dir: &Path) -> Wfc {
     let path = dir.join("record.txt");
     std::fs::write(&path, record()).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wfc"));
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
+    Wfc::new()
         .env("WFC_LOG", "debug")
         .args(["run", CLAIM, "--json", "--run-dir"])
         .arg(dir.join("run"))
         .arg("-i")
         .arg(format!("patient_data=@{}", path.display()))
         .args(["-i", "requested_service=MRI lumbar spine (CPT 72148)"])
-        .args(["-i", "service_date=2026-03-02"]);
-    command
+        .args(["-i", "service_date=2026-03-02"])
 }
 
 /// Each journal record without the answer itself.
@@ -60,12 +58,12 @@ fn assert_clean(channel: &str, text: &str) {
 #[test]
 fn a_run_logs_and_journals_no_phi() {
     let dir = tempfile::tempdir().unwrap();
-    let output = wfc(dir.path()).arg("--mock").output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let output = run_claim(dir.path()).arg("--mock").run();
+    let stderr = &output.stderr;
+    assert_eq!(output.code, Some(0), "{stderr}");
     assert!(stderr.contains("DEBUG"), "debug logs are on: {stderr}");
     assert_clean("the logs", &stderr);
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report: Value = output.json();
     assert_eq!(report["success"], true);
     assert_clean("the report's metadata", &report["metadata"].to_string());
     let journal = journal_metadata(&dir.path().join("run/journal.jsonl"));
@@ -79,16 +77,15 @@ fn failing_tasks_name_no_phi() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/v1", closed.local_addr().unwrap());
     drop(closed);
-    let output = wfc(dir.path())
+    let output = run_claim(dir.path())
         .env("WFC_ROUTE_MEDICALQA", &url)
         .env("WFC_ROUTE_CLAIMS", &url)
         .env("WFC_ROUTE_BILLING", &url)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
+        .run();
+    let stderr = &output.stderr;
+    assert_eq!(output.code, Some(3), "{stderr}");
     assert_clean("the logs", &stderr);
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report: Value = output.json();
     let errors = &report["metadata"]["errors"];
     assert!(
         errors["medical_necessity"]
@@ -243,27 +240,24 @@ fn check_holds_workflows_to_the_router_file() {
     let check = |router: &str| {
         let path = dir.path().join("wfc.toml");
         std::fs::write(&path, router).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_wfc"))
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("NO_COLOR", "1")
+        Wfc::new()
             .args(["check", "--deny-warnings", "workflows/", "--router"])
             .arg(&path)
-            .output()
-            .unwrap()
+            .run()
     };
     let clean = check(inside);
-    assert_eq!(clean.status.code(), Some(0), "{clean:?}");
+    assert_eq!(clean.code, Some(0), "{clean:?}");
 
     // A Billing replica outside the boundary: every endpoint must say so.
     let outside =
         format!("{inside}[[agents.Billing.endpoints]]\nurl = \"https://cloud.example/v1\"\n");
     let leaky = check(&outside);
-    let stdout = String::from_utf8_lossy(&leaky.stdout);
-    assert_eq!(leaky.status.code(), Some(1), "{stdout}");
+    let stdout = &leaky.stdout;
+    assert_eq!(leaky.code, Some(1), "{stdout}");
     assert!(stdout.contains("wf::phi-flow"), "{stdout}");
     assert!(stdout.contains("reaches agent `Billing`"), "{stdout}");
     assert!(stdout.contains("every endpoint of `Billing`"), "{stdout}");
 
     let broken = check("[[agents.Clinical.endpoints]]\nurl = \"gpu-1\"\n");
-    assert_eq!(broken.status.code(), Some(2), "{broken:?}");
+    assert_eq!(broken.code, Some(2), "{broken:?}");
 }

@@ -2,26 +2,15 @@
 //! the run directory, exit codes, Ctrl-C and `--resume`.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use crate::support::{Ran, Wfc};
 
 const DISCHARGE: &str = "workflows/discharge_summary.wf";
 
-fn wfc() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_wfc"));
-    command
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .env_remove("WFC_LOG");
-    command
-}
-
-fn run(args: &[&str]) -> Output {
-    wfc().arg("run").args(args).output().expect("wfc runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+fn run(args: &[&str]) -> Ran {
+    Wfc::new().arg("run").args(args).run()
 }
 
 fn discharge_inputs(dir: &Path) -> Vec<String> {
@@ -47,9 +36,9 @@ fn json_output_is_the_seed_response_and_the_run_directory_keeps_it() {
     args.extend(discharge_inputs(dir.path()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = run(&args);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
 
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report: serde_json::Value = output.json();
     assert_eq!(report["workflow_type"], "discharge_summary");
     assert_eq!(report["success"], true);
     assert!(
@@ -102,8 +91,8 @@ fn bad_inputs_are_all_named_before_anything_runs() {
         "-i",
         "admission_date=yesterday",
     ]);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = text(&output.stderr);
+    assert_eq!(output.code, Some(2));
+    let stderr = &output.stderr;
     for expected in [
         "error: workflow `discharge_summary` has no input `patient_dta`; did you mean `patient_data`?",
         "error: input `admission_date` should be a date such as 2026-01-04 or 01/04/2026, but `yesterday` is not a date",
@@ -117,13 +106,14 @@ fn bad_inputs_are_all_named_before_anything_runs() {
         );
     }
     assert!(output.stdout.is_empty());
+    insta::assert_snapshot!(output.to_string());
 }
 
 #[test]
 fn a_file_with_errors_runs_nothing() {
     let output = run(&["tests/cases/check/err_cycle.wf", "--mock"]);
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = text(&output.stderr);
+    assert_eq!(output.code, Some(1));
+    let stderr = &output.stderr;
     assert!(stderr.contains("wf::cycle"), "{stderr}");
     assert!(stderr.contains("has errors; nothing was run"), "{stderr}");
 }
@@ -140,15 +130,14 @@ fn an_unreachable_server_fails_the_tasks_with_the_address() {
         dir.path().join("run").display().to_string(),
     ]);
     args.extend(discharge_inputs(dir.path()));
-    let output = wfc()
+    let output = Wfc::new()
         .arg("run")
         .args(&args)
         .env("WFC_ROUTE_CLINICAL", &url)
         .env("WFC_ROUTE_BILLING", &url)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        .run();
+    assert_eq!(output.code, Some(3), "{}", output.stderr);
+    let report: serde_json::Value = output.json();
     assert_eq!(report["success"], false);
     let error = report["metadata"]["errors"]["clinical_summary"]
         .as_str()
@@ -179,8 +168,8 @@ fn a_bad_router_file_is_named() {
     args.extend(discharge_inputs(dir.path()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let output = run(&args);
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = text(&output.stderr);
+    assert_eq!(output.code, Some(2));
+    let stderr = &output.stderr;
     assert!(
         stderr.contains("is not an http:// or https:// URL"),
         "{stderr}"
@@ -196,13 +185,7 @@ fn ctrl_c_keeps_finished_work_and_resume_completes_the_run() {
     args.extend(["--mock-latency".into(), "Clinical=60s".into()]);
     args.extend(["--run-dir".into(), run_dir.display().to_string()]);
     args.extend(discharge_inputs(dir.path()));
-    let child = wfc()
-        .arg("run")
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Wfc::new().arg("run").args(&args).spawn();
     let journal = run_dir.join("journal.jsonl");
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::fs::read_to_string(&journal).map_or(true, |j| j.lines().count() < 1) {
@@ -215,10 +198,10 @@ fn ctrl_c_keeps_finished_work_and_resume_completes_the_run() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
+    let output = Ran::from(child.wait_with_output().unwrap());
     assert!(interrupted_at.elapsed() < Duration::from_secs(10));
-    assert_eq!(output.status.code(), Some(130), "{}", text(&output.stderr));
-    let stderr = text(&output.stderr);
+    assert_eq!(output.code, Some(130), "{}", output.stderr);
+    let stderr = &output.stderr;
     assert!(stderr.contains("wfc run --resume"), "{stderr}");
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("report.json")).unwrap()).unwrap();
@@ -245,8 +228,8 @@ fn ctrl_c_keeps_finished_work_and_resume_completes_the_run() {
         "--json",
         "-q",
     ]);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    let resumed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let resumed: serde_json::Value = output.json();
     assert_eq!(resumed["success"], true);
     assert_eq!(status(&resumed, "billing_codes")["replayed"], true);
     assert_eq!(status(&resumed, "clinical_summary")["replayed"], false);

@@ -3,19 +3,11 @@
 //! `--filter`, `--live`, and the workflow catalogue.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn wfc(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wfc"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("wfc runs")
-}
+use crate::support::{Ran, Wfc};
 
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
+fn wfc(dir: &Path, args: &[&str]) -> Ran {
+    Wfc::new().current_dir(dir).args(args).run()
 }
 
 const CLAIM: &str = r#"
@@ -64,8 +56,8 @@ fn tests_run_with_mocks_snapshots_are_kept_and_changes_fail_with_a_diff() {
     std::fs::write(dir.path().join("claim.wf"), CLAIM).unwrap();
 
     let first = wfc(dir.path(), &["test", "--filter", "knee"]);
-    assert_eq!(first.status.code(), Some(0), "{}", stdout(&first));
-    let out = stdout(&first);
+    assert_eq!(first.code, Some(0), "{}", first.stdout.clone());
+    let out = first.stdout.clone();
     assert!(out.contains("running 1 test\n"), "{out}");
     assert!(
         out.contains("test claim::\"knee MRI\" ... ok (new snapshot"),
@@ -84,8 +76,8 @@ fn tests_run_with_mocks_snapshots_are_kept_and_changes_fail_with_a_diff() {
     );
 
     let again = wfc(dir.path(), &["test", "--filter", "knee"]);
-    assert_eq!(again.status.code(), Some(0));
-    assert!(stdout(&again).contains("test result: ok. 1 passed; 0 failed\n"));
+    assert_eq!(again.code, Some(0));
+    assert!(again.stdout.contains("test result: ok. 1 passed; 0 failed\n"));
 
     let changed = CLAIM.replace("MRI is medically necessary.", "MRI is necessary.");
     let changed = changed.replace(
@@ -94,8 +86,8 @@ fn tests_run_with_mocks_snapshots_are_kept_and_changes_fail_with_a_diff() {
     );
     std::fs::write(dir.path().join("claim.wf"), changed).unwrap();
     let failing = wfc(dir.path(), &["test", "--filter", "knee"]);
-    assert_eq!(failing.status.code(), Some(1));
-    let out = stdout(&failing);
+    assert_eq!(failing.code, Some(1));
+    let out = failing.stdout.clone();
     assert!(out.contains("test claim::\"knee MRI\" ... FAILED"), "{out}");
     assert!(out.contains("the output differs from"), "{out}");
     assert!(
@@ -106,10 +98,11 @@ fn tests_run_with_mocks_snapshots_are_kept_and_changes_fail_with_a_diff() {
         out.contains("test result: FAILED. 0 passed; 1 failed"),
         "{out}"
     );
+    insta::assert_snapshot!(failing.normalised(&[(dir.path(), "[DIR]")]));
 
     let updated = wfc(dir.path(), &["test", "--filter", "knee", "--update"]);
-    assert_eq!(updated.status.code(), Some(0));
-    assert!(stdout(&updated).contains("1 snapshots updated"));
+    assert_eq!(updated.code, Some(0));
+    assert!(updated.stdout.contains("1 snapshots updated"));
     assert!(
         std::fs::read_to_string(&snapshot)
             .unwrap()
@@ -122,8 +115,8 @@ fn unmet_expectations_are_each_named() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("claim.wf"), CLAIM).unwrap();
     let output = wfc(dir.path(), &["test", "claim.wf"]);
-    assert_eq!(output.status.code(), Some(1));
-    let out = stdout(&output);
+    assert_eq!(output.code, Some(1));
+    let out = output.stdout.clone();
     assert!(out.contains("running 3 tests"), "{out}");
     assert!(out.contains("test claim::\"outage\" ... ok"), "{out}");
     assert!(out.contains("test claim::\"unmet\" ... FAILED"), "{out}");
@@ -139,6 +132,7 @@ fn unmet_expectations_are_each_named() {
         out.contains("test result: FAILED. 2 passed; 1 failed; 2 new snapshots written"),
         "{out}"
     );
+    insta::assert_snapshot!(output.normalised(&[(dir.path(), "[DIR]")]));
 }
 
 #[test]
@@ -160,7 +154,7 @@ fn live_runs_ask_the_routers_servers_and_report_quality() {
     )
     .unwrap();
     let output = wfc(dir.path(), &["test", "--live", "--filter", "knee"]);
-    let out = stdout(&output);
+    let out = output.stdout.clone();
     assert!(out.contains("(quality 1.00)"), "{out}");
     assert!(
         out.contains("expected the output to meet `contains \"=== NECESSITY ===\\nMRI is medically necessary.\"`"),
@@ -176,8 +170,8 @@ fn list_shows_each_workflow_with_inputs_agents_and_pattern() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("claim.wf"), CLAIM).unwrap();
     let output = wfc(dir.path(), &["list", "--json"]);
-    assert_eq!(output.status.code(), Some(0));
-    let list: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.code, Some(0));
+    let list = output.json();
     let claim = &list[0];
     assert_eq!(claim["name"], "claim");
     assert_eq!(claim["description"], "Medical necessity, then the claim.");
@@ -195,7 +189,7 @@ fn list_shows_each_workflow_with_inputs_agents_and_pattern() {
         serde_json::json!(["necessity"])
     );
 
-    let text = stdout(&wfc(dir.path(), &["list"]));
+    let text = wfc(dir.path(), &["list"]).stdout;
     assert!(
         text.starts_with("claim  (sequential: MedicalQA, Claims)\n  Medical necessity, then the claim.\n  --input case: text (required)\n  --input plan: one_of(\"ppo\", \"hmo\") (default \"ppo\")"),
         "{text}"

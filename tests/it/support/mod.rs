@@ -1,5 +1,10 @@
-//! Running workflows in tests: real HTTP to the mock model server on
-//! 127.0.0.1, through the same router, client and scheduler `wfc run` uses.
+//! The harness: [`Wfc`] runs the binary; the rest runs workflows in process
+//! with real HTTP to the mock model server on 127.0.0.1, through the same
+//! router, client and scheduler `wfc run` uses.
+
+mod command;
+
+pub(crate) use command::{Ran, Wfc};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
