@@ -24,15 +24,13 @@ fn a_path_that_does_not_exist_is_named_with_the_reason() {
 #[test]
 fn exit_codes_tell_errors_from_warnings_from_usage() {
     assert_eq!(
-        Wfc::with(&["check", "tests/cases/check/err_cycle.wf"])
-            .code,
+        Wfc::with(&["check", "tests/cases/check/err_cycle.wf"]).code,
         Some(1)
     );
     let warning_only = "tests/cases/check/warn_unused_input.wf";
     assert_eq!(Wfc::with(&["check", warning_only]).code, Some(0));
     assert_eq!(
-        Wfc::with(&["check", "--deny-warnings", warning_only])
-            .code,
+        Wfc::with(&["check", "--deny-warnings", warning_only]).code,
         Some(1)
     );
     assert_eq!(Wfc::with(&["check", "no/such/path.wf"]).code, Some(2));

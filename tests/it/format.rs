@@ -79,3 +79,25 @@ fn comments_stay_where_they_were() {
         "// roster\n\nagent A {  // the only one\n  // its model\n  model = \"m\"  // pinned\n}\n"
     );
 }
+
+/// Every file under `tests/cases/fmt/` is a case: its canonical layout is
+/// snapshotted with the file as written beside it, and formatting that
+/// layout again changes nothing.
+#[test]
+fn fmt_cases() {
+    insta::glob!("../cases/fmt", "*.wf", |path| {
+        let source = SourceFile::new(path, std::fs::read_to_string(path).unwrap());
+        let module = wfc::parse::parse(&source).expect("a fmt case parses");
+        let formatted = wfc::format::format(&source, &module);
+        let again = SourceFile::new(path, formatted.clone());
+        let reparsed = wfc::parse::parse(&again).expect("the formatted case parses");
+        assert_eq!(wfc::format::format(&again, &reparsed), formatted);
+        insta::with_settings!({
+            description => source.text(),
+            omit_expression => true,
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_snapshot!(formatted);
+        });
+    });
+}

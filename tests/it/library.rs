@@ -68,21 +68,6 @@ fn plan_text(workflow: &WorkflowDef) -> String {
     text
 }
 
-/// The report with the figures that depend on the machine set to zero.
-fn normalised(report: &wfc::run::Report) -> serde_json::Value {
-    let mut json = serde_json::to_value(report).unwrap();
-    json["total_latency_ms"] = 0.into();
-    json["parallel_efficiency"] = 0.into();
-    json["metadata"]["sequential_time_ms"] = 0.into();
-    json["metadata"]["speedup_factor"] = 0.into();
-    for result in json["results"].as_array_mut().unwrap() {
-        for field in ["latency_ms", "started_ms", "finished_ms"] {
-            result[field] = 0.into();
-        }
-    }
-    json
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_workflow_plans_and_runs_on_the_mock_server() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
@@ -101,7 +86,10 @@ async fn every_workflow_plans_and_runs_on_the_mock_server() {
                 format!("output@{}", workflow.name),
                 report.aggregated_content
             );
-            insta::assert_json_snapshot!(format!("report@{}", workflow.name), normalised(&report));
+            insta::assert_json_snapshot!(
+                format!("report@{}", workflow.name),
+                crate::support::normalised(&report)
+            );
         }
     }
     assert!(seen >= 1);

@@ -226,10 +226,7 @@ fn runs_a_workflow_end_to_end() {
     for extra in [&[][..], &["--no-stream"][..]] {
         let dir = tempfile::tempdir().unwrap();
         let (output, report) = wfc_run(dir.path(), &url, "chain", extra);
-        let context = format!(
-            "wfc run {extra:?}: {report:#}\nstderr:\n{}",
-            output.stderr
-        );
+        let context = format!("wfc run {extra:?}: {report:#}\nstderr:\n{}", output.stderr);
         assert_eq!(output.code, Some(0), "{context}");
         assert_eq!(report["success"], true, "{context}");
         assert_eq!(report["metadata"]["num_tasks"], 3, "{context}");
@@ -307,10 +304,7 @@ fn a_prompt_longer_than_the_context_fails_once_with_the_servers_reason() {
     let input = format!("record=@{}", record_file.display());
 
     let (output, report) = wfc_run(dir.path(), &url, "long_record", &["--input", &input]);
-    let context = format!(
-        "{report:#}\nstderr:\n{}",
-        output.stderr
-    );
+    let context = format!("{report:#}\nstderr:\n{}", output.stderr);
     assert_eq!(output.code, Some(3), "a task failed: {context}");
     assert_eq!(report["success"], false, "{context}");
     let summary = result(&report, "summary");
@@ -341,10 +335,7 @@ fn a_typed_answer_comes_back_in_the_declared_shape() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (output, report) = wfc_run(dir.path(), &url, "typed", &[]);
-    let context = format!(
-        "{report:#}\nstderr:\n{}",
-        output.stderr
-    );
+    let context = format!("{report:#}\nstderr:\n{}", output.stderr);
     assert_eq!(output.code, Some(0), "{context}");
     let lines = journal(dir.path());
     let decision = lines.iter().find(|l| l["task"] == "decision").unwrap();

@@ -13,6 +13,7 @@ mod phi;
 mod reference;
 mod robustness;
 mod run;
+mod run_cases;
 mod run_cli;
 mod serve;
 mod support;

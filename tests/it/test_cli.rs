@@ -77,7 +77,11 @@ fn tests_run_with_mocks_snapshots_are_kept_and_changes_fail_with_a_diff() {
 
     let again = wfc(dir.path(), &["test", "--filter", "knee"]);
     assert_eq!(again.code, Some(0));
-    assert!(again.stdout.contains("test result: ok. 1 passed; 0 failed\n"));
+    assert!(
+        again
+            .stdout
+            .contains("test result: ok. 1 passed; 0 failed\n")
+    );
 
     let changed = CLAIM.replace("MRI is medically necessary.", "MRI is necessary.");
     let changed = changed.replace(

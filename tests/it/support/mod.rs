@@ -150,3 +150,18 @@ pub(crate) fn result<'r>(report: &'r Report, task: &str) -> &'r wfc::run::report
         .find(|r| r.task_id == task)
         .unwrap_or_else(|| panic!("no result for {task}"))
 }
+
+/// The report with the figures that depend on the machine set to zero.
+pub(crate) fn normalised(report: &wfc::run::Report) -> serde_json::Value {
+    let mut json = serde_json::to_value(report).unwrap();
+    json["total_latency_ms"] = 0.into();
+    json["parallel_efficiency"] = 0.into();
+    json["metadata"]["sequential_time_ms"] = 0.into();
+    json["metadata"]["speedup_factor"] = 0.into();
+    for result in json["results"].as_array_mut().unwrap() {
+        for field in ["latency_ms", "started_ms", "finished_ms"] {
+            result[field] = 0.into();
+        }
+    }
+    json
+}
