@@ -5,7 +5,10 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// The runtime's clock, so that tests with paused time see exact timings.
+use tokio::time::Instant;
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;

@@ -22,12 +22,18 @@ const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/llama
 const CONTEXT_TOKENS: usize = 32_768;
 
 /// The server's base URL, or `None` (after saying so) when the tests
-/// should be skipped.
+/// should be skipped. Where `WFC_REQUIRE_SERVERS` is set (`.ci/run` sets
+/// it), a missing server fails the test instead.
 fn server(test: &str) -> Option<String> {
     match std::env::var(URL_VARIABLE) {
         Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
+        _ if std::env::var_os("WFC_REQUIRE_SERVERS").is_some() => panic!(
+            "{test}: {URL_VARIABLE} is not set, and WFC_REQUIRE_SERVERS says every real server must be there"
+        ),
         _ => {
-            println!("skipped {test}: {URL_VARIABLE} is not set (no llama-server to talk to)");
+            eprintln!(
+                "SKIPPED {test}: {URL_VARIABLE} is not set (no llama-server to talk to; .ci/run starts one)"
+            );
             None
         }
     }

@@ -62,7 +62,7 @@ fn a_run_logs_and_journals_no_phi() {
     let stderr = &output.stderr;
     assert_eq!(output.code, Some(0), "{stderr}");
     assert!(stderr.contains("DEBUG"), "debug logs are on: {stderr}");
-    assert_clean("the logs", &stderr);
+    assert_clean("the logs", stderr);
     let report: Value = output.json();
     assert_eq!(report["success"], true);
     assert_clean("the report's metadata", &report["metadata"].to_string());
@@ -84,7 +84,7 @@ fn failing_tasks_name_no_phi() {
         .run();
     let stderr = &output.stderr;
     assert_eq!(output.code, Some(3), "{stderr}");
-    assert_clean("the logs", &stderr);
+    assert_clean("the logs", stderr);
     let report: Value = output.json();
     let errors = &report["metadata"]["errors"];
     assert!(
