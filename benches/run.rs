@@ -18,12 +18,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 use wfc::check::{Program, check_file};
-use wfc::client::Client;
 use wfc::loader::Loader;
-use wfc::policy::Backoff;
-use wfc::router::{Router, RouterConfig};
 use wfc::run::inputs::{Given, bind};
-use wfc::run::{HttpExecutor, Report, Runner};
+use wfc::run::{Deployment, Report, Session, agents_used};
 
 const SEED_RUNS: usize = 5;
 const DAG_RUNS: usize = 5;
@@ -169,29 +166,12 @@ async fn run_once(
     stream: bool,
 ) -> Report {
     let workflow = &program.workflows[0];
-    let mut agents: Vec<&str> = workflow.tasks.iter().map(|t| t.agent.as_str()).collect();
-    agents.sort_unstable();
-    agents.dedup();
-    let config = RouterConfig::everything_at(
-        base_url,
-        agents.iter().map(std::string::ToString::to_string),
-    );
-    let executor = HttpExecutor {
-        router: Router::new(&config, &agents).expect("a router"),
-        client: Client::default(),
-        backoff: Backoff::default(),
-        stream,
-    };
-    let capacity = |agent: &str| executor.router.capacity(agent);
-    let runner = Runner {
-        workflow,
-        agents: &program.agents,
-        executor: &executor,
-        observer: &(),
-        capacity: &capacity,
-    };
-    let report = runner
-        .run(inputs, &CancellationToken::new())
+    let agents = agents_used(program, workflow);
+    let http = Deployment::Everything(base_url.to_string())
+        .connect(&agents, stream)
+        .expect("a router");
+    let report = Session::new(program, workflow, &http)
+        .run(inputs, &(), &CancellationToken::new())
         .await
         .expect("the output renders");
     assert!(

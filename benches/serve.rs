@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 use wfc::mock::{MockConfig, MockServer};
-use wfc::serve::{AuditLog, Auth, Deployment, ServeConfig, Server};
+use wfc::run::Deployment;
+use wfc::serve::{AuditLog, Auth, ServeConfig, Server};
 
 const CLIENTS: usize = 64;
 const REQUESTS: usize = 4_000;

@@ -5,8 +5,11 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// The kinds of failure a retry policy names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ErrorClass {
     /// No answer in time (also HTTP 408).
     Timeout,
@@ -47,7 +50,8 @@ impl ErrorClass {
 }
 
 /// How waits between attempts grow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Spacing {
     /// Doubling, with jitter.
     Exponential,
@@ -58,7 +62,7 @@ pub enum Spacing {
 }
 
 /// Which failures a task retries, how often and how far apart.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetryPolicy {
     pub on: Vec<ErrorClass>,
     /// Attempts in all, the first included.

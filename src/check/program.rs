@@ -65,7 +65,7 @@ impl InputDef {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Type {
     Text,
     Number,
@@ -79,7 +79,7 @@ pub enum Type {
     Object(Vec<FieldDef>),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FieldDef {
     pub name: String,
     pub doc: String,

@@ -1,23 +1,19 @@
 //! `wfc run`: check a workflow, bind its inputs, run it against the agents'
 //! servers (or the built-in mock), and print the output or the report.
 
-use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
 use super::error::{Code, Error};
 use super::progress::Progress;
-use wfc::check::{self, AgentDef, Program, WorkflowDef};
-use wfc::client::Client;
+use wfc::check::{self, Program, WorkflowDef};
 use wfc::loader::Loader;
 use wfc::mock::MockServer;
-use wfc::policy::Backoff;
-use wfc::router::{Router, RouterConfig};
+use wfc::router::RouterConfig;
 use wfc::run::inputs::{self, Given};
-use wfc::run::journal::{self, Journal, RunRequest};
-use wfc::run::stored::Stored;
-use wfc::run::{HttpExecutor, Report, Runner};
+use wfc::run::journal::{self, RunRequest};
+use wfc::run::{Deployment, Report, Session, agents_used};
 
 #[derive(clap::Args)]
 pub(super) struct Args {
@@ -74,7 +70,6 @@ struct Prepared {
     workflow: usize,
     inputs: serde_json::Map<String, serde_json::Value>,
     run_dir: PathBuf,
-    previous: Vec<wfc::record::TaskRecord>,
     file: PathBuf,
 }
 
@@ -114,7 +109,6 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         (Some(dir), _) | (None, Some(dir)) => dir.clone(),
         (None, None) => default_run_dir(&def.name),
     };
-    let previous = Journal::read(&run_dir).map_err(Error::usage)?;
     let request = RunRequest {
         file: std::path::absolute(&file).unwrap_or(file.clone()),
         workflow: def.name.clone(),
@@ -131,7 +125,6 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         workflow,
         inputs,
         run_dir,
-        previous,
         file,
     })
 }
@@ -247,29 +240,6 @@ fn default_run_dir(workflow: &str) -> PathBuf {
         .join(format!("{workflow}-{stamp}"))
 }
 
-/// The agents a workflow may call: its tasks' agents and every fallback.
-fn agents_used<'a>(program: &'a Program, workflow: &WorkflowDef) -> Vec<&'a str> {
-    let by_name: HashMap<&str, &AgentDef> = program
-        .agents
-        .iter()
-        .map(|a| (a.name.as_str(), a))
-        .collect();
-    let mut used = BTreeSet::new();
-    let mut pending: Vec<&str> = workflow
-        .tasks
-        .iter()
-        .flat_map(|t| std::iter::once(t.agent.as_str()).chain(t.fallback.as_deref()))
-        .collect();
-    while let Some(name) = pending.pop() {
-        if let Some(agent) = by_name.get(name)
-            && used.insert(agent.name.as_str())
-        {
-            pending.extend(agent.fallback.as_deref());
-        }
-    }
-    used.into_iter().collect()
-}
-
 async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     let program = &prepared.program;
     let workflow = &program.workflows[prepared.workflow];
@@ -279,37 +249,20 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     } else {
         None
     };
-    let config = match &mock {
-        Some(server) => RouterConfig::everything_at(
-            &server.base_url(),
-            agents.iter().map(std::string::ToString::to_string),
+    let deployment = match &mock {
+        Some(server) => Deployment::Everything(server.base_url()),
+        None => Deployment::Router(
+            RouterConfig::find(args.router.as_deref(), &prepared.file).map_err(Error::usage)?,
         ),
-        None => RouterConfig::discover(args.router.as_deref(), &prepared.file, &agents)
-            .map_err(Error::usage)?,
     };
-    let router = Router::new(&config, &agents).map_err(Error::usage)?;
-    let journal = Journal::open(&prepared.run_dir)
-        .map_err(|err| Error::usage(format!("cannot open the journal: {err}")))?;
-    let executor = Stored::new(
-        HttpExecutor {
-            router,
-            client: Client::default(),
-            backoff: Backoff::default(),
-            stream: !args.no_stream,
-        },
-        &prepared.previous,
-        args.cache.clone(),
-    );
+    let http = deployment
+        .connect(&agents, !args.no_stream)
+        .map_err(Error::usage)?;
+    let session = Session::new(program, workflow, &http)
+        .journal(&prepared.run_dir)
+        .map_err(|err| Error::usage(format!("cannot open the journal: {err}")))?
+        .cache(args.cache.clone());
     let progress = (!args.quiet).then(|| Progress::for_stderr(workflow.tasks.len()));
-    let observer = (&journal, progress);
-    let capacity = |agent: &str| executor.inner().router.capacity(agent);
-    let runner = Runner {
-        workflow,
-        agents: &program.agents,
-        executor: &executor,
-        observer: &observer,
-        capacity: &capacity,
-    };
     let cancel = CancellationToken::new();
     let on_ctrl_c = {
         let cancel = cancel.clone();
@@ -319,7 +272,7 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
             }
         })
     };
-    let result = runner.run(&prepared.inputs, &cancel).await;
+    let result = session.run(&prepared.inputs, &progress, &cancel).await;
     on_ctrl_c.abort();
     if let Some(server) = mock {
         server.shutdown().await;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::error::Error;
 use wfc::router::RouterConfig;
-use wfc::serve::{AuditLog, Auth, Deployment, ServeConfig, Server};
+use wfc::run::Deployment;
+use wfc::serve::{AuditLog, Auth, ServeConfig, Server};
 
 #[derive(clap::Args)]
 pub(super) struct Args {

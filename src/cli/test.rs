@@ -5,13 +5,11 @@ use std::path::{Path, PathBuf};
 
 use super::error::{Code, Error};
 use wfc::check::{self, Program, TestDef, WorkflowDef};
-use wfc::client::Client;
 use wfc::loader::Loader;
 use wfc::mock::{MockConfig, MockServer};
-use wfc::policy::Backoff;
-use wfc::router::{Router, RouterConfig};
-use wfc::run::HttpExecutor;
-use wfc::testing::{self, Scripted, snapshot};
+use wfc::router::RouterConfig;
+use wfc::run::{Deployment, HttpExecutor};
+use wfc::testing::{self, snapshot};
 
 #[derive(clap::Args)]
 pub(super) struct Args {
@@ -106,6 +104,8 @@ async fn run_all(args: &Args, paths: &[PathBuf]) -> Result<(), Error> {
     summarise(&tally)
 }
 
+/// Where the tests of `program` send their unscripted requests: the mock
+/// server, or with `--live` the deployment beside the file.
 fn executor(
     args: &Args,
     mock: Option<&MockServer>,
@@ -113,20 +113,15 @@ fn executor(
     program: &Program,
 ) -> Result<HttpExecutor, String> {
     let agents: Vec<&str> = program.agents.iter().map(|a| a.name.as_str()).collect();
-    let config = match mock {
-        Some(server) => RouterConfig::everything_at(
-            &server.base_url(),
-            agents.iter().map(std::string::ToString::to_string),
+    let deployment = match mock {
+        Some(server) => Deployment::Everything(server.base_url()),
+        None => Deployment::Router(
+            RouterConfig::find(args.router.as_deref(), path).map_err(|err| err.to_string())?,
         ),
-        None => RouterConfig::discover(args.router.as_deref(), path, &agents)
-            .map_err(|err| err.to_string())?,
     };
-    Ok(HttpExecutor {
-        router: Router::new(&config, &agents).map_err(|err| err.to_string())?,
-        client: Client::default(),
-        backoff: Backoff::default(),
-        stream: false,
-    })
+    deployment
+        .connect(&agents, false)
+        .map_err(|err| err.to_string())
 }
 
 async fn run_one(
@@ -139,17 +134,7 @@ async fn run_one(
     tally: &mut Tally,
 ) {
     let name = format!("{}::{:?}", workflow.name, test.name);
-    let capacity = |agent: &str| executor.router.capacity(agent);
-    let scripted = Scripted::new(test, executor);
-    let run = if args.live {
-        let unscripted = TestDef {
-            mocks: Vec::new(),
-            ..test.clone()
-        };
-        testing::run(workflow, &program.agents, &unscripted, executor, &capacity).await
-    } else {
-        testing::run(workflow, &program.agents, test, &scripted, &capacity).await
-    };
+    let run = testing::run(program, workflow, test, executor, args.live).await;
     let mut failures = run.failures;
     let mut note = String::new();
     // A test that already failed neither writes nor updates its snapshot:

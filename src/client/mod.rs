@@ -7,7 +7,7 @@ mod sse;
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 pub use error::CallError;
@@ -40,7 +40,7 @@ pub struct Target {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     pub model: String,
     pub system: Option<String>,
@@ -52,7 +52,21 @@ pub struct ChatRequest {
     pub schema: Option<serde_json::Value>,
     /// Turns after the prompt: an earlier answer (`assistant`) and what was
     /// wrong with it (`user`), so the model can correct itself.
-    pub follow_ups: Vec<(&'static str, String)>,
+    pub follow_ups: Vec<Turn>,
+}
+
+/// One message of a conversation after the prompt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Turn {
+    pub role: Role,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
 }
 
 impl ChatRequest {
@@ -62,8 +76,8 @@ impl ChatRequest {
             messages.push(json!({ "role": "system", "content": system }));
         }
         messages.push(json!({ "role": "user", "content": self.prompt }));
-        for (role, content) in &self.follow_ups {
-            messages.push(json!({ "role": role, "content": content }));
+        for turn in &self.follow_ups {
+            messages.push(json!({ "role": turn.role, "content": turn.content }));
         }
         let mut body = json!({
             "model": self.model,

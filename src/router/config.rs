@@ -152,22 +152,17 @@ impl RouterConfig {
     }
 
     /// The router file given, else `wfc.toml` beside the workflow, else the
-    /// seed's deployment; then the environment's overrides for `agents`.
-    pub fn discover(
-        given: Option<&Path>,
-        workflow: &Path,
-        agents: &[&str],
-    ) -> Result<Self, RouterError> {
+    /// seed's deployment. The environment's `WFC_ROUTE_*` overrides apply
+    /// when the run connects to it.
+    pub fn find(given: Option<&Path>, workflow: &Path) -> Result<Self, RouterError> {
         let beside = workflow
             .parent()
             .map(|dir| dir.join(FILE_NAME))
             .filter(|path| path.is_file());
-        let mut config = match given.map(Path::to_path_buf).or(beside) {
-            Some(path) => Self::read(&path)?,
-            None => Self::seed(),
-        };
-        config.apply_overrides(agents, |name| std::env::var(name).ok());
-        Ok(config)
+        match given.map(Path::to_path_buf).or(beside) {
+            Some(path) => Self::read(&path),
+            None => Ok(Self::seed()),
+        }
     }
 
     /// `WFC_ROUTE_<AGENT>` replaces the URLs of each of `agents`; the other

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::scheduler::Finished;
+use super::local::Finished;
 use crate::record::{Outcome, Quality, TaskRecord};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

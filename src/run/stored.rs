@@ -9,7 +9,8 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::events::Observer;
-use super::execute::{Answer, Executor, Failure, Job};
+use super::execute::Executor;
+use super::job::{Answer, Failure, Job};
 use crate::record::{Outcome, TaskRecord};
 
 pub struct Stored<E> {
@@ -119,5 +120,9 @@ impl<E: Executor> Executor for Stored<E> {
             self.remember(&key, &answer);
             Ok(answer)
         })
+    }
+
+    fn capacity(&self, agent: &str) -> Option<usize> {
+        self.inner.capacity(agent)
     }
 }

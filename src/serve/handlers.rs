@@ -27,8 +27,7 @@ use super::library::{Entry, Library};
 use super::metrics::{TaskMetrics, WorkflowLabels};
 use super::stream::Streamer;
 use crate::run::inputs::{self, Given};
-use crate::run::journal::Journal;
-use crate::run::{Observer, Report, Runner};
+use crate::run::{Observer, Report, Session};
 
 type AppState = Shared<Arc<State>>;
 
@@ -334,27 +333,17 @@ impl AcceptedRun {
     /// audit log and the metrics record.
     async fn execute(&self, extra: &dyn Observer) -> Result<(Report, &'static str), ApiError> {
         let entry: &Entry = self.library.get(&self.workflow).expect("found before");
-        let journal = match &self.state.runs_dir {
-            Some(dir) => Some(Journal::open(&dir.join(&self.id.0)).map_err(|err| {
+        let mut session = Session::new(&entry.program, entry.workflow(), &self.library.executor);
+        if let Some(dir) = &self.state.runs_dir {
+            session = session.journal(&dir.join(&self.id.0)).map_err(|err| {
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "journal",
                     format!("cannot open the run's journal: {err}"),
                 )
-            })?),
-            None => None,
-        };
-        let metrics = TaskMetrics(self.state.metrics.clone());
-        let observer = ((journal, metrics), extra);
-        let executor = &self.library.executor;
-        let capacity = |agent: &str| executor.router.capacity(agent);
-        let runner = Runner {
-            workflow: entry.workflow(),
-            agents: &entry.program.agents,
-            executor,
-            observer: &observer,
-            capacity: &capacity,
-        };
+            })?;
+        }
+        let observer = (TaskMetrics(self.state.metrics.clone()), extra);
         let cancel: CancellationToken = self.state.stopping.child_token();
         let timer = {
             let cancel = cancel.clone();
@@ -367,11 +356,8 @@ impl AcceptedRun {
         let started = Instant::now();
         self.state.metrics.in_flight.inc();
         tracing::info!(request = %self.id.0, workflow = %self.workflow, caller = %self.caller, "run started");
-        let result = runner.run(&self.inputs, &cancel).await;
+        let result = session.run(&self.inputs, &observer, &cancel).await;
         self.state.metrics.in_flight.dec();
-        let ((journal, _), _) = observer;
-        // Closing the journal waits for its last sync: off the async workers.
-        let _ = tokio::task::spawn_blocking(move || drop(journal)).await;
         let timed_out = timer.is_finished() && !self.state.stopping.is_cancelled();
         timer.abort();
         let report = result.map_err(|err| {

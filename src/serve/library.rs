@@ -7,11 +7,8 @@ use std::sync::Arc;
 
 use crate::catalog::{self, WorkflowInfo};
 use crate::check::{self, Program, WorkflowDef};
-use crate::client::Client;
 use crate::loader::Loader;
-use crate::policy::Backoff;
-use crate::router::{Router, RouterConfig};
-use crate::run::HttpExecutor;
+use crate::run::{Deployment, HttpExecutor};
 
 pub struct Library {
     entries: BTreeMap<String, Entry>,
@@ -29,14 +26,6 @@ impl Entry {
     pub fn workflow(&self) -> &WorkflowDef {
         &self.program.workflows[self.index]
     }
-}
-
-/// Where to serve agents from: a router file's deployment (with the
-/// environment's `WFC_ROUTE_*` overrides) or one server for everything
-/// (the mock).
-pub enum Deployment {
-    Router(RouterConfig),
-    Everything(String),
 }
 
 impl Library {
@@ -87,24 +76,10 @@ impl Library {
             return Err(report);
         }
         let names: Vec<&str> = agents.iter().map(String::as_str).collect();
-        let config = match deployment {
-            Deployment::Router(config) => {
-                let mut config = config.clone();
-                config.apply_overrides(&names, |name| std::env::var(name).ok());
-                config
-            }
-            Deployment::Everything(url) => RouterConfig::everything_at(url, agents.clone()),
-        };
-        let router = Router::new(&config, &names).map_err(|err| format!("error: {err}\n"))?;
-        Ok(Library {
-            entries,
-            executor: HttpExecutor {
-                router,
-                client: Client::default(),
-                backoff: Backoff::default(),
-                stream: true,
-            },
-        })
+        let executor = deployment
+            .connect(&names, true)
+            .map_err(|err| format!("error: {err}\n"))?;
+        Ok(Library { entries, executor })
     }
 
     /// A workflow by name; the seed's hyphenated paths

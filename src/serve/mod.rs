@@ -23,9 +23,10 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::run::Deployment;
 pub use audit::AuditLog;
 pub use auth::Auth;
-pub use library::{Deployment, Library};
+pub use library::Library;
 use metrics::Metrics;
 
 /// The routes, as the `OpenAPI` document (`docs/openapi.json`) lists them.

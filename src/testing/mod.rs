@@ -3,16 +3,12 @@
 
 pub mod snapshot;
 
-use std::collections::HashMap;
-
-use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use crate::ast::TaskState;
-use crate::check::{AgentDef, Expectation, MockAnswer, TestDef, WorkflowDef};
-use crate::run::execute::{Answer, Failure};
+use crate::check::{Expectation, Program, TestDef, WorkflowDef};
 use crate::run::inputs::{self, Given};
-use crate::run::{Executor, Job, Observer, Report, Runner};
+use crate::run::{HttpExecutor, Report, Session};
 
 /// What became of one test.
 #[derive(Debug)]
@@ -22,76 +18,15 @@ pub struct TestRun {
     pub failures: Vec<String>,
 }
 
-/// Answers mocked tasks with the test's scripted text and passes every
-/// other job on (to the mock server, or to the real ones with `--live`).
-pub struct Scripted<'a> {
-    answers: HashMap<&'a str, &'a MockAnswer>,
-    rest: &'a dyn Executor,
-}
-
-impl<'a> Scripted<'a> {
-    pub fn new(test: &'a TestDef, rest: &'a dyn Executor) -> Self {
-        let answers = test
-            .mocks
-            .iter()
-            .map(|(task, answer)| (task.as_str(), answer))
-            .collect();
-        Scripted { answers, rest }
-    }
-}
-
-impl Executor for Scripted<'_> {
-    fn execute<'b>(
-        &'b self,
-        job: &'b Job,
-        observer: &'b dyn Observer,
-    ) -> BoxFuture<'b, Result<Answer, Failure>> {
-        match self.answers.get(job.task.as_str()) {
-            Some(MockAnswer::Failure(error)) => {
-                let failure = Failure {
-                    error: error.clone(),
-                    attempts: 1,
-                };
-                Box::pin(async move { Err(failure) })
-            }
-            Some(MockAnswer::Text(text)) => {
-                let text = match &job.output {
-                    None => text.clone(),
-                    Some(shape) => match crate::run::execute::typed(text, shape) {
-                        Ok(json) => json,
-                        Err(mismatch) => {
-                            let failure = Failure {
-                                error: format!(
-                                    "the mocked answer does not match the declared output: {mismatch}"
-                                ),
-                                attempts: 1,
-                            };
-                            return Box::pin(async move { Err(failure) });
-                        }
-                    },
-                };
-                let answer = Answer {
-                    text: text.clone(),
-                    model: job.request.model.clone(),
-                    tokens: text.split_whitespace().count() as u32,
-                    finish_reason: Some("stop".into()),
-                    attempts: 1,
-                    replayed: true,
-                };
-                Box::pin(async move { Ok(answer) })
-            }
-            None => self.rest.execute(job, observer),
-        }
-    }
-}
-
-/// Runs `test` of `workflow` with `executor` and checks its expectations.
+/// Runs `test` of `workflow` and checks its expectations: the mocked
+/// tasks get their scripted answers (unless `live`), every other request
+/// goes to `http`.
 pub async fn run(
+    program: &Program,
     workflow: &WorkflowDef,
-    agents: &[AgentDef],
     test: &TestDef,
-    executor: &dyn Executor,
-    capacity: &(dyn Fn(&str) -> Option<usize> + Sync),
+    http: &HttpExecutor,
+    live: bool,
 ) -> TestRun {
     let given = test
         .inputs
@@ -107,14 +42,11 @@ pub async fn run(
             };
         }
     };
-    let runner = Runner {
-        workflow,
-        agents,
-        executor,
-        observer: &(),
-        capacity,
-    };
-    match runner.run(&inputs, &CancellationToken::new()).await {
+    let mut session = Session::new(program, workflow, http);
+    if !live {
+        session = session.script(&test.mocks);
+    }
+    match session.run(&inputs, &(), &CancellationToken::new()).await {
         Ok(report) => TestRun {
             failures: unmet(test, &report),
             report: Some(report),

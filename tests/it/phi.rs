@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 
 use crate::support::Wfc;
 use wfc::mock::{Fault, FaultKind, MockConfig, MockServer};
-use wfc::serve::{AuditLog, Auth, Deployment, ServeConfig, Server};
+use wfc::run::Deployment;
+use wfc::serve::{AuditLog, Auth, ServeConfig, Server};
 
 const MARKER: &str = "PHI-MARKER-5d1e0b";
 const CLAIM: &str = "workflows/insurance_claim.wf";

@@ -299,7 +299,6 @@ workflow chain {
 "#,
     );
     let run_dir = dir.path().join("run");
-    let journal = Journal::open(&run_dir).unwrap();
     let broken = MockConfig {
         faults: vec![Fault {
             model: None,
@@ -311,10 +310,9 @@ workflow chain {
     };
     let mock = MockServer::start(broken).await.unwrap();
     let mut setup = Setup::new(&program, &mock);
-    setup.observer = &journal;
+    setup.run_dir = Some(run_dir.clone());
     let first = setup.run().await;
     assert_eq!(result(&first, "claim").status, "failed");
-    journal.sync();
 
     let journaled = Journal::read(&run_dir).unwrap();
     let finished: Vec<(&str, bool)> = journaled
@@ -328,7 +326,7 @@ workflow chain {
 
     let healthy = MockServer::start(MockConfig::default()).await.unwrap();
     let mut resumed = Setup::new(&program, &healthy);
-    resumed.journal = journaled;
+    resumed.run_dir = Some(run_dir);
     let second = resumed.run().await;
     assert!(second.success, "{second:#?}");
     let prompts: Vec<String> = healthy.requests().into_iter().map(|r| r.prompt).collect();
@@ -409,9 +407,8 @@ workflow long {
         .await
         .unwrap();
     let run_dir = dir.path().join("run");
-    let journal = Journal::open(&run_dir).unwrap();
     let mut setup = Setup::new(&program, &mock);
-    setup.observer = &journal;
+    setup.run_dir = Some(run_dir.clone());
     let cancel = tokio_util::sync::CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
@@ -426,7 +423,6 @@ workflow long {
     assert_eq!(result(&report, "quick").status, "ok");
     assert_eq!(result(&report, "slow").status, "failed");
     assert_eq!(result(&report, "later").status, "skipped");
-    journal.sync();
     let journaled = Journal::read(&run_dir).unwrap();
     assert!(journaled.iter().any(|r| r.task == "quick" && r.is_ok()));
 }

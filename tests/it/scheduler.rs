@@ -10,8 +10,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use wfc::check::Program;
-use wfc::run::execute::{Answer, Failure};
-use wfc::run::{Executor, Job, Observer, Report, Runner};
+use wfc::run::{Answer, Executor, Failure, Job, Observer, Report, Session};
 
 use crate::support::{program, result};
 
@@ -58,7 +57,7 @@ impl Executor for Timed {
             self.state.lock().unwrap().now -= 1;
             Ok(Answer {
                 text: format!("answer to {}", job.task),
-                model: job.request.model.clone(),
+                model: job.chat_request().model.clone(),
                 tokens: 3,
                 finish_reason: Some("stop".into()),
                 attempts: 1,
@@ -69,18 +68,10 @@ impl Executor for Timed {
 }
 
 async fn run(program: &Program, executor: &Timed) -> Report {
-    let workflow = &program.workflows[0];
-    let capacity = |_: &str| None;
-    Runner {
-        workflow,
-        agents: &program.agents,
-        executor,
-        observer: &(),
-        capacity: &capacity,
-    }
-    .run(&serde_json::Map::new(), &CancellationToken::new())
-    .await
-    .unwrap()
+    Session::new(program, &program.workflows[0], executor)
+        .run(&serde_json::Map::new(), &(), &CancellationToken::new())
+        .await
+        .unwrap()
 }
 
 fn timing(report: &Report, task: &str) -> (u64, u64) {
@@ -178,8 +169,10 @@ workflow queue {
         .filter(|task| *task != "after_mid_long")
         .collect();
     assert_eq!(on_one, ["high", "mid_long", "mid_short", "low"]);
-    // One slot: each finishes 40 ms after the one before it.
-    let finishes: Vec<u64> = on_one.iter().map(|task| timing(&report, task).1).collect();
-    assert_eq!(finishes, [40, 80, 120, 160]);
+    // One slot: each starts the moment the one before it finishes.
+    let timings: Vec<(u64, u64)> = on_one.iter().map(|task| timing(&report, task)).collect();
+    assert_eq!(timings, [(0, 40), (40, 80), (80, 120), (120, 160)]);
+    // Time spent waiting for a slot is not latency.
+    assert_eq!(report.metadata.sequential_time_ms, 4 * 40 + 10);
     assert_eq!(timing(&report, "after_mid_long"), (80, 90));
 }

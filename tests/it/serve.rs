@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use wfc::mock::{MockConfig, MockServer};
-use wfc::serve::{AuditLog, Auth, Deployment, ServeConfig, Server};
+use wfc::run::Deployment;
+use wfc::serve::{AuditLog, Auth, ServeConfig, Server};
 
 const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes!!";
 const AUDIENCE: &str = "wfc";

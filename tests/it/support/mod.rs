@@ -14,10 +14,8 @@ use wfc::check::{Program, WorkflowDef};
 use wfc::client::Client;
 use wfc::mock::{MockConfig, MockServer};
 use wfc::policy::Backoff;
-use wfc::record::TaskRecord;
 use wfc::router::{Router, RouterConfig};
-use wfc::run::stored::Stored;
-use wfc::run::{HttpExecutor, Observer, Report, Runner};
+use wfc::run::{HttpExecutor, Observer, Report, Session};
 
 /// Checks `source` and returns its program; a file with errors fails the
 /// test.
@@ -53,7 +51,8 @@ pub(crate) struct Setup<'a> {
     pub workflow: &'a WorkflowDef,
     pub routes: RouterConfig,
     pub inputs: serde_json::Value,
-    pub journal: Vec<TaskRecord>,
+    /// Where the run keeps its journal (and finds an earlier run's).
+    pub run_dir: Option<PathBuf>,
     pub cache: Option<PathBuf>,
     pub stream: bool,
     pub observer: &'a dyn Observer,
@@ -76,7 +75,7 @@ impl<'a> Setup<'a> {
             workflow,
             routes: RouterConfig::everything_at(&mock.base_url(), agents),
             inputs: serde_json::json!({}),
-            journal: Vec::new(),
+            run_dir: None,
             cache: None,
             stream: true,
             observer: &(),
@@ -99,19 +98,12 @@ impl<'a> Setup<'a> {
             .iter()
             .map(|a| a.name.as_str())
             .collect();
-        let router = Router::with_env(&self.routes, &names, |_| None).unwrap();
-        let executor = Stored::new(
-            HttpExecutor {
-                router,
-                client: Client::default(),
-                backoff: QUICK,
-                stream: self.stream,
-            },
-            &self.journal,
-            self.cache.clone(),
-        );
-        let capacity = |agent: &str| executor.inner().router.capacity(agent);
-        let workflow = self.workflow;
+        // The test's own routes, whatever `WFC_ROUTE_*` the environment has.
+        let http = HttpExecutor {
+            router: Router::with_env(&self.routes, &names, |_| None).unwrap(),
+            client: Client::default(),
+            stream: self.stream,
+        };
         let given = self
             .inputs
             .as_object()
@@ -119,17 +111,14 @@ impl<'a> Setup<'a> {
             .iter()
             .map(|(k, v)| (k.clone(), wfc::run::inputs::Given::Json(v.clone())))
             .collect();
-        let inputs = wfc::run::inputs::bind(workflow, given).unwrap();
-        Runner {
-            workflow,
-            agents: &self.program.agents,
-            executor: &executor,
-            observer: self.observer,
-            capacity: &capacity,
+        let inputs = wfc::run::inputs::bind(self.workflow, given).unwrap();
+        let mut session = Session::new(self.program, self.workflow, &http)
+            .backoff(QUICK)
+            .cache(self.cache.clone());
+        if let Some(dir) = &self.run_dir {
+            session = session.journal(dir).unwrap();
         }
-        .run(&inputs, cancel)
-        .await
-        .unwrap()
+        session.run(&inputs, self.observer, cancel).await.unwrap()
     }
 }
 

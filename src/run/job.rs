@@ -1,0 +1,129 @@
+//! The work of one task as data: what it asks ([`Job`]), and what comes back
+//! ([`Answer`] or [`Failure`]). All of it serializes, so that a durable
+//! engine can journal a job and its result and replay them.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::check::{AgentDef, TaskDef, Type};
+use crate::client::ChatRequest;
+use crate::policy::{ErrorClass, RetryPolicy};
+
+/// One task's request to one agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub task: String,
+    pub agent: String,
+    pub request: Request,
+    /// Overrides the endpoint's own timeout for each attempt.
+    pub timeout: Option<Duration>,
+    /// Which failures are tried again, how often and how far apart.
+    pub retry: RetryPolicy,
+    /// The declared shape of the answer, checked when it arrives.
+    pub output: Option<Type>,
+    /// The agent's declared `context_window`; the router's endpoints may
+    /// give a smaller one.
+    pub context_window: Option<u32>,
+}
+
+/// What a task asks of the world.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Request {
+    /// A chat completion from the agent's model.
+    Chat(ChatRequest),
+}
+
+impl Job {
+    /// The chat completion task `task` asks of `agent` (its own agent or a
+    /// fallback), with its rendered prompt.
+    #[must_use]
+    pub fn chat(task: &TaskDef, agent: &AgentDef, prompt: String) -> Self {
+        Job {
+            task: task.name.clone(),
+            agent: agent.name.clone(),
+            request: Request::Chat(ChatRequest {
+                model: agent.model.clone().unwrap_or_else(|| agent.name.clone()),
+                system: agent.system.clone(),
+                prompt,
+                max_tokens: task.max_tokens,
+                temperature: task.temperature.or(agent.temperature),
+                schema: task.output.as_ref().map(Type::json_schema),
+                follow_ups: Vec::new(),
+            }),
+            timeout: task.timeout,
+            retry: task.retry.clone(),
+            output: task.output.clone(),
+            context_window: agent.context_window,
+        }
+    }
+
+    /// The chat completion this job asks for.
+    #[must_use]
+    pub fn chat_request(&self) -> &ChatRequest {
+        let Request::Chat(request) = &self.request;
+        request
+    }
+
+    /// The fingerprint of what is asked: agent, model, messages and
+    /// sampling parameters. The journal and the cache both key on it, so
+    /// an identical request is never paid for twice.
+    #[must_use]
+    pub fn key(&self) -> String {
+        let request = self.chat_request();
+        let canonical = json!([
+            self.agent,
+            request.model,
+            request.system,
+            request.prompt,
+            request.max_tokens,
+            request.temperature,
+            request.schema,
+        ]);
+        let digest = Sha256::digest(canonical.to_string().as_bytes());
+        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub text: String,
+    pub model: String,
+    pub tokens: u32,
+    pub finish_reason: Option<String>,
+    pub attempts: u32,
+    pub replayed: bool,
+}
+
+/// Why a job has no answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub error: String,
+    /// The kind of failure, for retry policies; `None` when sending the
+    /// same job again cannot help.
+    pub class: Option<ErrorClass>,
+    /// Requests sent for the job (0 when it could not be sent at all).
+    pub attempts: u32,
+    /// When the server said to come back.
+    pub retry_after: Option<Duration>,
+    /// For an answer of the wrong shape: the turns that tell the model
+    /// what was wrong, to add to the conversation before asking again.
+    pub correction: Vec<crate::client::Turn>,
+}
+
+impl Failure {
+    /// A failure that trying again cannot mend.
+    #[must_use]
+    pub fn permanent(error: String, attempts: u32) -> Self {
+        Failure {
+            error,
+            class: None,
+            attempts,
+            retry_after: None,
+            correction: Vec::new(),
+        }
+    }
+}
