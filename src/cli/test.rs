@@ -8,7 +8,7 @@ use wfc::check::{self, Program, TestDef, WorkflowDef};
 use wfc::loader::Loader;
 use wfc::mock::{MockConfig, MockServer};
 use wfc::router::RouterConfig;
-use wfc::run::{Deployment, HttpExecutor};
+use wfc::run::{Deployment, HttpExecutor, agents_used};
 use wfc::testing::{self, snapshot};
 
 #[derive(clap::Args)]
@@ -112,7 +112,13 @@ fn executor(
     path: &Path,
     program: &Program,
 ) -> Result<HttpExecutor, String> {
-    let agents: Vec<&str> = program.agents.iter().map(|a| a.name.as_str()).collect();
+    let mut agents: Vec<&str> = program
+        .workflows
+        .iter()
+        .flat_map(|workflow| agents_used(program, workflow))
+        .collect();
+    agents.sort_unstable();
+    agents.dedup();
     let deployment = match mock {
         Some(server) => Deployment::Everything(server.base_url()),
         None => Deployment::Router(

@@ -127,3 +127,77 @@ impl Failure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{Role, Turn};
+
+    #[test]
+    fn jobs_and_failures_survive_a_journal() {
+        let job = Job {
+            task: "codes".into(),
+            agent: "Billing".into(),
+            request: Request::Chat(ChatRequest {
+                model: "m".into(),
+                system: Some("terse".into()),
+                prompt: "code this".into(),
+                max_tokens: 64,
+                temperature: Some(0.2),
+                schema: Some(json!({"type": "object"})),
+                follow_ups: vec![Turn {
+                    role: Role::User,
+                    content: "again".into(),
+                }],
+            }),
+            timeout: Some(Duration::from_secs(30)),
+            retry: RetryPolicy::retries(2),
+            output: Some(Type::List(Box::new(Type::Text))),
+            context_window: Some(2048),
+        };
+        let json = serde_json::to_value(&job).unwrap();
+        assert_eq!(json["request"]["kind"], "chat");
+        assert_eq!(json["request"]["follow_ups"][0]["role"], "user");
+        assert_eq!(serde_json::from_value::<Job>(json).unwrap(), job);
+
+        let failure = Failure {
+            class: Some(ErrorClass::RateLimited),
+            retry_after: Some(Duration::from_secs(2)),
+            ..Failure::permanent("busy".into(), 1)
+        };
+        let json = serde_json::to_value(&failure).unwrap();
+        assert_eq!(json["class"], "rate_limited");
+        assert_eq!(serde_json::from_value::<Failure>(json).unwrap(), failure);
+    }
+
+    #[test]
+    fn the_key_ignores_corrections_but_not_the_prompt() {
+        let mut job = Job {
+            task: "t".into(),
+            agent: "A".into(),
+            request: Request::Chat(ChatRequest {
+                model: "m".into(),
+                system: None,
+                prompt: "p".into(),
+                max_tokens: 8,
+                temperature: None,
+                schema: None,
+                follow_ups: Vec::new(),
+            }),
+            timeout: None,
+            retry: RetryPolicy::retries(0),
+            output: None,
+            context_window: None,
+        };
+        let key = job.key();
+        let Request::Chat(request) = &mut job.request;
+        request.follow_ups.push(Turn {
+            role: Role::User,
+            content: "fix it".into(),
+        });
+        assert_eq!(job.key(), key);
+        let Request::Chat(request) = &mut job.request;
+        request.prompt = "q".into();
+        assert_ne!(job.key(), key);
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::catalog::{self, WorkflowInfo};
 use crate::check::{self, Program, WorkflowDef};
 use crate::loader::Loader;
-use crate::run::{Deployment, HttpExecutor};
+use crate::run::{Deployment, HttpExecutor, agents_used};
 
 pub struct Library {
     entries: BTreeMap<String, Entry>,
@@ -51,9 +51,11 @@ impl Library {
                 continue;
             };
             let program = Arc::new(program);
-            for agent in &program.agents {
-                if !agents.contains(&agent.name) {
-                    agents.push(agent.name.clone());
+            for workflow in &program.workflows {
+                for agent in agents_used(&program, workflow) {
+                    if !agents.iter().any(|known| known == agent) {
+                        agents.push(agent.to_string());
+                    }
                 }
             }
             for (index, workflow) in program.workflows.iter().enumerate() {

@@ -762,3 +762,38 @@ async fn shutdown_lets_runs_in_flight_finish() {
     let after = reqwest::get(format!("{}/healthz", harness.base)).await;
     assert!(after.is_err(), "no new connections after shutdown");
 }
+
+#[test]
+fn only_the_agents_a_workflow_can_call_need_a_route() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("one.wf");
+    std::fs::write(
+        &file,
+        r#"
+agent Used { model = "used" fallback = Backup }
+agent Backup { model = "backup" }
+agent Unused { model = "unused" }
+workflow w {
+  task t -> Used { prompt = "t" }
+}
+"#,
+    )
+    .unwrap();
+    let routed = |agents: &[&str]| {
+        let mut text = String::new();
+        for agent in agents {
+            text.push_str(&format!(
+                "[[agents.{agent}.endpoints]]\nurl = \"http://127.0.0.1:9/v1\"\n"
+            ));
+        }
+        Deployment::Router(wfc::router::RouterConfig::parse(&file, &text).unwrap())
+    };
+    assert!(
+        wfc::serve::Library::load(std::slice::from_ref(&file), &routed(&["Used", "Backup"]))
+            .is_ok()
+    );
+    let missing = wfc::serve::Library::load(std::slice::from_ref(&file), &routed(&["Used"]))
+        .err()
+        .expect("the fallback needs a route");
+    assert!(missing.contains("Backup"), "{missing}");
+}
