@@ -152,7 +152,8 @@ async fn chat(
     let prompt = request.content_of_last("user").unwrap_or("");
     let fault = shared.take_fault(&request.model, prompt);
     let index = shared.record(record(&request, fault.as_ref()));
-    tracing::debug!(model = %request.model, ?fault, "mock server: chat request");
+    let fault_name = fault.as_ref().map(FaultKind::name);
+    tracing::debug!(model = %request.model, fault = ?fault_name, "mock server: chat request");
 
     if let Some(response) = fault.as_ref().and_then(|kind| refusal(kind, &conn)) {
         return response;
@@ -175,6 +176,11 @@ async fn chat(
         (_, Some(FaultKind::WrongShape)) => Reply {
             text: r#"{"unexpected": "shape"}"#.to_string(),
             completion_tokens: 3,
+            finish_reason: "stop",
+        },
+        (_, Some(FaultKind::Answer(text))) => Reply {
+            completion_tokens: text.split_whitespace().count() as u32,
+            text: text.clone(),
             finish_reason: "stop",
         },
         (Some(schema), _) => reply_json(&request.model, schema),
@@ -287,7 +293,8 @@ fn refusal(kind: &FaultKind, conn: &Connection) -> Option<Response> {
         FaultKind::Delay(_)
         | FaultKind::MalformedJson
         | FaultKind::TruncatedStream
-        | FaultKind::WrongShape => return None,
+        | FaultKind::WrongShape
+        | FaultKind::Answer(_) => return None,
     };
     Some(response)
 }

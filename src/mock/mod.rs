@@ -67,6 +67,27 @@ pub enum FaultKind {
     ContextExceeded,
     /// 200 with JSON that does not match the requested schema.
     WrongShape,
+    /// 200 with this answer, whatever was asked: a model that repeats its
+    /// prompt, or answers in the wrong form.
+    Answer(String),
+}
+
+impl FaultKind {
+    /// The fault's name for logs, without a scripted answer's text.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Status(_) => "status",
+            FaultKind::RateLimited { .. } => "rate_limited",
+            FaultKind::MalformedJson => "malformed_json",
+            FaultKind::TruncatedStream => "truncated_stream",
+            FaultKind::CloseConnection => "close_connection",
+            FaultKind::Delay(_) => "delay",
+            FaultKind::ContextExceeded => "context_exceeded",
+            FaultKind::WrongShape => "wrong_shape",
+            FaultKind::Answer(_) => "answer",
+        }
+    }
 }
 
 /// What the mock saw of one chat request, for tests to assert on.

@@ -5,6 +5,7 @@
 use futures_util::future::BoxFuture;
 
 use super::events::{Event, Observer};
+use super::inputs::{Mismatch, conforms};
 use super::job::{Answer, Failure, Job};
 use crate::check::Type;
 use crate::client::{CallError, Client, Role, Turn};
@@ -40,8 +41,9 @@ impl<T: Executor + ?Sized> Executor for &T {
 }
 
 /// The answer as the JSON object the task declared, or what is wrong with
-/// it. Models sometimes wrap JSON in a Markdown fence; that is forgiven.
-pub(crate) fn typed(text: &str, shape: &Type) -> Result<String, String> {
+/// it (told without the answer's text). Models sometimes wrap JSON in a
+/// Markdown fence; that is forgiven.
+pub(crate) fn typed(text: &str, shape: &Type) -> Result<String, Mismatch> {
     let bare = text.trim();
     let bare = bare
         .strip_prefix("```json")
@@ -50,8 +52,8 @@ pub(crate) fn typed(text: &str, shape: &Type) -> Result<String, String> {
         .unwrap_or(bare)
         .trim();
     let value: serde_json::Value =
-        serde_json::from_str(bare).map_err(|err| format!("it is not JSON ({err})"))?;
-    super::inputs::conforms(shape, value).map(|json| json.to_string())
+        serde_json::from_str(bare).map_err(|_| Mismatch::not_json(bare))?;
+    conforms(shape, value).map(|json| json.to_string())
 }
 
 /// Sends each job once to one of its agent's servers; retries belong to
@@ -184,7 +186,7 @@ fn call_failure(error: &CallError) -> Failure {
 
 /// A typed answer that does not match its declaration, with the turns that
 /// ask the model to correct it.
-fn wrong_shape(answer: String, mismatch: &str, shape: &Type) -> Failure {
+fn wrong_shape(answer: String, mismatch: &Mismatch, shape: &Type) -> Failure {
     Failure {
         error: format!("the answer does not match the declared output: {mismatch}"),
         class: Some(ErrorClass::InvalidOutput),

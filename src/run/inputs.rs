@@ -32,7 +32,7 @@ pub enum InputError {
     WrongType {
         name: String,
         expected: String,
-        found: String,
+        found: Mismatch,
     },
     #[error(
         "input `{name}` is {} characters long, more than its @max_len({limit})",
@@ -66,6 +66,10 @@ pub fn bind(
             continue;
         };
         seen.insert(name.clone());
+        let shown = match (&value, input.phi) {
+            (Given::Text(text) | Given::Json(Value::String(text)), false) => Some(text.clone()),
+            _ => None,
+        };
         match convert(&input.ty, value) {
             Ok(value) => match input.max_len {
                 Some(limit) if length(&value) > u64::from(limit) => {
@@ -79,7 +83,13 @@ pub fn bind(
                     bound.insert(name, value);
                 }
             },
-            Err(found) => errors.push(wrong_type(input, found)),
+            Err(found) => {
+                let found = match &shown {
+                    Some(text) if found.path.is_empty() => found.shown(text),
+                    _ => found,
+                };
+                errors.push(wrong_type(input, found));
+            }
         }
     }
     for input in &workflow.inputs {
@@ -117,7 +127,7 @@ fn length(value: &Value) -> u64 {
     }
 }
 
-fn wrong_type(input: &InputDef, found: String) -> InputError {
+fn wrong_type(input: &InputDef, found: Mismatch) -> InputError {
     InputError::WrongType {
         name: input.name.clone(),
         expected: expected(&input.ty),
@@ -143,20 +153,118 @@ fn ty_choices(choices: &[String]) -> String {
     quoted.join(", ")
 }
 
+/// Where a value differs from its declared type and what it is instead,
+/// told by its kind and length, never its text: inputs may be patient data
+/// and answers may repeat it, and these messages reach logs, reports and
+/// progress lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The fields and items on the way to the value, outermost first.
+    path: Vec<Step>,
+    found: Found,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Field(String),
+    Item(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Found {
+    /// A text of this many characters that is not what it should be; the
+    /// text itself (shortened) only where it may be shown.
+    Text {
+        characters: u64,
+        shown: Option<String>,
+        is_not: &'static str,
+    },
+    /// A JSON value of another kind.
+    Kind(&'static str),
+    /// An object with this many fields that are not declared.
+    Undeclared(usize),
+}
+
+impl Mismatch {
+    fn text(text: &str, is_not: &'static str) -> Self {
+        Mismatch {
+            path: Vec::new(),
+            found: Found::Text {
+                characters: crate::tokens::characters(text),
+                shown: None,
+                is_not,
+            },
+        }
+    }
+
+    /// The same, quoting the text (shortened) where it may be shown: a
+    /// value given for an input that is not `@phi`.
+    fn shown(mut self, text: &str) -> Self {
+        const LIMIT: usize = 40;
+        if let Found::Text { shown, .. } = &mut self.found {
+            *shown = Some(match text.char_indices().nth(LIMIT) {
+                Some((cut, _)) => format!("{}…", &text[..cut]),
+                None => text.to_string(),
+            });
+        }
+        self
+    }
+
+    /// An answer that should have been a JSON object.
+    pub(crate) fn not_json(text: &str) -> Self {
+        Mismatch::text(text, "JSON")
+    }
+
+    fn within(mut self, step: Step) -> Self {
+        self.path.insert(0, step);
+        self
+    }
+}
+
+impl std::fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for step in &self.path {
+            match step {
+                Step::Field(name) => write!(f, "field `{name}`: ")?,
+                Step::Item(index) => write!(f, "item {index}: ")?,
+            }
+        }
+        match &self.found {
+            Found::Text {
+                shown: Some(text),
+                is_not,
+                ..
+            } => write!(f, "`{text}` is not {is_not}"),
+            Found::Text {
+                characters, is_not, ..
+            } => {
+                let plural = if *characters == 1 { "" } else { "s" };
+                write!(
+                    f,
+                    "a text of {characters} character{plural} is not {is_not}"
+                )
+            }
+            Found::Kind(kind) => write!(f, "a JSON {kind} was given"),
+            Found::Undeclared(1) => write!(f, "it has a field that is not declared"),
+            Found::Undeclared(count) => write!(f, "it has {count} fields that are not declared"),
+        }
+    }
+}
+
 /// Whether `value` has type `ty`; the error says where it does not, e.g.
 /// "field `icd10`: item 1: a JSON number was given".
-pub fn conforms(ty: &Type, value: Value) -> Result<Value, String> {
+pub fn conforms(ty: &Type, value: Value) -> Result<Value, Mismatch> {
     convert(ty, Given::Json(value))
 }
 
 /// Converts `given` to `ty`; the error describes what was found instead.
-fn convert(ty: &Type, given: Given) -> Result<Value, String> {
+fn convert(ty: &Type, given: Given) -> Result<Value, Mismatch> {
     match (ty, given) {
         (Type::Optional(_), Given::Json(Value::Null)) => Ok(Value::Null),
         (Type::Optional(inner), given) => convert(inner, given),
         (Type::List(_) | Type::Object(_), Given::Text(text)) => {
-            let value: Value = serde_json::from_str(&text)
-                .map_err(|_| format!("`{}` is not JSON", shorten(&text)))?;
+            let value: Value =
+                serde_json::from_str(&text).map_err(|_| Mismatch::text(&text, "JSON"))?;
             convert(ty, Given::Json(value))
         }
         (Type::Object(fields), Given::Json(Value::Object(mut object))) => {
@@ -164,19 +272,23 @@ fn convert(ty: &Type, given: Given) -> Result<Value, String> {
             for field in fields {
                 let value = object.remove(&field.name).unwrap_or(Value::Null);
                 let value = convert(&field.ty, Given::Json(value))
-                    .map_err(|found| format!("field `{}`: {found}", field.name))?;
+                    .map_err(|found| found.within(Step::Field(field.name.clone())))?;
                 checked.insert(field.name.clone(), value);
             }
-            match object.keys().next() {
-                Some(extra) => Err(format!("it has a field `{extra}` that is not declared")),
-                None => Ok(Value::Object(checked)),
+            if object.is_empty() {
+                Ok(Value::Object(checked))
+            } else {
+                Err(Mismatch {
+                    path: Vec::new(),
+                    found: Found::Undeclared(object.len()),
+                })
             }
         }
         (Type::List(item), Given::Json(Value::Array(items))) => items
             .into_iter()
             .enumerate()
             .map(|(index, value)| {
-                convert(item, Given::Json(value)).map_err(|found| format!("item {index}: {found}"))
+                convert(item, Given::Json(value)).map_err(|found| found.within(Step::Item(index)))
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
@@ -186,11 +298,11 @@ fn convert(ty: &Type, given: Given) -> Result<Value, String> {
             .ok()
             .filter(|n| n.is_finite())
             .map(Value::from)
-            .ok_or_else(|| format!("`{}` is not a number", shorten(&text))),
+            .ok_or_else(|| Mismatch::text(&text, "a number")),
         (Type::Bool, Given::Text(text)) => match text.trim() {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
-            other => Err(format!("`{}` is neither true nor false", shorten(other))),
+            other => Err(Mismatch::text(other, "true or false")),
         },
         (Type::Number, Given::Json(value @ Value::Number(_)))
         | (Type::Bool, Given::Json(value @ Value::Bool(_))) => Ok(value),
@@ -202,17 +314,20 @@ fn convert(ty: &Type, given: Given) -> Result<Value, String> {
             if is_date(text.trim()) {
                 Ok(Value::String(text))
             } else {
-                Err(format!("`{}` is not a date", shorten(&text)))
+                Err(Mismatch::text(&text, "a date"))
             }
         }
         (Type::OneOf(choices), Given::Json(Value::String(text))) => {
             if choices.contains(&text) {
                 Ok(Value::String(text))
             } else {
-                Err(format!("`{}` is not one of them", shorten(&text)))
+                Err(Mismatch::text(&text, "one of them"))
             }
         }
-        (_, Given::Json(value)) => Err(format!("a JSON {} was given", json_kind(&value))),
+        (_, Given::Json(value)) => Err(Mismatch {
+            path: Vec::new(),
+            found: Found::Kind(json_kind(&value)),
+        }),
     }
 }
 
@@ -248,15 +363,6 @@ fn is_date(text: &str) -> bool {
     })
 }
 
-/// Enough of a value to recognise it, never a whole patient record.
-fn shorten(text: &str) -> String {
-    const LIMIT: usize = 40;
-    match text.char_indices().nth(LIMIT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,12 +373,12 @@ mod tests {
         let path = dir.path().join("w.wf");
         std::fs::write(
             &path,
-            r#"agent A { model = "m" }
+            r#"agent A { model = "m" phi_allowed = true }
 workflow w {
   input note: text
   input age: number
   input day: date
-  input setting: one_of("inpatient", "outpatient") = "inpatient"
+  input setting: one_of("inpatient", "outpatient") = "inpatient" @phi
   input codes: list<text>?
   input urgent: bool?
   task t -> A { prompt = "{{ note }} {{ age }} {{ day }} {{ setting }} {{ codes }} {{ urgent }}" }
@@ -332,7 +438,7 @@ workflow w {
                 "workflow `w` has no input `nte`; did you mean `note`?",
                 "input `age` should be a number, but `sixty` is not a number",
                 "input `day` should be a date such as 2026-01-04 or 01/04/2026, but `2026-13-01` is not a date",
-                "input `setting` should be one of \"inpatient\", \"outpatient\", but `home` is not one of them",
+                "input `setting` should be one of \"inpatient\", \"outpatient\", but a text of 4 characters is not one of them",
                 "input `note` is required (declared as `text`) but was not given",
             ]
         );

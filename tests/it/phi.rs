@@ -128,15 +128,25 @@ fn token() -> String {
     .unwrap()
 }
 
+/// What every server in this test binary has logged, at debug level (one
+/// subscriber serves the whole process).
+fn server_logs() -> &'static Logs {
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        logs
+    })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_logs_audits_counts_and_journals_no_phi() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .init();
+    let logs = server_logs();
 
     // The claim's model fails, so the run has task errors to report.
     let mock = MockServer::start(MockConfig {
@@ -261,4 +271,173 @@ fn check_holds_workflows_to_the_router_file() {
 
     let broken = check("[[agents.Clinical.endpoints]]\nurl = \"gpu-1\"\n");
     assert_eq!(broken.code, Some(2), "{broken:?}");
+}
+
+/// A typed task on a `@phi` record whose model repeats the record where a
+/// date belongs, and a `@phi` date input.
+const TYPED: &str = r#"
+agent Clinical { model = "clinical" phi_allowed = true }
+workflow typed {
+  input record: text @phi
+  input seen: date @phi
+  task assess -> Clinical {
+    prompt = "Seen {{ seen }}. When did it start? {{ record }}"
+    output = json { when: date }
+  }
+  output = "{{ assess }}"
+}
+"#;
+
+/// The mock's answer: the record where the date should be.
+fn echoing_model() -> MockConfig {
+    MockConfig {
+        faults: vec![Fault {
+            model: Some("clinical".into()),
+            prompt_contains: None,
+            times: None,
+            kind: FaultKind::Answer(format!(r#"{{"when": "{}"}}"#, record())),
+        }],
+        ..MockConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_mismatches_and_ill_typed_inputs_name_no_phi_on_the_command_line() {
+    let mock = MockServer::start(echoing_model()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typed.wf");
+    std::fs::write(&file, TYPED).unwrap();
+    let record_file = dir.path().join("record.txt");
+    std::fs::write(&record_file, record()).unwrap();
+    let run = |seen: String, run_dir: &str| {
+        Wfc::new()
+            .env("WFC_LOG", "debug")
+            .env("WFC_ROUTE_CLINICAL", mock.base_url())
+            .arg("run")
+            .arg(&file)
+            .args(["--json", "--run-dir"])
+            .arg(dir.path().join(run_dir))
+            .arg("-i")
+            .arg(format!("record=@{}", record_file.display()))
+            .args(["-i", &format!("seen={seen}")])
+    };
+
+    let mismatch = run("2026-03-02".into(), "run").run_in_background().await;
+    assert_eq!(mismatch.code, Some(3), "{}", mismatch.stderr);
+    assert!(
+        mismatch.stderr.contains("assess"),
+        "progress lines are on: {}",
+        mismatch.stderr
+    );
+    assert_clean("the progress lines and logs", &mismatch.stderr);
+    let report = mismatch.json();
+    let error = report["metadata"]["errors"]["assess"].as_str().unwrap();
+    let length = record().chars().count();
+    assert!(
+        error.contains(&format!(
+            "field `when`: a text of {length} characters is not a date"
+        )),
+        "{error}"
+    );
+    assert_clean("the report's errors", &report["metadata"].to_string());
+    let journal = journal_metadata(&dir.path().join("run/journal.jsonl"));
+    assert_clean("the journal", &serde_json::to_string(&journal).unwrap());
+
+    let ill_typed = run(MARKER.into(), "run-2").run_in_background().await;
+    assert_eq!(ill_typed.code, Some(2), "{}", ill_typed.stderr);
+    assert!(
+        ill_typed
+            .stderr
+            .contains("input `seen` should be a date such as 2026-01-04 or 01/04/2026, but a text of 17 characters is not a date"),
+        "{}",
+        ill_typed.stderr
+    );
+    assert_clean("the input errors", &ill_typed.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_mismatches_and_ill_typed_inputs_name_no_phi_over_http() {
+    let logs = server_logs();
+    let mock = MockServer::start(echoing_model()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sources = dir.path().join("workflows");
+    std::fs::create_dir(&sources).unwrap();
+    std::fs::write(sources.join("typed.wf"), TYPED).unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let runs = dir.path().join("runs");
+    let server = Server::start(ServeConfig {
+        sources: vec![sources],
+        deployment: Deployment::Everything(mock.base_url()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        auth: Auth::shared_secret(SECRET, "wfc", None),
+        rate_limit: NonZeroU32::new(1000),
+        max_runs: 4,
+        deadline: Duration::from_mins(1),
+        max_body: 64 * 1024,
+        audit: AuditLog::to_file(&audit).unwrap(),
+        runs_dir: Some(runs.clone()),
+        shutdown_grace: Duration::from_secs(5),
+    })
+    .await
+    .unwrap();
+    let base = format!("http://{}", server.addr());
+    let http = reqwest::Client::new();
+    let execute = |seen: &str, stream: bool| {
+        http.post(format!(
+            "{base}/v1/workflows/execute{}",
+            if stream { "?stream=true" } else { "" }
+        ))
+        .bearer_auth(token())
+        .json(&json!({
+            "workflow_type": "typed",
+            "context": { "record": record(), "seen": seen },
+        }))
+        .send()
+    };
+
+    let report: Value = execute("2026-03-02", false)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let error = report["metadata"]["errors"]["assess"].as_str().unwrap();
+    assert!(error.contains("field `when`: a text of"), "{error}");
+    assert_clean("the report's errors", &report["metadata"].to_string());
+
+    let events = execute("2026-03-02", true)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        events.contains("event: retrying") && events.contains("event: failed"),
+        "{events}"
+    );
+    // Streamed answer text goes to the caller by design; every other event
+    // names and counts.
+    let without_answers: Vec<&str> = events
+        .split("\n\n")
+        .filter(|event| !event.starts_with("event: text") && !event.starts_with("event: report"))
+        .collect();
+    assert_clean("the event stream", &without_answers.join("\n\n"));
+
+    let refused = execute(MARKER, false).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let body = refused.text().await.unwrap();
+    assert!(
+        body.contains("a text of 17 characters is not a date"),
+        "{body}"
+    );
+    assert_clean("the 400 answer", &body);
+
+    server.stop().await;
+    assert_clean("the audit log", &std::fs::read_to_string(&audit).unwrap());
+    for entry in std::fs::read_dir(&runs).unwrap().flatten() {
+        let journal = journal_metadata(&entry.path().join("journal.jsonl"));
+        assert_clean("the journal", &serde_json::to_string(&journal).unwrap());
+    }
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert_clean("the server's logs", &logs);
 }

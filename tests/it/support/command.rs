@@ -60,6 +60,14 @@ impl Wfc {
         Ran::from(self.start(false).wait_with_output().expect("wfc runs"))
     }
 
+    /// Runs to the end on a blocking thread, for async tests whose own
+    /// servers must keep answering meanwhile.
+    pub(crate) async fn run_in_background(self) -> Ran {
+        tokio::task::spawn_blocking(move || self.run())
+            .await
+            .expect("wfc ran")
+    }
+
     /// Starts it with every stream piped, for tests that talk to it (the
     /// language server) or signal it (Ctrl-C).
     pub(crate) fn spawn(self) -> Child {
