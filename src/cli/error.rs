@@ -16,6 +16,8 @@ pub(crate) enum Code {
     TasksFailed = 3,
     /// Ctrl-C stopped the run (128 + SIGINT, as shells report it).
     Interrupted = 130,
+    /// SIGTERM stopped the run (128 + SIGTERM).
+    Terminated = 143,
 }
 
 #[derive(Debug)]

@@ -264,22 +264,37 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
         .cache(args.cache.clone());
     let progress = (!args.quiet).then(|| Progress::for_stderr(workflow.tasks.len()));
     let cancel = CancellationToken::new();
-    let on_ctrl_c = {
-        let cancel = cancel.clone();
+    let stopped_by = std::sync::Arc::new(std::sync::OnceLock::new());
+    let on_signal = {
+        let (cancel, stopped_by) = (cancel.clone(), stopped_by.clone());
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.cancel();
-            }
+            let _ = stopped_by.set(stop_signal().await);
+            cancel.cancel();
         })
     };
     let result = session.run(&prepared.inputs, &progress, &cancel).await;
-    on_ctrl_c.abort();
+    on_signal.abort();
     if let Some(server) = mock {
         server.shutdown().await;
     }
     let mut report = result.map_err(|err| Error::Problems(err.to_string()))?;
     report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
-    finish(args, &prepared.run_dir, &report)
+    let stopped_by = stopped_by.get().copied().unwrap_or(Code::Interrupted);
+    finish(args, &prepared.run_dir, &report, stopped_by)
+}
+
+/// Waits for Ctrl-C, or for SIGTERM (what a container stop or systemd
+/// sends); either stops the run the same way, keeping what finished.
+async fn stop_signal() -> Code {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return Code::Interrupted;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => Code::Interrupted,
+        _ = terminate.recv() => Code::Terminated,
+    }
 }
 
 async fn start_mock(args: &Args, program: &Program) -> Result<MockServer, Error> {
@@ -292,7 +307,7 @@ async fn start_mock(args: &Args, program: &Program) -> Result<MockServer, Error>
     super::mock_server::start(config).await
 }
 
-fn finish(args: &Args, run_dir: &Path, report: &Report) -> Result<(), Error> {
+fn finish(args: &Args, run_dir: &Path, report: &Report, stopped_by: Code) -> Result<(), Error> {
     let json = serde_json::to_string_pretty(report).expect("reports serialise");
     if let Err(err) =
         journal::write_atomically(&run_dir.join(journal::REPORT_FILE), json.as_bytes())
@@ -311,7 +326,7 @@ fn finish(args: &Args, run_dir: &Path, report: &Report) -> Result<(), Error> {
         summarise(report, run_dir);
     }
     if report.metadata.interrupted {
-        Err(Error::Shown(Code::Interrupted))
+        Err(Error::Shown(stopped_by))
     } else if report.success {
         Ok(())
     } else {

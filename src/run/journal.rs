@@ -53,11 +53,18 @@ enum Message {
 }
 
 impl Journal {
-    /// Opens the run's journal for appending; earlier entries are kept.
+    /// Opens the run's journal for appending; earlier entries are kept. A
+    /// last line cut short (a crash in the middle of a write) is cut off
+    /// first, so that what is appended after it starts on a line of its own.
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(JOURNAL_FILE);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(&path)?;
+        repair_tail(&file)?;
         let (sender, receiver) = std::sync::mpsc::channel();
         let shown = path.clone();
         let writer = std::thread::Builder::new()
@@ -163,12 +170,57 @@ fn write_batches(mut file: File, receiver: &Receiver<Message>, path: &Path) {
     }
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees
-/// half a file.
+/// Cuts the file back to its last complete line.
+fn repair_tail(file: &File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let length = file.metadata()?.len();
+    let mut reader = file;
+    let mut end = length;
+    let mut chunk = vec![0; 4096];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let size = (end - start) as usize;
+        reader.seek(SeekFrom::Start(start))?;
+        reader.read_exact(&mut chunk[..size])?;
+        if let Some(newline) = chunk[..size].iter().rposition(|&byte| byte == b'\n') {
+            end = start + newline as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < length {
+        tracing::warn!(
+            cut = length - end,
+            "the journal's last line was cut short; dropping it"
+        );
+        file.set_len(end)?;
+        file.sync_data()?;
+    }
+    Ok(())
+}
+
+/// Writes through a temporary file of its own, synced, and a rename, so a
+/// reader never sees half a file and two writers never share a temporary.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path)
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let unique = format!(
+        "{}.{}-{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy(),
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let temporary = path.with_file_name(unique);
+    let written = File::create(&temporary).and_then(|mut file| {
+        file.write_all(bytes)?;
+        file.sync_all()
+    });
+    match written.and_then(|()| std::fs::rename(&temporary, path)) {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            let _ = std::fs::remove_file(&temporary);
+            Err(err)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -193,5 +245,56 @@ mod tests {
             .unwrap();
         file.write_all(b"{\"task\":\"b\",\"ag").unwrap();
         assert_eq!(Journal::read(dir.path()).unwrap(), vec![record]);
+    }
+
+    fn answered(task: &str) -> TaskRecord {
+        let mut record = TaskRecord::skipped(task, "A", "m", "r".into(), 0);
+        record.outcome = Outcome::Ok {
+            text: "x".repeat(10_000),
+            finish_reason: None,
+        };
+        record
+    }
+
+    fn tear(dir: &Path) {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(dir.join(JOURNAL_FILE))
+            .unwrap();
+        file.write_all(b"{\"task\":\"cut\",\"agent\":\"A\",\"text\":\"xxxx")
+            .unwrap();
+    }
+
+    #[test]
+    fn a_journal_torn_twice_resumes_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut expected = Vec::new();
+        for task in ["first", "second", "third"] {
+            let journal = Journal::open(dir.path()).unwrap();
+            assert_eq!(Journal::read(dir.path()).unwrap(), expected);
+            let record = answered(task);
+            journal.append(&record);
+            drop(journal);
+            expected.push(record);
+            tear(dir.path());
+        }
+        assert_eq!(Journal::read(dir.path()).unwrap(), expected);
+        let text = std::fs::read_to_string(dir.path().join(JOURNAL_FILE)).unwrap();
+        assert_eq!(
+            text.matches("\"task\":\"cut\"").count(),
+            1,
+            "only the last tear is left"
+        );
+    }
+
+    #[test]
+    fn atomic_writes_leave_no_temporary_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1);
     }
 }

@@ -176,31 +176,68 @@ fn a_bad_router_file_is_named() {
     );
 }
 
-#[test]
-fn ctrl_c_keeps_finished_work_and_resume_completes_the_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
-    let mut args = vec![DISCHARGE.to_string(), "--mock".into()];
-    args.extend(["--mock-latency".into(), "Billing=10ms".into()]);
+/// Starts the discharge summary (or resumes it) with a Clinical model that
+/// never answers in time, and waits until the journal holds Billing's
+/// answer `times` times (a resumed run journals the replayed answer again).
+fn start_then_wait_for_billing(
+    dir: &Path,
+    run_dir: &Path,
+    resume: bool,
+    times: usize,
+) -> std::process::Child {
+    let mut args = if resume {
+        vec!["--resume".to_string(), run_dir.display().to_string()]
+    } else {
+        let mut args = vec![DISCHARGE.to_string()];
+        args.extend(["--run-dir".into(), run_dir.display().to_string()]);
+        args.extend(discharge_inputs(dir));
+        args
+    };
+    args.extend([
+        "--mock".into(),
+        "--mock-latency".into(),
+        "Billing=10ms".into(),
+    ]);
     args.extend(["--mock-latency".into(), "Clinical=60s".into()]);
-    args.extend(["--run-dir".into(), run_dir.display().to_string()]);
-    args.extend(discharge_inputs(dir.path()));
     let child = Wfc::new().arg("run").args(&args).spawn();
     let journal = run_dir.join("journal.jsonl");
     let deadline = Instant::now() + Duration::from_secs(20);
-    while std::fs::read_to_string(&journal).map_or(true, |j| j.lines().count() < 1) {
+    while std::fs::read_to_string(&journal)
+        .map_or(true, |j| j.matches("billing_codes").count() < times)
+    {
         assert!(Instant::now() < deadline, "billing never finished");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let interrupted_at = Instant::now();
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+    child
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(killed.success());
+    assert!(sent.success());
+}
+
+#[test]
+fn ctrl_c_keeps_finished_work_and_resume_completes_the_run() {
+    stop_then_resume("INT", 130);
+}
+
+#[test]
+fn sigterm_is_handled_like_ctrl_c() {
+    stop_then_resume("TERM", 143);
+}
+
+fn stop_then_resume(signal_name: &str, code: i32) {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let child = start_then_wait_for_billing(dir.path(), &run_dir, false, 1);
+    let interrupted_at = Instant::now();
+    signal(&child, signal_name);
     let output = Ran::from(child.wait_with_output().unwrap());
     assert!(interrupted_at.elapsed() < Duration::from_secs(10));
-    assert_eq!(output.code, Some(130), "{}", output.stderr);
+    assert_eq!(output.code, Some(code), "{}", output.stderr);
     let stderr = &output.stderr;
     assert!(stderr.contains("wfc run --resume"), "{stderr}");
     let report: serde_json::Value =
@@ -233,4 +270,45 @@ fn ctrl_c_keeps_finished_work_and_resume_completes_the_run() {
     assert_eq!(resumed["success"], true);
     assert_eq!(status(&resumed, "billing_codes")["replayed"], true);
     assert_eq!(status(&resumed, "clinical_summary")["replayed"], false);
+}
+
+/// `kill -9` can cut the journal's last line in the middle of a write; the
+/// next `--resume` drops the cut line before appending, however often.
+#[test]
+fn killed_resumed_killed_resumed_with_torn_journals() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    let tear = || {
+        let mut journal = std::fs::OpenOptions::new()
+            .append(true)
+            .open(run_dir.join("journal.jsonl"))
+            .unwrap();
+        std::io::Write::write_all(
+            &mut journal,
+            b"{\"task\":\"clinical_summary\",\"text\":\"cut sh",
+        )
+        .unwrap();
+    };
+    for (resume, times) in [(false, 1), (true, 2)] {
+        let child = start_then_wait_for_billing(dir.path(), &run_dir, resume, times);
+        signal(&child, "KILL");
+        child.wait_with_output().unwrap();
+        tear();
+    }
+    let output = run(&[
+        "--resume",
+        &run_dir.display().to_string(),
+        "--mock",
+        "--mock-latency",
+        "10ms",
+        "--json",
+        "-q",
+    ]);
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    let report = output.json();
+    assert_eq!(report["success"], true);
+    let journal = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap();
+    for line in journal.lines() {
+        serde_json::from_str::<serde_json::Value>(line).expect("every line is a whole record");
+    }
 }
