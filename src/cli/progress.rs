@@ -8,42 +8,61 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use wfc::check::WorkflowDef;
 use wfc::record::{Outcome, TaskRecord};
 use wfc::run::{Event, Observer};
 
-pub(super) enum Progress {
+pub(super) struct Progress {
+    display: Display,
+    /// Each task's `max_tokens`, to tell a cut-off answer's cause.
+    max_tokens: HashMap<String, u32>,
+}
+
+enum Display {
     Live(Live),
     Lines(Lines),
 }
 
 impl Progress {
     /// The live display when stderr is a terminal, plain lines otherwise.
-    pub(super) fn for_stderr(tasks: usize) -> Self {
-        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-            Progress::Live(Live::new(tasks))
+    pub(super) fn for_stderr(workflow: &WorkflowDef) -> Self {
+        let display = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            Display::Live(Live::new(workflow.tasks.len()))
         } else {
-            Progress::Lines(Lines {
+            Display::Lines(Lines {
                 start: Instant::now(),
             })
+        };
+        Progress {
+            display,
+            max_tokens: workflow
+                .tasks
+                .iter()
+                .map(|task| (task.name.clone(), task.max_tokens))
+                .collect(),
         }
+    }
+
+    fn finished_line(&self, record: &TaskRecord) -> String {
+        finished_line(record, self.max_tokens.get(&record.task).copied())
     }
 }
 
 impl Observer for Progress {
     fn on_event(&self, event: &Event<'_>) {
-        match self {
-            Progress::Live(live) => live.on_event(event),
-            Progress::Lines(lines) => lines.on_event(event),
+        match &self.display {
+            Display::Live(live) => live.on_event(event, self),
+            Display::Lines(lines) => lines.on_event(event, self),
         }
     }
 }
 
-pub(super) struct Lines {
+struct Lines {
     start: Instant,
 }
 
 impl Lines {
-    fn on_event(&self, event: &Event<'_>) {
+    fn on_event(&self, event: &Event<'_>, progress: &Progress) {
         let at = self.start.elapsed().as_secs_f64();
         let line = match event {
             Event::Started { task, agent } => format!("started  {task} on {agent}"),
@@ -63,20 +82,24 @@ impl Lines {
                 to,
                 error,
             } => format!("fallback {task}: {from} gave up ({error}); trying {to}"),
-            Event::Finished { record } => finished_line(record),
+            Event::Finished { record } => progress.finished_line(record),
         };
         eprintln!("[{at:>7.2}s] {line}");
     }
 }
 
-fn finished_line(record: &TaskRecord) -> String {
+fn finished_line(record: &TaskRecord, max_tokens: Option<u32>) -> String {
     let task = &record.task;
     match &record.outcome {
         Outcome::Ok { finish_reason, .. } => {
-            let cut = if finish_reason.as_deref() == Some("length") {
-                ", cut off by max_tokens"
-            } else {
-                ""
+            // Servers say `length` both when max_tokens ran out and when
+            // their context filled up first.
+            let cut = match (finish_reason.as_deref(), max_tokens) {
+                (Some("length"), Some(limit)) if record.tokens < limit => {
+                    ", cut off: the server's context was full"
+                }
+                (Some("length"), _) => ", cut off by max_tokens",
+                _ => "",
             };
             let replayed = if record.replayed { ", replayed" } else { "" };
             let quality = match &record.quality {
@@ -102,7 +125,7 @@ fn seconds(duration: Duration) -> String {
 }
 
 /// One spinner per running task under a summary line.
-pub(super) struct Live {
+struct Live {
     bars: MultiProgress,
     summary: ProgressBar,
     state: Mutex<LiveState>,
@@ -116,6 +139,19 @@ struct LiveState {
     skipped: usize,
     tokens: u64,
     total: usize,
+}
+
+/// Whatever is still on screen when the run ends (Ctrl-C, SIGTERM) goes,
+/// so no frozen spinner is left above the summary.
+impl Drop for Live {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().expect("progress lock");
+        for (bar, _) in state.running.values() {
+            bar.finish_and_clear();
+        }
+        self.summary.finish_and_clear();
+        let _ = self.bars.clear();
+    }
 }
 
 impl Live {
@@ -138,7 +174,7 @@ impl Live {
         }
     }
 
-    fn on_event(&self, event: &Event<'_>) {
+    fn on_event(&self, event: &Event<'_>, progress: &Progress) {
         let mut state = self.state.lock().expect("progress lock");
         match event {
             Event::Started { task, agent } => {
@@ -190,7 +226,7 @@ impl Live {
                 };
                 let _ = self
                     .bars
-                    .println(format!("  {mark} {}", finished_line(record)));
+                    .println(format!("  {mark} {}", progress.finished_line(record)));
                 self.summary.inc(1);
             }
         }
@@ -204,5 +240,29 @@ impl Live {
         if state.done + state.failed + state.skipped == state.total {
             self.summary.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cut_off(tokens: u32) -> TaskRecord {
+        let mut record = TaskRecord::skipped("summary", "Clinical", "m", String::new(), 0);
+        record.outcome = Outcome::Ok {
+            text: "half an answer".into(),
+            finish_reason: Some("length".into()),
+        };
+        record.tokens = tokens;
+        record
+    }
+
+    #[test]
+    fn a_cut_off_answer_names_what_cut_it() {
+        assert!(finished_line(&cut_off(512), Some(512)).contains("cut off by max_tokens"));
+        assert!(
+            finished_line(&cut_off(37), Some(512))
+                .contains("cut off: the server's context was full")
+        );
     }
 }

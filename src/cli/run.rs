@@ -262,7 +262,7 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
         .journal(&prepared.run_dir)
         .map_err(|err| Error::usage(format!("cannot open the journal: {err}")))?
         .cache(args.cache.clone());
-    let progress = (!args.quiet).then(|| Progress::for_stderr(workflow.tasks.len()));
+    let progress = (!args.quiet).then(|| Progress::for_stderr(workflow));
     let cancel = CancellationToken::new();
     let stopped_by = std::sync::Arc::new(std::sync::OnceLock::new());
     let on_signal = {
@@ -281,6 +281,39 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
     let stopped_by = stopped_by.get().copied().unwrap_or(Code::Interrupted);
     finish(args, &prepared.run_dir, &report, stopped_by)
+}
+
+/// "3 tasks in 1102 ms (2100 ms one after another: 1.91x speedup, parallel
+/// efficiency 0.95); 1 failed, 1 skipped": the speed-up only when tasks
+/// answered, the counts only when there are some.
+fn summary_line(report: &Report) -> String {
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let status = |wanted: &str| report.results.iter().filter(|r| r.status == wanted).count();
+    let mut line = format!(
+        "{} in {} ms",
+        count(report.metadata.num_tasks, "task"),
+        report.total_latency_ms
+    );
+    if status("ok") > 0 {
+        line.push_str(&format!(
+            " ({} ms one after another: {:.2}x speedup, parallel efficiency {:.2})",
+            report.metadata.sequential_time_ms,
+            report.metadata.speedup_factor,
+            report.parallel_efficiency
+        ));
+    } else {
+        line.push_str(", none answered");
+    }
+    let mut counts = Vec::new();
+    for (status, n) in [("failed", status("failed")), ("skipped", status("skipped"))] {
+        if n > 0 {
+            counts.push(format!("{n} {status}"));
+        }
+    }
+    if !counts.is_empty() {
+        line.push_str(&format!("; {}", counts.join(", ")));
+    }
+    line
 }
 
 /// Waits for Ctrl-C, or for SIGTERM (what a container stop or systemd
@@ -335,16 +368,7 @@ fn finish(args: &Args, run_dir: &Path, report: &Report, stopped_by: Code) -> Res
 }
 
 fn summarise(report: &Report, run_dir: &Path) {
-    let failed = report.results.iter().filter(|r| !r.success).count();
-    eprintln!(
-        "\n{} tasks in {} ms ({} ms one after another: {:.2}x speedup, parallel efficiency {:.2}); {} without an answer",
-        report.metadata.num_tasks,
-        report.total_latency_ms,
-        report.metadata.sequential_time_ms,
-        report.metadata.speedup_factor,
-        report.parallel_efficiency,
-        failed
-    );
+    eprintln!("\n{}", summary_line(report));
     if let Some(error) = &report.metadata.output_error {
         eprintln!("error: {error}");
     }

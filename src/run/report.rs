@@ -82,20 +82,32 @@ impl Report {
             .iter()
             .filter_map(|r| r.error().map(|e| (r.task.clone(), e.to_string())))
             .collect::<BTreeMap<_, _>>();
-        let all_ok = finished.records.iter().all(TaskRecord::is_ok);
+        // A task skipped by a false condition, or after one, is branching,
+        // not failure; a task skipped because another failed goes with a
+        // failed task.
+        let none_failed = !finished
+            .records
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Failed { .. }));
         let (aggregated_content, output_error) = match output {
             Ok(text) => (text, None),
             Err(error) => (String::new(), Some(error)),
         };
+        // A task that did not run neither raises nor lowers the score.
         let scores: Vec<f64> = finished
             .records
             .iter()
+            .filter(|r| !matches!(r.outcome, Outcome::Skipped { .. }))
             .map(|r| r.quality.as_ref().map_or(0.0, |q| q.score))
             .collect();
-        let quality_score = ratio(scores.iter().sum::<f64>() / scores.len() as f64);
+        let quality_score = if scores.is_empty() {
+            0.0
+        } else {
+            ratio(scores.iter().sum::<f64>() / scores.len() as f64)
+        };
         Report {
             workflow_type: workflow.to_string(),
-            success: all_ok && output_error.is_none() && !finished.interrupted,
+            success: none_failed && output_error.is_none() && !finished.interrupted,
             quality_score,
             aggregated_content,
             total_latency_ms: wall_ms,

@@ -156,6 +156,30 @@ fn an_unreachable_server_fails_the_tasks_with_the_address() {
 }
 
 #[test]
+fn a_run_without_answers_claims_no_speedup() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", closed.local_addr().unwrap());
+    drop(closed);
+    let output = Wfc::new()
+        .arg("run")
+        .arg(DISCHARGE)
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .args(discharge_inputs(dir.path()))
+        .env("WFC_ROUTE_CLINICAL", &url)
+        .env("WFC_ROUTE_BILLING", &url)
+        .run();
+    assert_eq!(output.code, Some(3), "{}", output.stderr);
+    assert!(
+        output.stderr.contains(" ms, none answered; 2 failed\n"),
+        "{}",
+        output.stderr
+    );
+    assert!(!output.stderr.contains("speedup"), "{}", output.stderr);
+}
+
+#[test]
 fn a_bad_router_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let router = dir.path().join("wfc.toml");
