@@ -89,7 +89,7 @@ fn print(report: &FileReport, format: Format) {
     match format {
         Format::Human => out!(
             "{}",
-            diagnostics::human(&report.source, problems, super::color())
+            diagnostics::human(&report.source, problems, super::color(&std::io::stdout()))
         ),
         Format::Json => {
             for problem in problems {

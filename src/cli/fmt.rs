@@ -37,7 +37,7 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
                     wfc::diagnostics::human(
                         &loaded.source,
                         [&problem as &dyn miette::Diagnostic],
-                        super::color()
+                        super::color(&std::io::stderr())
                     )
                 );
                 worst.show(&Error::Problems(format!(

@@ -41,7 +41,7 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
             .map(|p| p as &dyn Diagnostic);
         eprint!(
             "{}",
-            wfc::diagnostics::human(&report.source, errors, super::color())
+            wfc::diagnostics::human(&report.source, errors, super::color(&std::io::stderr()))
         );
         return Err(Error::Problems(format!(
             "`{}` has errors; fix them to draw its graph",

@@ -175,7 +175,10 @@ pub(crate) fn write_out(text: std::fmt::Arguments<'_>) {
     let _ = std::io::stdout().lock().write_fmt(text);
 }
 
-/// Whether to colour output written to stdout.
-fn color() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+/// Whether to colour what is written to `stream`: only a terminal, and
+/// not with `NO_COLOR`. Each stream is asked for itself, so a redirected
+/// stderr gets no escape codes and a terminal's stderr keeps its colour
+/// when stdout is redirected.
+fn color(stream: &impl IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }

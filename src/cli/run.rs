@@ -138,7 +138,7 @@ fn load(file: &Path) -> Result<Program, Error> {
         let problems = report.problems.iter().map(|p| p as &dyn miette::Diagnostic);
         eprint!(
             "{}",
-            wfc::diagnostics::human(&report.source, problems, super::color())
+            wfc::diagnostics::human(&report.source, problems, super::color(&std::io::stderr()))
         );
     }
     report

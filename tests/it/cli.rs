@@ -154,3 +154,44 @@ fn completions_are_generated_for_each_shell() {
         assert!(output.stdout.contains("check"), "{shell}");
     }
 }
+
+/// Colour is decided per stream: with stdout on a terminal (a pty from
+/// `script`) and stderr in a file, the diagnostics in the file carry no
+/// escape codes; with stderr on the terminal, they are coloured.
+#[test]
+fn colour_follows_the_stream_diagnostics_are_written_to() {
+    let script = which("script").expect("`script` (util-linux) gives wfc a terminal");
+    let dir = tempfile::tempdir().unwrap();
+    let err = dir.path().join("stderr.txt");
+    let wfc = env!("CARGO_BIN_EXE_wfc");
+    let on_terminal = |redirect: &str| {
+        std::process::Command::new(&script)
+            .args(["-qec"])
+            .arg(format!(
+                "{wfc} run tests/cases/check/err_cycle.wf --mock {redirect}"
+            ))
+            .arg("/dev/null")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap()
+    };
+    on_terminal(&format!("2>{}", err.display()));
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(text.contains("wf::cycle"), "{text}");
+    assert!(!text.contains('\u{1b}'), "escape codes in a file: {text:?}");
+
+    let output = on_terminal(&format!(">{}", dir.path().join("stdout.txt").display()));
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert!(terminal.contains("wf::cycle"), "{terminal}");
+    assert!(
+        terminal.contains('\u{1b}'),
+        "no colour on a terminal: {terminal:?}"
+    );
+}
+
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
