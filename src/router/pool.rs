@@ -155,6 +155,18 @@ impl Router {
             .min()
     }
 
+    /// The model the agent's endpoints serve under another name than the
+    /// agent declares, when they all say the same.
+    #[must_use]
+    pub fn model(&self, agent: &str) -> Option<String> {
+        let endpoints = self.agents.get(agent)?;
+        let first = endpoints.first()?.model.clone()?;
+        endpoints
+            .iter()
+            .all(|endpoint| endpoint.model.as_deref() == Some(first.as_str()))
+            .then_some(first)
+    }
+
     /// The endpoint for the agent's next request: the least busy of those
     /// not resting; when all rest, the one that recovers first.
     #[must_use]

@@ -24,6 +24,13 @@ pub trait Executor: Send + Sync {
     fn capacity(&self, _agent: &str) -> Option<usize> {
         None
     }
+
+    /// The model the deployment serves for `agent`, when it names one
+    /// other than the agent's declared model: requests (and the keys of
+    /// the journal and cache) carry the model actually asked for.
+    fn model(&self, _agent: &str) -> Option<String> {
+        None
+    }
 }
 
 impl<T: Executor + ?Sized> Executor for &T {
@@ -37,6 +44,10 @@ impl<T: Executor + ?Sized> Executor for &T {
 
     fn capacity(&self, agent: &str) -> Option<usize> {
         (**self).capacity(agent)
+    }
+
+    fn model(&self, agent: &str) -> Option<String> {
+        (**self).model(agent)
     }
 }
 
@@ -79,6 +90,10 @@ impl Executor for HttpExecutor {
 
     fn capacity(&self, agent: &str) -> Option<usize> {
         self.router.capacity(agent)
+    }
+
+    fn model(&self, agent: &str) -> Option<String> {
+        self.router.model(agent)
     }
 }
 
@@ -150,17 +165,25 @@ impl HttpExecutor {
             None => completion.text,
             // More attempts would be cut off at the same place.
             Some(_) if cut_off => {
-                return Err(Failure::permanent(
-                    format!(
-                        "max_tokens ({}) cut the answer off before its JSON was complete; raise the task's max_tokens",
-                        request.max_tokens
-                    ),
-                    1,
-                ));
+                return Err(Failure {
+                    tokens: completion.tokens,
+                    ..Failure::permanent(
+                        format!(
+                            "max_tokens ({}) cut the answer off before its JSON was complete; raise the task's max_tokens",
+                            request.max_tokens
+                        ),
+                        1,
+                    )
+                });
             }
             Some(shape) => match typed(&completion.text, shape) {
                 Ok(json) => json,
-                Err(mismatch) => return Err(wrong_shape(completion.text, &mismatch, shape)),
+                Err(mismatch) => {
+                    return Err(Failure {
+                        tokens: completion.tokens,
+                        ..wrong_shape(completion.text, &mismatch, shape)
+                    });
+                }
             },
         };
         Ok(Answer {
@@ -179,6 +202,7 @@ fn call_failure(error: &CallError) -> Failure {
         error: error.to_string(),
         class: error.class(),
         attempts: 1,
+        tokens: 0,
         retry_after: error.retry_after(),
         correction: Vec::new(),
     }
@@ -191,6 +215,7 @@ fn wrong_shape(answer: String, mismatch: &Mismatch, shape: &Type) -> Failure {
         error: format!("the answer does not match the declared output: {mismatch}"),
         class: Some(ErrorClass::InvalidOutput),
         attempts: 1,
+        tokens: 0,
         retry_after: None,
         correction: vec![
             Turn {

@@ -107,6 +107,10 @@ pub struct Failure {
     pub class: Option<ErrorClass>,
     /// Requests sent for the job (0 when it could not be sent at all).
     pub attempts: u32,
+    /// Tokens the model generated for answers that were not accepted (a
+    /// typed answer of the wrong shape, one cut off): paid for all the same.
+    #[serde(default)]
+    pub tokens: u32,
     /// When the server said to come back.
     pub retry_after: Option<Duration>,
     /// For an answer of the wrong shape: the turns that tell the model
@@ -122,6 +126,7 @@ impl Failure {
             error,
             class: None,
             attempts,
+            tokens: 0,
             retry_after: None,
             correction: Vec::new(),
         }

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::dag::{DagState, Ended, Start, TaskState, Verdict};
 use super::events::{Event, Observer};
 use super::execute::Executor;
-use super::job::{Answer, Failure, Job};
+use super::job::{Answer, Failure, Job, Request};
 use crate::check::{AgentDef, TaskDef, WorkflowDef};
 use crate::record::{Outcome, TaskRecord};
 use crate::render::{Renderer, Scope};
@@ -48,6 +48,8 @@ pub(super) struct Engine<'a> {
 struct Progress {
     started: Instant,
     attempts: u32,
+    /// Tokens of answers that were not accepted.
+    tokens: u32,
     /// What each agent that gave up said.
     errors: Vec<String>,
 }
@@ -151,6 +153,7 @@ impl<'a> Run<'_, 'a> {
         self.progress[task].get_or_insert_with(|| Progress {
             started: Instant::now(),
             attempts: 0,
+            tokens: 0,
             errors: Vec::new(),
         });
         match renderer.condition(&def.name, &self.scope) {
@@ -173,7 +176,11 @@ impl<'a> Run<'_, 'a> {
         let Some(agent_def) = self.agent(&agent) else {
             return self.fail(task, &agent, format!("agent `{agent}` is not declared"));
         };
-        let job = Job::chat(def, agent_def, prompt);
+        let mut job = Job::chat(def, agent_def, prompt);
+        if let Some(model) = self.engine.executor.model(&agent) {
+            let Request::Chat(request) = &mut job.request;
+            request.model = model;
+        }
         self.engine.observer.on_event(&Event::Started {
             task: &def.name,
             agent: &agent,
@@ -196,6 +203,7 @@ impl<'a> Run<'_, 'a> {
             .as_mut()
             .expect("a running task has progress");
         progress.attempts += failure.attempts;
+        progress.tokens += failure.tokens;
         let settled = self.dag.settle(task, Verdict::AgentGaveUp);
         if let Some(next) = settled.fallback {
             self.engine.observer.on_event(&Event::FallingBack {
@@ -287,14 +295,19 @@ impl<'a> Run<'_, 'a> {
         };
         record.finished_ms = now;
         record.latency_ms = now - started;
+        record.tokens = progress.as_ref().map_or(0, |p| p.tokens);
         record.attempts = progress.map_or(0, |p| p.attempts);
         record
     }
 
+    /// The model `agent`'s requests go to: the deployment's, else the
+    /// declared one, else the agent's name (as requests send it).
     fn model_of(&self, agent: &str) -> String {
-        self.agent(agent)
-            .and_then(|a| a.model.clone())
-            .unwrap_or_default()
+        self.engine
+            .executor
+            .model(agent)
+            .or_else(|| self.agent(agent).and_then(|a| a.model.clone()))
+            .unwrap_or_else(|| agent.to_string())
     }
 
     /// Records the result and tells the listeners.

@@ -28,11 +28,16 @@ impl<E: Executor> Executor for Retrying<E> {
     fn capacity(&self, agent: &str) -> Option<usize> {
         self.inner.capacity(agent)
     }
+
+    fn model(&self, agent: &str) -> Option<String> {
+        self.inner.model(agent)
+    }
 }
 
 impl<E: Executor> Retrying<E> {
     async fn attempts(&self, job: &Job, observer: &dyn Observer) -> Result<Answer, Failure> {
         let mut attempts = 0;
+        let mut tokens = 0;
         let mut next = None::<Job>;
         loop {
             let current = next.as_ref().unwrap_or(job);
@@ -46,6 +51,7 @@ impl<E: Executor> Retrying<E> {
                 Err(failure) => failure,
             };
             attempts += failure.attempts;
+            tokens += failure.tokens;
             if failure.attempts == 0 || !job.retry.again(failure.class, attempts) {
                 return Err(Failure {
                     error: if attempts > 1 {
@@ -54,6 +60,7 @@ impl<E: Executor> Retrying<E> {
                         failure.error
                     },
                     attempts,
+                    tokens,
                     ..failure
                 });
             }

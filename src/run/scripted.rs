@@ -41,6 +41,10 @@ impl<E: Executor> Executor for Scripted<'_, E> {
     fn capacity(&self, agent: &str) -> Option<usize> {
         self.rest.capacity(agent)
     }
+
+    fn model(&self, agent: &str) -> Option<String> {
+        self.rest.model(agent)
+    }
 }
 
 fn answer(job: &Job, scripted: &MockAnswer) -> Result<Answer, Failure> {

@@ -125,4 +125,8 @@ impl<E: Executor> Executor for Stored<E> {
     fn capacity(&self, agent: &str) -> Option<usize> {
         self.inner.capacity(agent)
     }
+
+    fn model(&self, agent: &str) -> Option<String> {
+        self.inner.model(agent)
+    }
 }

@@ -354,6 +354,64 @@ async fn the_cache_answers_identical_requests() {
     assert_eq!(first.aggregated_content, second.aggregated_content);
 }
 
+/// A router file that serves agent `Coder` under `model`.
+fn serving(mock: &MockServer, model: &str) -> wfc::router::RouterConfig {
+    let text = format!(
+        "[[agents.Coder.endpoints]]\nurl = \"{}\"\nmodel = \"{model}\"\n",
+        mock.base_url()
+    );
+    wfc::router::RouterConfig::parse(std::path::Path::new("wfc.toml"), &text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_keys_on_the_model_actually_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = program(dir.path(), SINGLE);
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let mut setup = Setup::new(&program, &mock);
+    setup.cache = Some(dir.path().join("cache"));
+    setup.routes = serving(&mock, "coder-v1");
+    let first = setup.run().await;
+    assert_eq!(result(&first, "code").model, "coder-v1");
+    setup.routes = serving(&mock, "coder-v2");
+    let second = setup.run().await;
+    assert!(
+        !result(&second, "code").replayed,
+        "another model's answer is not reused"
+    );
+    assert_eq!(mock.requests().len(), 2);
+    assert_eq!(mock.requests()[1].model, "coder-v2");
+    let third = setup.run().await;
+    assert!(result(&third, "code").replayed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_task_reports_the_served_model_and_the_tokens_it_spent() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = program(
+        dir.path(),
+        r#"
+agent Coder { model = "declared" }
+workflow single {
+  task code -> Coder { prompt = "code this" output = json { icd10: text } retries = 2 }
+}
+"#,
+    );
+    let always = MockConfig {
+        faults: vec![fault("coder-v1", FaultKind::WrongShape, None)],
+        ..MockConfig::default()
+    };
+    let mock = MockServer::start(always).await.unwrap();
+    let mut setup = Setup::new(&program, &mock);
+    setup.routes = serving(&mock, "coder-v1");
+    let report = setup.run().await;
+    let code = result(&report, "code");
+    assert_eq!(code.status, "failed");
+    assert_eq!(code.model, "coder-v1");
+    assert_eq!(code.attempts, 3);
+    assert_eq!(code.tokens, 9, "three wrong answers of three tokens each");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_spread_over_endpoints_and_avoid_a_dead_one() {
     let dir = tempfile::tempdir().unwrap();
