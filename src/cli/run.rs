@@ -12,7 +12,7 @@ use wfc::loader::Loader;
 use wfc::mock::MockServer;
 use wfc::router::RouterConfig;
 use wfc::run::inputs::{self, Given};
-use wfc::run::journal::{self, RunRequest};
+use wfc::run::journal::{self, DeploymentUsed, RunRequest};
 use wfc::run::{Deployment, Report, Session, agents_used};
 
 #[derive(clap::Args)]
@@ -70,7 +70,7 @@ struct Prepared {
     workflow: usize,
     inputs: serde_json::Map<String, serde_json::Value>,
     run_dir: PathBuf,
-    file: PathBuf,
+    deployment: DeploymentUsed,
 }
 
 fn prepare(args: &Args) -> Result<Prepared, Error> {
@@ -109,10 +109,12 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         (Some(dir), _) | (None, Some(dir)) => dir.clone(),
         (None, None) => default_run_dir(&def.name),
     };
+    let deployment = deployment_used(args, resumed.as_ref(), &file)?;
     let request = RunRequest {
         file: std::path::absolute(&file).unwrap_or(file.clone()),
         workflow: def.name.clone(),
         inputs: inputs.clone(),
+        deployment: Some(deployment.clone()),
     };
     request.write(&run_dir).map_err(|err| {
         Error::usage(format!(
@@ -125,8 +127,57 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         workflow,
         inputs,
         run_dir,
-        file,
+        deployment,
     })
+}
+
+/// Where this run's requests go: what the command line says, else (on
+/// `--resume`) where the interrupted run's went, refusing a router file
+/// that has changed since, else `wfc.toml` beside the workflow or the
+/// seed's ports.
+fn deployment_used(
+    args: &Args,
+    resumed: Option<&RunRequest>,
+    file: &Path,
+) -> Result<DeploymentUsed, Error> {
+    let of_file = |path: &Path| {
+        DeploymentUsed::router_file(path).map_err(|err| {
+            Error::usage(format!(
+                "cannot read the router file `{}`: {}",
+                path.display(),
+                wfc::files::reason(&err)
+            ))
+        })
+    };
+    if args.mock {
+        return Ok(DeploymentUsed::Mock);
+    }
+    if let Some(router) = &args.router {
+        return of_file(router);
+    }
+    match resumed.and_then(|request| request.deployment.clone()) {
+        Some(DeploymentUsed::RouterFile { path, sha256 }) => {
+            let now = of_file(&path)?;
+            if now
+                != (DeploymentUsed::RouterFile {
+                    path: path.clone(),
+                    sha256,
+                })
+            {
+                return Err(Error::usage(format!(
+                    "the router file `{}` has changed since this run started, so its requests could go elsewhere; to resume with the file as it is now, pass `--router {}`",
+                    path.display(),
+                    path.display()
+                )));
+            }
+            Ok(now)
+        }
+        Some(recorded) => Ok(recorded),
+        None => match RouterConfig::locate(None, file) {
+            Some(path) => of_file(&path),
+            None => Ok(DeploymentUsed::Seed),
+        },
+    }
 }
 
 /// Checks the file; any error stops the run with the diagnostics.
@@ -244,16 +295,17 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     let program = &prepared.program;
     let workflow = &program.workflows[prepared.workflow];
     let agents = agents_used(program, workflow);
-    let mock = if args.mock {
+    let mock = if prepared.deployment == DeploymentUsed::Mock {
         Some(start_mock(args, program).await?)
     } else {
         None
     };
-    let deployment = match &mock {
-        Some(server) => Deployment::Everything(server.base_url()),
-        None => Deployment::Router(
-            RouterConfig::find(args.router.as_deref(), &prepared.file).map_err(Error::usage)?,
-        ),
+    let deployment = match (&mock, &prepared.deployment) {
+        (Some(server), _) => Deployment::Everything(server.base_url()),
+        (None, DeploymentUsed::RouterFile { path, .. }) => {
+            Deployment::Router(RouterConfig::read(path).map_err(Error::usage)?)
+        }
+        (None, _) => Deployment::Router(RouterConfig::seed()),
     };
     let http = deployment
         .connect(&agents, !args.no_stream)

@@ -122,7 +122,10 @@ fn executor(
     let deployment = match mock {
         Some(server) => Deployment::Everything(server.base_url()),
         None => Deployment::Router(
-            RouterConfig::find(args.router.as_deref(), path).map_err(|err| err.to_string())?,
+            RouterConfig::read_or_seed(
+                RouterConfig::locate(args.router.as_deref(), path).as_deref(),
+            )
+            .map_err(|err| err.to_string())?,
         ),
     };
     deployment

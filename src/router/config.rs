@@ -151,22 +151,25 @@ impl RouterConfig {
         Self::parse(path, &text)
     }
 
-    /// The router file given, else `wfc.toml` beside the workflow, else the
-    /// seed's deployment. The environment's `WFC_ROUTE_*` overrides apply
-    /// when the run connects to it.
-    pub fn find(given: Option<&Path>, workflow: &Path) -> Result<Self, RouterError> {
-        let beside = workflow
-            .parent()
-            .map(|dir| dir.join(FILE_NAME))
-            .filter(|path| path.is_file());
-        match given.map(Path::to_path_buf).or(beside) {
-            Some(path) => Self::read(&path),
-            None => Ok(Self::seed()),
-        }
+    /// The router file given, else `wfc.toml` beside the workflow; `None`
+    /// means the seed's deployment.
+    #[must_use]
+    pub fn locate(given: Option<&Path>, workflow: &Path) -> Option<PathBuf> {
+        given.map(Path::to_path_buf).or_else(|| {
+            workflow
+                .parent()
+                .map(|dir| dir.join(FILE_NAME))
+                .filter(|path| path.is_file())
+        })
     }
 
-    /// `WFC_ROUTE_<AGENT>` replaces the URLs of each of `agents`; the other
-    /// settings come from the agent's first endpoint in the file.
+    /// The router file at `path`, or the seed's deployment without one.
+    /// The environment's `WFC_ROUTE_*` overrides apply when the run
+    /// connects to it.
+    pub fn read_or_seed(path: Option<&Path>) -> Result<Self, RouterError> {
+        path.map_or_else(|| Ok(Self::seed()), Self::read)
+    }
+
     pub fn apply_overrides(&mut self, agents: &[&str], var: impl Fn(&str) -> Option<String>) {
         for agent in agents {
             let Some(value) = var(&format!("WFC_ROUTE_{}", agent.to_uppercase())) else {

@@ -22,6 +22,34 @@ pub struct RunRequest {
     pub file: PathBuf,
     pub workflow: String,
     pub inputs: serde_json::Map<String, serde_json::Value>,
+    /// Where its requests went; absent in run directories of older wfc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentUsed>,
+}
+
+/// Where a run's requests went, so that a resumed run goes to the same
+/// servers (with PHI, another deployment may be outside the boundary).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DeploymentUsed {
+    /// The built-in mock model server.
+    Mock,
+    /// A router file, with the SHA-256 of its content when the run started.
+    RouterFile { path: PathBuf, sha256: String },
+    /// No router file: the seed's local ports.
+    Seed,
+}
+
+impl DeploymentUsed {
+    /// The router file at `path`, as it is now.
+    pub fn router_file(path: &Path) -> std::io::Result<Self> {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(std::fs::read(path)?);
+        Ok(DeploymentUsed::RouterFile {
+            path: std::path::absolute(path)?,
+            sha256: digest.iter().map(|byte| format!("{byte:02x}")).collect(),
+        })
+    }
 }
 
 impl RunRequest {

@@ -336,3 +336,68 @@ fn killed_resumed_killed_resumed_with_torn_journals() {
         serde_json::from_str::<serde_json::Value>(line).expect("every line is a whole record");
     }
 }
+
+/// `--resume` sends its requests where the interrupted run sent them, and
+/// refuses a router file that has changed since unless it is named again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_remembers_the_deployment() {
+    let mock = wfc::mock::MockServer::start(wfc::mock::MockConfig {
+        faults: vec![wfc::mock::Fault {
+            model: Some("BioMistral-7B".into()),
+            prompt_contains: None,
+            times: Some(1),
+            kind: wfc::mock::FaultKind::Status(400),
+        }],
+        ..wfc::mock::MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let router = dir.path().join("router.toml");
+    let mut routes = String::new();
+    for agent in ["Clinical", "Billing"] {
+        routes.push_str(&format!(
+            "[[agents.{agent}.endpoints]]\nurl = \"{}\"\n",
+            mock.base_url()
+        ));
+    }
+    std::fs::write(&router, &routes).unwrap();
+    let run_dir = dir.path().join("run");
+    let first = Wfc::new()
+        .args(["run", DISCHARGE, "--json", "-q", "--router"])
+        .arg(&router)
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .args(discharge_inputs(dir.path()))
+        .run_in_background()
+        .await;
+    assert_eq!(first.code, Some(3), "{}", first.stderr);
+
+    let resume = |extra: &[&str]| {
+        Wfc::new()
+            .args(["run", "--json", "-q", "--resume"])
+            .arg(&run_dir)
+            .args(extra)
+            .run_in_background()
+    };
+    let resumed = resume(&[]).await;
+    assert_eq!(resumed.code, Some(0), "{}", resumed.stderr);
+    assert_eq!(
+        mock.requests().len(),
+        3,
+        "the clinical summary was asked again of the same server"
+    );
+
+    std::fs::write(&router, format!("# moved\n{routes}")).unwrap();
+    let refused = resume(&[]).await;
+    assert_eq!(refused.code, Some(2));
+    assert!(
+        refused
+            .stderr
+            .contains("has changed since this run started"),
+        "{}",
+        refused.stderr
+    );
+    let told = resume(&["--router", router.to_str().unwrap()]).await;
+    assert_eq!(told.code, Some(0), "{}", told.stderr);
+}
