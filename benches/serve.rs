@@ -47,6 +47,7 @@ async fn bench() {
         audit: AuditLog::to_file(&dir.path().join("audit.jsonl")).expect("an audit log"),
         runs_dir: Some(dir.path().join("runs")),
         shutdown_grace: Duration::from_secs(5),
+        client_timeout: Duration::from_secs(10),
     })
     .await
     .expect("the server starts");

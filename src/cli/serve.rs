@@ -39,9 +39,14 @@ pub(super) struct Args {
     /// The audience (`aud`) tokens must name
     #[arg(long, value_name = "AUDIENCE", default_value = "wfc")]
     jwt_audience: String,
-    /// The issuer (`iss`) tokens must name, if any
+    /// The issuer (`iss`) tokens must name, if any; tokens without one are
+    /// then refused
     #[arg(long, value_name = "ISSUER")]
     jwt_issuer: Option<String>,
+    /// How far a token's `exp` and `nbf` may be off, for clocks that
+    /// disagree a little
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    jwt_leeway: Duration,
     /// Serve without authentication (local experiments only)
     #[arg(long)]
     insecure_no_auth: bool,
@@ -66,6 +71,10 @@ pub(super) struct Args {
     /// How long shutdown waits for runs in flight
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     shutdown_grace: Duration,
+    /// How long a client may take to send its request headers, and again
+    /// its body, before its connection is cut
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    client_timeout: Duration,
     /// Reload the workflows when a file changes (SIGHUP always reloads)
     #[arg(long)]
     watch: bool,
@@ -78,7 +87,9 @@ enum KeyAlgorithm {
 }
 
 pub(super) fn run(args: &Args) -> Result<(), Error> {
-    let auth = auth(args).map_err(Error::Usage)?;
+    let auth = auth(args)
+        .map_err(Error::Usage)?
+        .with_leeway(args.jwt_leeway);
     let audit = AuditLog::to_file(&args.audit_log).map_err(|err| {
         Error::usage(format!(
             "cannot open the audit log `{}`: {err}",
@@ -167,6 +178,7 @@ async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> Result<(), Error> {
         audit,
         runs_dir: Some(args.runs_dir.clone()),
         shutdown_grace: args.shutdown_grace,
+        client_timeout: args.client_timeout,
     };
     let server = Server::start(config)
         .await

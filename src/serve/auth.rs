@@ -1,5 +1,5 @@
-//! Who is calling: JWT bearer tokens, checked for signature, algorithm,
-//! expiry and audience. Only the configured algorithm is accepted, so
+//! Who is calling: JWT bearer tokens, checked for size, signature,
+//! algorithm, expiry, not-before, audience and (when configured) issuer. Only the configured algorithm is accepted, so
 //! `alg: none` and algorithm confusion (an HS256 token "signed" with an
 //! RSA public key) fail like any bad signature.
 
@@ -75,6 +75,15 @@ impl Auth {
         })
     }
 
+    /// How far `exp` and `nbf` may be off (60 s unless set).
+    #[must_use]
+    pub fn with_leeway(mut self, leeway: std::time::Duration) -> Self {
+        if let Auth::Jwt { validation, .. } = &mut self {
+            validation.leeway = leeway.as_secs();
+        }
+        self
+    }
+
     pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let (key, validation) = match self {
             Auth::Disabled => {
@@ -88,9 +97,15 @@ impl Auth {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(bearer)
             .ok_or_else(|| unauthorized("send a JWT as `Authorization: Bearer <token>`"))?;
-        let claims = jsonwebtoken::decode::<Claims>(token.trim(), key, validation)
+        if token.len() > MAX_TOKEN {
+            return Err(unauthorized(format!(
+                "the token is {} bytes; tokens of more than {MAX_TOKEN} bytes are refused",
+                token.len()
+            )));
+        }
+        let claims = jsonwebtoken::decode::<Claims>(token, key, validation)
             .map_err(|err| unauthorized(reason(err.kind())))?
             .claims;
         let subject = claims
@@ -104,12 +119,29 @@ impl Auth {
     }
 }
 
+/// The longest token accepted, in bytes: far beyond any real token's
+/// claims, far below what would cost the server to decode.
+pub const MAX_TOKEN: usize = 8 * 1024;
+
+/// The token of an `Authorization` value: the scheme is case-insensitive
+/// (RFC 7235).
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
 fn validation(algorithm: Algorithm, audience: &str, issuer: Option<&str>) -> Validation {
     let mut validation = Validation::new(algorithm);
     validation.set_audience(&[audience]);
-    validation.set_required_spec_claims(&["exp", "aud", "sub"]);
-    if let Some(issuer) = issuer {
-        validation.set_issuer(&[issuer]);
+    validation.validate_nbf = true;
+    match issuer {
+        Some(issuer) => {
+            validation.set_issuer(&[issuer]);
+            validation.set_required_spec_claims(&["exp", "aud", "sub", "iss"]);
+        }
+        None => validation.set_required_spec_claims(&["exp", "aud", "sub"]),
     }
     validation
 }

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State as Shared};
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State as Shared};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
@@ -86,6 +85,14 @@ pub(super) async fn not_found() -> ApiError {
     )
 }
 
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /openapi.json",
+    )
+}
+
 /// `GET /v1/workflows/types`: the workflows this caller may run.
 pub(super) async fn types(
     Shared(state): AppState,
@@ -106,12 +113,6 @@ pub(super) async fn types(
 }
 
 #[derive(Deserialize)]
-pub(super) struct StreamQuery {
-    #[serde(default)]
-    stream: bool,
-}
-
-#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExecuteBody {
     workflow_type: String,
@@ -120,24 +121,18 @@ struct ExecuteBody {
 }
 
 /// `POST /v1/workflows/execute` with `{"workflow_type", "context"}`.
+/// The query and the body are read only once the caller is known.
 pub(super) async fn execute(
     Shared(state): AppState,
-    Query(query): Query<StreamQuery>,
+    RawQuery(query): RawQuery,
     Extension(id): Extension<RequestId>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let caller = admit(&state, &headers)?;
-    let body: ExecuteBody = parse(body, &caller)?;
-    start(
-        state,
-        caller,
-        &body.workflow_type,
-        body.context,
-        query.stream,
-        id,
-    )
-    .await
+    let stream = stream_wanted(query.as_deref(), &caller)?;
+    let body: ExecuteBody = parse(&state, body, &caller).await?;
+    start(state, caller, &body.workflow_type, body.context, stream, id).await
 }
 
 /// `POST /v1/workflows/{name}` with the context as the body (the seed's
@@ -145,14 +140,43 @@ pub(super) async fn execute(
 pub(super) async fn execute_named(
     Shared(state): AppState,
     Path(name): Path<String>,
-    Query(query): Query<StreamQuery>,
+    RawQuery(query): RawQuery,
     Extension(id): Extension<RequestId>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let caller = admit(&state, &headers)?;
-    let context: Value = parse(body, &caller)?;
-    start(state, caller, &name, context, query.stream, id).await
+    let stream = stream_wanted(query.as_deref(), &caller)?;
+    let context: Value = parse(&state, body, &caller).await?;
+    start(state, caller, &name, context, stream, id).await
+}
+
+/// `?stream=true` (or `1`); `false`, `0` or no `stream` for one answer.
+fn stream_wanted(query: Option<&str>, caller: &Caller) -> Result<bool, ApiError> {
+    let mut stream = false;
+    for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let invalid = |message: String| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+                .with_note(note(caller, None))
+        };
+        match (key.as_ref(), value.as_ref()) {
+            ("stream", "true" | "1") => stream = true,
+            ("stream", "false" | "0") => stream = false,
+            ("stream", other) => {
+                return Err(invalid(format!(
+                    "`stream` is `true` or `false`, not `{}`",
+                    other.chars().take(40).collect::<String>()
+                )));
+            }
+            (other, _) => {
+                return Err(invalid(format!(
+                    "this endpoint takes only `stream` in its query, not `{}`",
+                    other.chars().take(40).collect::<String>()
+                )));
+            }
+        }
+    }
+    Ok(stream)
 }
 
 /// Authenticates the caller and takes one request from its rate limit.
@@ -187,18 +211,42 @@ fn note(caller: &Caller, workflow: Option<&str>) -> Note {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(
-    body: Result<Bytes, BytesRejection>,
+/// Reads the body (at most the server's size limit, within its client
+/// timeout) and parses it.
+async fn parse<T: serde::de::DeserializeOwned>(
+    state: &State,
+    body: Body,
     caller: &Caller,
 ) -> Result<T, ApiError> {
-    let body = body.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body was refused: {rejection}"),
-        )
-        .with_note(note(caller, None))
-    })?;
+    let read = tokio::time::timeout(
+        state.client_timeout,
+        axum::body::to_bytes(body, state.max_body),
+    );
+    let body = match read.await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the request body is larger than this server's limit of {} bytes, or broke off",
+                    state.max_body
+                ),
+            )
+            .with_note(note(caller, None)));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {}",
+                    humantime::format_duration(state.client_timeout)
+                ),
+            )
+            .with_note(note(caller, None)));
+        }
+    };
     serde_json::from_slice(&body).map_err(|err| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -219,26 +267,34 @@ async fn start(
     id: RequestId,
 ) -> Result<Response, ApiError> {
     let library = state.library();
-    let entry = library.get(name).ok_or_else(|| {
-        let known: Vec<&str> = library.names().collect();
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_workflow",
-            format!("there is no workflow `{name}`; known: {}", known.join(", ")),
-        )
-        .with_note(note(&caller, Some(name)))
-    })?;
+    // A workflow the token does not allow is answered like one that does
+    // not exist, so a caller learns nothing of what it may not run.
+    let entry = library
+        .get(name)
+        .filter(|entry| caller.may_run(&entry.workflow().name))
+        .ok_or_else(|| {
+            let known: Vec<&str> = library
+                .names()
+                .filter(|known| caller.may_run(known))
+                .collect();
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_workflow",
+                format!(
+                    "there is no workflow `{name}` you may run; yours: {}",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )
+            .with_note(note(&caller, Some(name)))
+        })?;
     let workflow = entry.workflow().name.clone();
     let refuse = |status, code, message: String| {
         ApiError::new(status, code, message).with_note(note(&caller, Some(&workflow)))
     };
-    if !caller.may_run(&workflow) {
-        return Err(refuse(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("the token does not allow workflow `{workflow}`"),
-        ));
-    }
     let Value::Object(context) = context else {
         return Err(refuse(
             StatusCode::BAD_REQUEST,

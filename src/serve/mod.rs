@@ -7,6 +7,7 @@ pub mod auth;
 mod error;
 mod handlers;
 pub mod library;
+mod listen;
 mod metrics;
 mod stream;
 
@@ -17,7 +18,6 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use tokio::sync::Semaphore;
@@ -61,6 +61,9 @@ pub struct ServeConfig {
     pub runs_dir: Option<PathBuf>,
     /// How long shutdown waits for runs in flight before cancelling them.
     pub shutdown_grace: Duration,
+    /// How long a client may take to send its request headers, and again
+    /// its body: a slow client is cut off instead of holding a connection.
+    pub client_timeout: Duration,
 }
 
 pub(crate) struct State {
@@ -73,6 +76,9 @@ pub(crate) struct State {
     max_runs: usize,
     deadline: Duration,
     runs_dir: Option<PathBuf>,
+    /// The largest request body, in bytes.
+    max_body: usize,
+    client_timeout: Duration,
     metrics: Arc<Metrics>,
     /// Cancelled when shutdown's grace period ends: runs still going stop
     /// and answer with what they finished.
@@ -153,10 +159,12 @@ impl Server {
             max_runs: config.max_runs,
             deadline: config.deadline,
             runs_dir: config.runs_dir,
+            max_body: config.max_body,
+            client_timeout: config.client_timeout,
             metrics: Arc::new(Metrics::default()),
             stopping: CancellationToken::new(),
         });
-        let app = routes(state.clone(), config.max_body, config.audit);
+        let app = routes(state.clone(), config.audit);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| StartError::Listen {
@@ -167,15 +175,11 @@ impl Server {
             addr: config.listen,
             source,
         })?;
+        let client_timeout = config.client_timeout;
         let stop_accepting = CancellationToken::new();
         let stopped = stop_accepting.clone();
         let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stopped.cancelled().await })
-                .await;
-            if let Err(err) = served {
-                tracing::error!(%err, "the server stopped");
-            }
+            listen::serve(listener, app, client_timeout, stopped).await;
         });
         Ok(Server {
             addr,
@@ -253,7 +257,7 @@ impl Server {
     }
 }
 
-fn routes(state: Arc<State>, max_body: usize, audit: AuditLog) -> Router {
+fn routes(state: Arc<State>, audit: AuditLog) -> Router {
     Router::new()
         .route("/healthz", get(handlers::healthz))
         .route("/readyz", get(handlers::readyz))
@@ -263,7 +267,7 @@ fn routes(state: Arc<State>, max_body: usize, audit: AuditLog) -> Router {
         .route("/v1/workflows/execute", post(handlers::execute))
         .route("/v1/workflows/{name}", post(handlers::execute_named))
         .fallback(handlers::not_found)
-        .layer(DefaultBodyLimit::max(max_body))
+        .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(audit, audit::layer))
 }

@@ -175,6 +175,7 @@ async fn the_server_logs_audits_counts_and_journals_no_phi() {
         audit: AuditLog::to_file(&audit).unwrap(),
         runs_dir: Some(runs.clone()),
         shutdown_grace: Duration::from_secs(5),
+        client_timeout: Duration::from_secs(10),
     })
     .await
     .unwrap();
@@ -377,6 +378,7 @@ async fn typed_mismatches_and_ill_typed_inputs_name_no_phi_over_http() {
         audit: AuditLog::to_file(&audit).unwrap(),
         runs_dir: Some(runs.clone()),
         shutdown_grace: Duration::from_secs(5),
+        client_timeout: Duration::from_secs(10),
     })
     .await
     .unwrap();

@@ -68,6 +68,7 @@ struct Options {
     mock: MockConfig,
     sources: Vec<PathBuf>,
     dead_models: bool,
+    client_timeout: Duration,
 }
 
 impl Default for Options {
@@ -81,6 +82,7 @@ impl Default for Options {
             mock: MockConfig::default(),
             sources: vec![library()],
             dead_models: false,
+            client_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -109,6 +111,7 @@ impl Harness {
             audit: AuditLog::to_file(&audit).unwrap(),
             runs_dir: Some(runs.clone()),
             shutdown_grace: Duration::from_secs(5),
+            client_timeout: options.client_timeout,
         })
         .await
         .unwrap();
@@ -323,6 +326,18 @@ async fn every_bad_token_is_refused_with_the_reason() {
             Some(token(json!({ "aud": AUDIENCE, "exp": now() + 600 }))),
             "has no `sub` claim",
         ),
+        (
+            Some(token(
+                json!({ "sub": "a", "aud": AUDIENCE, "exp": now() + 7200, "nbf": now() + 3600 }),
+            )),
+            "not valid yet",
+        ),
+        (
+            Some(token(json!({
+                "sub": "a", "aud": AUDIENCE, "exp": now() + 600, "padding": "x".repeat(100 * 1024),
+            }))),
+            "tokens of more than 8192 bytes are refused",
+        ),
     ];
     for (token, reason) in cases {
         let (status, error) = harness.execute(token.as_deref(), body.clone()).await;
@@ -348,8 +363,25 @@ async fn every_bad_token_is_refused_with_the_reason() {
             json!({ "workflow_type": "discharge_summary", "context": discharge_context() }),
         )
         .await;
-    assert_eq!(status, 403);
-    assert_eq!(error_code(&error), "forbidden");
+    // Not allowed looks exactly like not there, and names only what the
+    // caller may run.
+    assert_eq!(status, 404);
+    assert_eq!(error_code(&error), "unknown_workflow");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "there is no workflow `discharge_summary` you may run; yours: billing_with_justification"
+    );
+    let (_, unknown) = harness
+        .execute(
+            Some(&limited),
+            json!({ "workflow_type": "no_such_flow", "context": {} }),
+        )
+        .await;
+    assert_eq!(
+        unknown["error"]["message"].as_str().unwrap(),
+        message.replace("discharge_summary", "no_such_flow")
+    );
     let types: Value = harness
         .get("/v1/workflows/types", Some(&limited))
         .await
@@ -357,6 +389,49 @@ async fn every_bad_token_is_refused_with_the_reason() {
         .await
         .unwrap();
     assert_eq!(types["workflows"].as_array().unwrap().len(), 1);
+
+    // The scheme is case-insensitive (RFC 7235).
+    let response = harness
+        .http
+        .get(format!("{}/v1/workflows/types", harness.base))
+        .header(
+            "authorization",
+            format!("bearer {}", valid_token("dr-house")),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_issuer_configured_a_token_must_name_it() {
+    let harness = Harness::start(Options {
+        auth: Auth::shared_secret(SECRET, AUDIENCE, Some("https://idp.example")),
+        ..Options::default()
+    })
+    .await;
+    let body = json!({ "workflow_type": "lab_report", "context": {} });
+    let without = token(json!({ "sub": "a", "aud": AUDIENCE, "exp": now() + 600 }));
+    let (status, error) = harness.execute(Some(&without), body.clone()).await;
+    assert_eq!(status, 401, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no `iss` claim"),
+        "{error}"
+    );
+    let other = token(
+        json!({ "sub": "a", "aud": AUDIENCE, "exp": now() + 600, "iss": "https://evil.example" }),
+    );
+    let (status, _) = harness.execute(Some(&other), body.clone()).await;
+    assert_eq!(status, 401);
+    let named = token(
+        json!({ "sub": "a", "aud": AUDIENCE, "exp": now() + 600, "iss": "https://idp.example" }),
+    );
+    let (status, error) = harness.execute(Some(&named), body).await;
+    assert_ne!(status, 401, "{error}");
 }
 
 /// The few lines of base64url a hand-made `alg: none` token needs.
@@ -796,4 +871,87 @@ workflow w {
         .err()
         .expect("the fallback needs a route");
     assert!(missing.contains("Backup"), "{missing}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_comes_before_the_query_and_the_body() {
+    let harness = Harness::start(Options::default()).await;
+    // A body far over the limit, without a token: refused for the token,
+    // without reading the body.
+    let big = vec![b' '; 1024 * 1024];
+    let response = harness
+        .post("/v1/workflows/execute", None)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let response = harness
+        .post("/v1/workflows/execute?stream=yes", None)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(error_code(&response.json().await.unwrap()), "unauthorized");
+
+    let token = valid_token("dr-house");
+    let response = harness
+        .post("/v1/workflows/execute?stream=yes", Some(&token))
+        .json(&json!({ "workflow_type": "lab_report", "context": {} }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&error), "invalid_query");
+    assert_eq!(
+        error["error"]["message"],
+        "`stream` is `true` or `false`, not `yes`"
+    );
+
+    let response = harness.get("/v1/workflows/execute", Some(&token)).await;
+    assert_eq!(response.status(), 405);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&error), "method_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let harness = Harness::start(Options {
+        client_timeout: Duration::from_millis(300),
+        ..Options::default()
+    })
+    .await;
+    let addr = harness.base.trim_start_matches("http://").to_string();
+
+    // Headers that never end: the connection is closed.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"POST /v1/workflows/execute HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await;
+    assert!(
+        closed.is_ok(),
+        "a client that never finishes its headers is cut off"
+    );
+
+    // A body that never ends, from an authenticated caller: 408.
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "POST /v1/workflows/execute HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{{\"workflow",
+        valid_token("dr-house")
+    );
+    slow.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), slow.read(&mut answer))
+        .await
+        .expect("the server answers a slow body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
 }
