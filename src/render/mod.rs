@@ -6,7 +6,7 @@
 
 mod task_value;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use minijinja::{Environment, Value};
@@ -27,7 +27,8 @@ pub struct RenderError {
 pub struct Renderer {
     env: Environment<'static>,
     /// Each task's `when` expression.
-    conditions: BTreeMap<String, String>,
+    /// The tasks with a `when`.
+    conditions: BTreeSet<String>,
     has_output: bool,
     task_order: Vec<String>,
 }
@@ -82,11 +83,16 @@ impl Renderer {
         if let Some(output) = &workflow.output {
             compile(&mut env, OUTPUT.to_string(), output)?;
         }
-        let conditions = workflow
-            .tasks
-            .iter()
-            .filter_map(|task| Some((task.name.clone(), task.when.clone()?)))
-            .collect();
+        // A condition is compiled once, like the templates: as a template
+        // that says whether it holds.
+        let mut conditions = BTreeSet::new();
+        for task in &workflow.tasks {
+            if let Some(when) = &task.when {
+                let source = format!("{{% if {when} %}}{HOLDS}{{% endif %}}");
+                compile(&mut env, condition_name(&task.name), &source)?;
+                conditions.insert(task.name.clone());
+            }
+        }
         Ok(Renderer {
             env,
             conditions,
@@ -97,18 +103,10 @@ impl Renderer {
 
     /// Whether the task's `when` holds (true without one).
     pub fn condition(&self, task: &str, scope: &Scope) -> Result<bool, RenderError> {
-        let Some(expression) = self.conditions.get(task) else {
+        if !self.conditions.contains(task) {
             return Ok(true);
-        };
-        let failed = |err: minijinja::Error| RenderError {
-            what: format!("the condition of task `{task}`"),
-            reason: err.to_string(),
-        };
-        let compiled = self.env.compile_expression(expression).map_err(failed)?;
-        compiled
-            .eval(Value::from_dyn_object(scope.values.clone()))
-            .map(|value| value.is_true())
-            .map_err(failed)
+        }
+        Ok(self.render(&condition_name(task), scope)? == HOLDS)
     }
 
     pub fn prompt(&self, task: &str, scope: &Scope) -> Result<String, RenderError> {
@@ -152,6 +150,13 @@ impl Renderer {
 fn prompt_name(task: &str) -> String {
     format!("the prompt of task `{task}`")
 }
+
+fn condition_name(task: &str) -> String {
+    format!("the condition of task `{task}`")
+}
+
+/// What a condition's template renders when the condition holds.
+const HOLDS: &str = "true";
 
 #[cfg(test)]
 mod tests;

@@ -56,13 +56,23 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let details = *self.0;
+impl ApiError {
+    /// The JSON every error answers with: `{"error": {"code", "message"}}`,
+    /// and the `problems` when there are several.
+    pub fn body(&self) -> serde_json::Value {
+        let details = &self.0;
         let mut body = json!({ "error": { "code": details.code, "message": details.message } });
         if !details.problems.is_empty() {
             body["error"]["problems"] = json!(details.problems);
         }
+        body
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        let details = *self.0;
         let mut response = (details.status, Json(body)).into_response();
         if let Some(wait) = details.retry_after {
             let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;

@@ -62,11 +62,14 @@ pub(super) async fn readyz(Shared(state): AppState) -> Response {
     (status, Json(json!({ "ready": ready, "agents": agents }))).into_response()
 }
 
+/// The metrics in the `OpenMetrics` text format, under its own content type
+/// (Prometheus negotiates it; under the classic type its counters would
+/// read as untyped).
 pub(super) async fn metrics(Shared(state): AppState) -> Response {
     (
         [(
             header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.render(),
     )
@@ -343,10 +346,17 @@ async fn start(
         tokio::spawn(async move {
             let _slot = slot;
             let streamer = Streamer(sender.clone());
-            if let Ok((report, _)) = run.execute(&streamer).await {
-                let data = serde_json::to_string(&report).expect("reports serialise");
-                let _ = sender.send(SseEvent::default().event("report").data(data));
-            }
+            let last = match run.execute(&streamer).await {
+                Ok((report, _)) => SseEvent::default()
+                    .event("report")
+                    .data(serde_json::to_string(&report).expect("reports serialise")),
+                // The stream has begun, so a failure is told as its last
+                // event, in the shape of every other error.
+                Err(err) => SseEvent::default()
+                    .event("error")
+                    .data(err.body().to_string()),
+            };
+            let _ = sender.send(last);
         });
         let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
             let event = receiver.recv().await?;
@@ -372,6 +382,22 @@ async fn start(
         ..note
     });
     Ok(response)
+}
+
+/// One run in the in-flight gauge while it lives.
+struct InFlight<'m>(&'m super::metrics::Metrics);
+
+impl<'m> InFlight<'m> {
+    fn count(metrics: &'m super::metrics::Metrics) -> Self {
+        metrics.in_flight.inc();
+        InFlight(metrics)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
 }
 
 /// One accepted run.
@@ -410,10 +436,11 @@ impl AcceptedRun {
             })
         };
         let started = Instant::now();
-        self.state.metrics.in_flight.inc();
+        // Counted down however the run ends, a client that hangs up
+        // (dropping this future) included.
+        let _in_flight = InFlight::count(&self.state.metrics);
         tracing::info!(request = %self.id.0, workflow = %self.workflow, caller = %self.caller, "run started");
         let result = session.run(&self.inputs, &observer, &cancel).await;
-        self.state.metrics.in_flight.dec();
         let timed_out = timer.is_finished() && !self.state.stopping.is_cancelled();
         timer.abort();
         let report = result.map_err(|err| {

@@ -98,12 +98,16 @@ impl State {
         Ok(count)
     }
 
-    fn report_reload(&self) {
-        match self.reload() {
-            Ok(count) => eprintln!("reloaded: serving {count} workflows"),
-            Err(report) => {
+    /// Reloads on a blocking thread (reading and checking files must not
+    /// hold up a runtime worker that serves requests) and says how it went.
+    async fn report_reload(self: &Arc<Self>) {
+        let state = self.clone();
+        match tokio::task::spawn_blocking(move || state.reload()).await {
+            Ok(Ok(count)) => eprintln!("reloaded: serving {count} workflows"),
+            Ok(Err(report)) => {
                 eprintln!("reload refused; still serving the previous workflows:\n{report}");
             }
+            Err(err) => eprintln!("reload failed: {err}"),
         }
     }
 
@@ -205,12 +209,17 @@ impl Server {
     pub fn watch(&self, every: Duration) {
         let state = self.state.clone();
         tokio::spawn(async move {
-            let mut seen = state.fingerprint();
+            let fingerprint = |state: Arc<State>| async move {
+                tokio::task::spawn_blocking(move || state.fingerprint())
+                    .await
+                    .unwrap_or_default()
+            };
+            let mut seen = fingerprint(state.clone()).await;
             loop {
                 tokio::time::sleep(every).await;
-                let now = state.fingerprint();
+                let now = fingerprint(state.clone()).await;
                 if now != seen {
-                    state.report_reload();
+                    state.report_reload().await;
                     seen = now;
                 }
             }
@@ -244,7 +253,7 @@ impl Server {
         };
         loop {
             tokio::select! {
-                _ = hangup.recv() => self.state.report_reload(),
+                _ = hangup.recv() => self.state.report_reload().await,
                 _ = terminate.recv() => break,
                 _ = tokio::signal::ctrl_c() => break,
             }

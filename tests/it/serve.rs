@@ -237,7 +237,14 @@ async fn every_endpoint_answers_in_the_seeds_shapes() {
     let named: Value = named.json().await.unwrap();
     assert_eq!(named["workflow_type"], "discharge_summary");
 
-    let metrics = harness.get("/metrics", None).await.text().await.unwrap();
+    let response = harness.get("/metrics", None).await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        "the content type matches the OpenMetrics body"
+    );
+    let metrics = response.text().await.unwrap();
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
     assert!(
         metrics.contains(
             r#"wfc_workflow_runs_total{workflow="discharge_summary",outcome="success"} 2"#
@@ -954,4 +961,82 @@ async fn slow_clients_are_cut_off() {
     let answer = String::from_utf8_lossy(&answer[..read]);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("body_timeout"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_run_that_fails_ends_with_an_error_event() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The runs directory cannot be made: a file stands in its place.
+    let runs = dir.path().join("runs");
+    std::fs::write(&runs, "not a folder").unwrap();
+    let server = Server::start(ServeConfig {
+        sources: vec![library()],
+        deployment: Deployment::Everything(mock.base_url()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        auth: Auth::shared_secret(SECRET, AUDIENCE, None),
+        rate_limit: None,
+        max_runs: 2,
+        deadline: Duration::from_secs(30),
+        max_body: 64 * 1024,
+        audit: AuditLog::to_file(&dir.path().join("audit.jsonl")).unwrap(),
+        runs_dir: Some(runs),
+        shutdown_grace: Duration::from_secs(5),
+        client_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    let events = reqwest::Client::new()
+        .post(format!(
+            "http://{}/v1/workflows/execute?stream=true",
+            server.addr()
+        ))
+        .bearer_auth(valid_token("dr-house"))
+        .json(&json!({ "workflow_type": "discharge_summary", "context": discharge_context() }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let error = events
+        .split("event: error\ndata: ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("no error event in {events:?}"));
+    let error: Value = serde_json::from_str(error).unwrap();
+    assert_eq!(error_code(&error), "journal", "{error}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_leaves_no_run_counted_in_flight() {
+    let harness = Harness::start(Options {
+        mock: MockConfig {
+            default_latency: Duration::from_secs(30),
+            ..MockConfig::default()
+        },
+        ..Options::default()
+    })
+    .await;
+    // The run would hold its place for 30 s; the client leaves first.
+    let request = harness
+        .post("/v1/workflows/execute", Some(&valid_token("dr-house")))
+        .json(&json!({ "workflow_type": "discharge_summary", "context": discharge_context() }))
+        .send();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), request)
+            .await
+            .is_err(),
+        "the run takes longer than the client waits"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let metrics = harness.get("/metrics", None).await.text().await.unwrap();
+        if metrics.contains("wfc_runs_in_flight 0") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
