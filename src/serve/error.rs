@@ -18,7 +18,7 @@ pub struct ApiError(Box<Details>);
 #[derive(Debug)]
 struct Details {
     status: StatusCode,
-    /// Stable, for programs: `unauthorized`, `forbidden`, `rate_limited` ...
+    /// Stable, for programs: `unauthorized`, `unknown_workflow`, `rate_limited` ...
     code: &'static str,
     message: String,
     retry_after: Option<Duration>,

@@ -2,7 +2,7 @@
 //! errors refuses the whole set, so a reload never half-applies.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::catalog::{self, WorkflowInfo};
@@ -29,14 +29,15 @@ impl Entry {
 }
 
 impl Library {
-    /// Loads and checks every file; the error holds every diagnostic, ready
-    /// to print.
-    pub fn load(files: &[PathBuf], deployment: &Deployment) -> Result<Self, String> {
+    /// Loads and checks every `.wf` file the sources name (files, and
+    /// folders searched); the error holds every diagnostic, ready to print.
+    pub fn load(sources: &[PathBuf], deployment: &Deployment) -> Result<Self, String> {
+        let files = crate::files::discover(sources).map_err(|err| err.to_string())?;
         let mut loader = Loader::default();
         let mut entries = BTreeMap::new();
         let mut agents: Vec<String> = Vec::new();
         let mut report = String::new();
-        for file in files {
+        for file in &files {
             let checked = check::check_file(&mut loader, file)
                 .map_err(|err| format!("cannot read `{}`: {err}", file.display()))?;
             if checked.has_errors() {
@@ -62,7 +63,7 @@ impl Library {
                 let entry = Entry {
                     program: program.clone(),
                     index,
-                    info: catalog::describe(workflow, file),
+                    info: catalog::describe(workflow, &shown(file, sources)),
                 };
                 if let Some(previous) = entries.insert(workflow.name.clone(), entry) {
                     report.push_str(&format!(
@@ -100,4 +101,17 @@ impl Library {
     pub fn infos(&self) -> impl Iterator<Item = &WorkflowInfo> {
         self.entries.values().map(|entry| &entry.info)
     }
+}
+
+/// A file as callers see it: relative to the served folder it was found
+/// in, never the server's own absolute path.
+fn shown(file: &Path, sources: &[PathBuf]) -> PathBuf {
+    sources
+        .iter()
+        .find_map(|source| file.strip_prefix(source).ok())
+        .filter(|relative| !relative.as_os_str().is_empty())
+        .map_or_else(
+            || file.file_name().map_or_else(PathBuf::new, PathBuf::from),
+            Path::to_path_buf,
+        )
 }

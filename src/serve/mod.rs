@@ -91,8 +91,7 @@ impl State {
     }
 
     fn reload(&self) -> Result<usize, String> {
-        let files = crate::files::discover(&self.sources).map_err(|err| err.to_string())?;
-        let library = Library::load(&files, &self.deployment)?;
+        let library = Library::load(&self.sources, &self.deployment)?;
         let count = library.names().count();
         *self.library.write().expect("library lock") = Arc::new(library);
         Ok(count)
@@ -149,8 +148,9 @@ pub struct Server {
 impl Server {
     /// Loads and checks the workflows, binds, and serves in the background.
     pub async fn start(config: ServeConfig) -> Result<Server, StartError> {
-        let files = crate::files::discover(&config.sources)?;
-        let library = Library::load(&files, &config.deployment).map_err(StartError::Workflows)?;
+        crate::files::discover(&config.sources)?;
+        let library =
+            Library::load(&config.sources, &config.deployment).map_err(StartError::Workflows)?;
         let state = Arc::new(State {
             library: RwLock::new(Arc::new(library)),
             sources: config.sources,
