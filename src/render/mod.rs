@@ -15,7 +15,7 @@ use crate::check::WorkflowDef;
 use crate::record::TaskRecord;
 use task_value::TaskValue;
 
-const OUTPUT: &str = "output";
+const OUTPUT: &str = "the output";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{what} could not be rendered: {reason}")]

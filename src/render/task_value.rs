@@ -42,10 +42,13 @@ impl Object for TaskValue {
                 &record.outcome,
                 Outcome::Ok { finish_reason: Some(reason), .. } if reason == "length"
             )),
-            field => {
-                let value = self.fields.as_ref()?.get(field)?;
-                serde::Deserialize::deserialize(value).ok()?
-            }
+            field => match &self.fields {
+                Some(fields) => serde::Deserialize::deserialize(fields.get(field)?).ok()?,
+                // A task without an answer has no fields: each reads as the
+                // task's own marker, so a document keeps its other parts.
+                None if !record.is_ok() => Value::from_object(NoResult(self.marker())),
+                None => return None,
+            },
         })
     }
 
@@ -60,14 +63,43 @@ impl Object for TaskValue {
     /// A task without an answer prints a visible marker, not an empty
     /// string, so a document never silently lacks a section.
     fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match (self.record.text(), self.record.error()) {
-            (Some(text), _) => f.write_str(text.trim()),
-            (None, error) => write!(
-                f,
-                "[{} has no result: {}]",
-                self.record.task,
-                error.unwrap_or("unknown")
-            ),
+        match self.record.text() {
+            Some(text) => f.write_str(text.trim()),
+            None => f.write_str(&self.marker()),
         }
+    }
+}
+
+impl TaskValue {
+    /// `[codes has no result: why]`.
+    fn marker(&self) -> String {
+        format!(
+            "[{} has no result: {}]",
+            self.record.task,
+            self.record.error().unwrap_or("unknown")
+        )
+    }
+}
+
+/// A field (or a field of a field) of a task without an answer: prints the
+/// task's marker, is false in conditions, and loops over nothing.
+#[derive(Debug)]
+struct NoResult(String);
+
+impl Object for NoResult {
+    fn get_value(self: &Arc<Self>, _key: &Value) -> Option<Value> {
+        Some(Value::from_object(NoResult(self.0.clone())))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Empty
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        false
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }

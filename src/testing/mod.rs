@@ -64,7 +64,7 @@ fn unmet(test: &TestDef, report: &Report) -> Vec<String> {
     let result = |task: &str| report.results.iter().find(|r| r.task_id == task);
     let mut failures = Vec::new();
     if let Some(error) = &report.metadata.output_error {
-        failures.push(format!("the output could not be rendered: {error}"));
+        failures.push(error.clone());
     }
     let mut stated = Vec::new();
     for expectation in &test.expectations {
