@@ -76,8 +76,20 @@ pub(super) async fn metrics(Shared(state): AppState) -> Response {
         .into_response()
 }
 
-pub(super) async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], super::OPENAPI).into_response()
+/// The `OpenAPI` document; with a token, it also describes the request of
+/// each workflow the token allows.
+pub(super) async fn openapi(
+    Shared(state): AppState,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let library = state.library();
+    let document = if headers.contains_key(header::AUTHORIZATION) {
+        let caller = admit(&state, &headers)?;
+        super::openapi::document(&library, Some(&|name: &str| caller.may_run(name)))
+    } else {
+        super::openapi::document(&library, None)
+    };
+    Ok(Json(document).into_response())
 }
 
 pub(super) async fn not_found() -> ApiError {

@@ -94,6 +94,11 @@ impl Library {
             .or_else(|| self.entries.get(&name.replace('-', "_")))
     }
 
+    /// Every workflow served, by name.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.values()
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.entries.keys().map(String::as_str)
     }

@@ -9,6 +9,7 @@ mod handlers;
 pub mod library;
 mod listen;
 mod metrics;
+mod openapi;
 mod stream;
 
 use std::net::SocketAddr;

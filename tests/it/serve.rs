@@ -1048,3 +1048,58 @@ async fn a_client_that_hangs_up_leaves_no_run_counted_in_flight() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_each_workflow_the_caller_may_run() {
+    let harness = Harness::start(Options::default()).await;
+    let document = |token: Option<String>| {
+        let harness = &harness;
+        async move {
+            harness
+                .get("/openapi.json", token.as_deref())
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let public = document(None).await;
+    assert!(
+        public["paths"]
+            .get("/v1/workflows/discharge_summary")
+            .is_none(),
+        "without a token no workflow is named"
+    );
+
+    let full = document(Some(valid_token("dr-house"))).await;
+    let inputs = &full["components"]["schemas"]["Inputs.discharge_summary"];
+    assert_eq!(
+        inputs["required"],
+        json!(["patient_data", "admission_date", "discharge_date"])
+    );
+    assert_eq!(inputs["additionalProperties"], false);
+    assert_eq!(inputs["properties"]["patient_data"]["maxLength"], 3600);
+    assert_eq!(inputs["properties"]["patient_data"]["type"], "string");
+    let operation = &full["paths"]["/v1/workflows/discharge_summary"]["post"];
+    assert_eq!(
+        operation["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Inputs.discharge_summary"
+    );
+    let execute = &full["paths"]["/v1/workflows/execute"]["post"]["requestBody"]["content"]["application/json"]
+        ["schema"]["oneOf"];
+    assert_eq!(execute.as_array().unwrap().len(), 10);
+
+    let limited = token(json!({
+        "sub": "billing-clerk", "aud": AUDIENCE, "exp": now() + 600,
+        "workflows": ["billing_with_justification"],
+    }));
+    let narrow = document(Some(limited)).await;
+    let named: Vec<&String> = narrow["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|path| path.starts_with("/v1/workflows/") && !path.contains('{'))
+        .filter(|path| !path.ends_with("/types") && !path.ends_with("/execute"))
+        .collect();
+    assert_eq!(named, ["/v1/workflows/billing_with_justification"]);
+}
