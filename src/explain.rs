@@ -55,6 +55,7 @@ pub const CODES: &[Entry] = codes![
     "unknown-field",
     "untyped-answer",
     "loop-over-non-list",
+    "unguarded-field",
     "type-mismatch",
     "phi-flow",
     "context-budget",

@@ -290,6 +290,17 @@ pub enum Problem {
         span: Span,
     },
 
+    #[error("the output reads `{expression}`, which has no value when `{task}` fails")]
+    #[diagnostic(code("wf::unguarded-field"), severity(Warning))]
+    UnguardedField {
+        expression: String,
+        task: String,
+        #[label("read even when `{task}` has no answer")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+
     #[error(
         "protected health information from `{input}` reaches agent `{agent}`, which may not receive it"
     )]

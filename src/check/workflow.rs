@@ -238,6 +238,7 @@ pub(super) fn check(
     let output = outputs.first().map(|output| {
         let reads = context.read(Some(&output.template), Templates::read);
         context.resolve(&reads, None);
+        unguarded(&reads, &names, context.problems);
         context.usage.shapes.push(reads);
         output.template.value.clone()
     });
@@ -272,6 +273,33 @@ pub(super) fn check(
         tests,
         plan,
         span: workflow.span,
+    }
+}
+
+/// Warns about each field of a task's answer that the output reads outside
+/// a condition on that task: when the task fails, the field prints the
+/// task's marker in the middle of the document.
+fn unguarded(reads: &Read, names: &Names<'_>, problems: &mut Vec<Problem>) {
+    for chain in &reads.unguarded {
+        let is_task = matches!(
+            names.table.get(chain.variable.as_str()),
+            Some((Declared::Task(_), _))
+        );
+        let Some((field, _)) = chain.path.first() else {
+            continue;
+        };
+        if !is_task || crate::check::TASK_ATTRIBUTES.contains(&field.as_str()) {
+            continue;
+        }
+        let task = &chain.variable;
+        problems.push(Problem::UnguardedField {
+            expression: format!("{task}.{field}"),
+            task: task.clone(),
+            span: chain.at,
+            help: Some(format!(
+                "put it inside `{{% if {task}.ok %}}...{{% else %}}...{{% endif %}}`, saying what the document holds without it"
+            )),
+        });
     }
 }
 

@@ -30,6 +30,9 @@ pub struct Uses<At = Range> {
     /// a `redact` filter, as in `{{ record | redact }}`: what they read is
     /// de-identified before it reaches the prompt.
     pub redacted: Vec<At>,
+    /// The chains among `fields` read outside any `{% if %}` (or `if`
+    /// expression) whose condition reads their variable: unguarded reads.
+    pub unguarded: Vec<Chain<At>>,
 }
 
 impl<At> Default for Uses<At> {
@@ -41,6 +44,7 @@ impl<At> Default for Uses<At> {
             loops: Vec::new(),
             comparisons: Vec::new(),
             redacted: Vec::new(),
+            unguarded: Vec::new(),
         }
     }
 }
@@ -72,6 +76,7 @@ impl Uses<Range> {
                 })
                 .collect(),
             redacted: self.redacted.into_iter().map(&place).collect(),
+            unguarded: self.unguarded.into_iter().map(chain).collect(),
         }
     }
 }
@@ -85,6 +90,7 @@ impl<At> Uses<At> {
         self.loops.extend(other.loops);
         self.comparisons.extend(other.comparisons);
         self.redacted.extend(other.redacted);
+        self.unguarded.extend(other.unguarded);
     }
 }
 
@@ -147,6 +153,7 @@ pub fn analyze(source: &str) -> Result<Uses, SyntaxError> {
         source,
         uses: Uses::default(),
         scopes: vec![HashSet::new()],
+        guards: Vec::new(),
     };
     walker.statement(&tree);
     Ok(walker.uses)
@@ -156,6 +163,8 @@ struct Walker<'a> {
     source: &'a str,
     uses: Uses,
     scopes: Vec<HashSet<&'a str>>,
+    /// The free variables the conditions around this point read.
+    guards: Vec<HashSet<String>>,
 }
 
 fn range(span: machinery::Span) -> Range {
@@ -205,9 +214,10 @@ impl<'a> Walker<'a> {
                 self.statements(&for_loop.else_body);
             }
             ast::Stmt::IfCond(condition) => {
-                self.expression(&condition.expr);
-                self.statements(&condition.true_body);
-                self.statements(&condition.false_body);
+                self.guarded_by(&condition.expr, |walker| {
+                    walker.statements(&condition.true_body);
+                    walker.statements(&condition.false_body);
+                });
             }
             ast::Stmt::WithBlock(with) => {
                 for (_, value) in &with.assignments {
@@ -241,6 +251,23 @@ impl<'a> Walker<'a> {
             }
             ast::Stmt::Do(block) => self.call(&block.call),
         }
+    }
+
+    /// Reads `condition`, then walks what it governs with the variables it
+    /// reads counted as guarded (`{% if codes.ok %}...{% endif %}`).
+    fn guarded_by(&mut self, condition: &ast::Expr<'a>, body: impl FnOnce(&mut Self)) {
+        let before = self.uses.variables.len();
+        // A field read as the condition itself is a check, not a use.
+        let checked = self.uses.unguarded.len();
+        self.expression(condition);
+        self.uses.unguarded.truncate(checked);
+        let guard = self.uses.variables[before..]
+            .iter()
+            .map(|(name, _)| name.clone())
+            .collect();
+        self.guards.push(guard);
+        body(self);
+        self.guards.pop();
     }
 
     /// The target of `set`, `for` or `with`: names it binds become defined;
@@ -379,11 +406,12 @@ impl<'a> Walker<'a> {
                 }
             }
             ast::Expr::IfExpr(if_expr) => {
-                self.expression(&if_expr.test_expr);
-                self.expression(&if_expr.true_expr);
-                if let Some(otherwise) = &if_expr.false_expr {
-                    self.expression(otherwise);
-                }
+                self.guarded_by(&if_expr.test_expr, |walker| {
+                    walker.expression(&if_expr.true_expr);
+                    if let Some(otherwise) = &if_expr.false_expr {
+                        walker.expression(otherwise);
+                    }
+                });
             }
             ast::Expr::Filter(filter) => {
                 let operand = filter.expr.as_ref().map(|expr| range(expr.span()));
@@ -417,6 +445,13 @@ impl<'a> Walker<'a> {
                     base = &attr.expr;
                 }
                 if let Some(chain) = self.chain(expr) {
+                    if !self
+                        .guards
+                        .iter()
+                        .any(|guard| guard.contains(&chain.variable))
+                    {
+                        self.uses.unguarded.push(chain.clone());
+                    }
                     self.uses.fields.push(chain);
                 }
                 self.expression(base);
