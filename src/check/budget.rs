@@ -27,7 +27,7 @@ pub fn input_bound(input: &InputDef) -> Option<u64> {
 
 fn type_bound(ty: &Type) -> Option<u64> {
     match ty {
-        Type::Text | Type::List(_) | Type::Object(_) => None,
+        Type::Text | Type::List(_) | Type::Object(_) | Type::Unknown => None,
         // The longest number JSON writes: `-1.2345678901234567e-300`.
         Type::Number => Some(24),
         Type::Bool => Some(5),

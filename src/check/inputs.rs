@@ -1,7 +1,7 @@
 //! A workflow input: its type, its default and its attributes.
 
 use super::problem::{Problem, did_you_mean};
-use super::program::{InputDef, Type};
+use super::program::InputDef;
 use super::types;
 use crate::ast;
 
@@ -23,7 +23,7 @@ pub(super) fn input_def(
 ) -> InputDef {
     let ty = types::resolve(&input.ty, schemas, problems);
     let default = match (&ty, &input.default) {
-        (Some(ty), Some(value)) => types::literal(&input.name.text, ty, value)
+        (ty, Some(value)) if ty.is_known() => types::literal(&input.name.text, ty, value)
             .map_err(|problem| problems.push(problem))
             .ok(),
         _ => None,
@@ -69,7 +69,7 @@ pub(super) fn input_def(
     InputDef {
         name: input.name.text.clone(),
         doc: input.docs.text(),
-        ty: ty.unwrap_or(Type::Text),
+        ty,
         default,
         phi,
         max_len,

@@ -135,9 +135,8 @@ fn visible_schemas(
             continue;
         };
         for item in &module.items {
-            if let Item::Schema(schema) = item
-                && let Some(ty) = types::schema(&schema.fields, &schemas, &mut Vec::new())
-            {
+            if let Item::Schema(schema) = item {
+                let ty = types::schema(&schema.fields, &schemas, &mut Vec::new());
                 schemas.entry(schema.name.text.clone()).or_insert(ty);
             }
         }
@@ -156,9 +155,8 @@ fn visible_schemas(
             continue;
         }
         own_spans.insert(&schema.name.text, schema.name.span);
-        if let Some(ty) = types::schema(&schema.fields, &schemas, problems) {
-            schemas.insert(schema.name.text.clone(), ty);
-        }
+        let ty = types::schema(&schema.fields, &schemas, problems);
+        schemas.insert(schema.name.text.clone(), ty);
     }
     schemas
 }

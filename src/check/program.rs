@@ -77,6 +77,9 @@ pub enum Type {
     Optional(Box<Type>),
     /// A JSON object with these fields, in order: a task's typed answer.
     Object(Vec<FieldDef>),
+    /// A type the file names but does not declare (already reported):
+    /// anything goes, so one typo is reported once.
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -100,6 +103,7 @@ impl Type {
             Type::List(item) => json!({ "type": "array", "items": item.json_schema() }),
             Type::OneOf(choices) => json!({ "type": "string", "enum": choices }),
             Type::Optional(inner) => json!({ "anyOf": [inner.json_schema(), { "type": "null" }] }),
+            Type::Unknown => json!({}),
             Type::Object(fields) => {
                 let properties: serde_json::Map<String, serde_json::Value> = fields
                     .iter()
@@ -132,6 +136,17 @@ impl Type {
         }
     }
 
+    /// Whether the type is known; an unknown one was reported where it is
+    /// named, and nothing that reads it is reported again.
+    #[must_use]
+    pub fn is_known(&self) -> bool {
+        match self {
+            Type::Unknown => false,
+            Type::Optional(inner) | Type::List(inner) => inner.is_known(),
+            _ => true,
+        }
+    }
+
     #[must_use]
     pub fn is_list(&self) -> bool {
         match self {
@@ -155,6 +170,7 @@ impl std::fmt::Display for Type {
                 write!(f, "one_of({})", quoted.join(", "))
             }
             Type::Optional(inner) => write!(f, "{inner}?"),
+            Type::Unknown => f.write_str("unknown"),
             Type::Object(fields) => {
                 let fields: Vec<String> = fields
                     .iter()

@@ -78,7 +78,7 @@ pub(super) fn check(
             .path
             .first()
             .is_some_and(|(field, _)| TASK_ATTRIBUTES.contains(&field.as_str()));
-        if is_metadata || ty.is_some_and(Type::is_list) {
+        if is_metadata || ty.is_some_and(|ty| ty.is_list() || !ty.is_known()) {
             continue;
         }
         let found = match ty {
@@ -109,7 +109,9 @@ fn mismatch(ty: &Type, literal: &Literal, ordering: bool) -> Option<String> {
         other => other,
     };
     match (ty, literal) {
-        (Type::Number, Literal::Number) | (Type::Text | Type::Date, Literal::Text(_)) => None,
+        (Type::Unknown, _)
+        | (Type::Number, Literal::Number)
+        | (Type::Text | Type::Date, Literal::Text(_)) => None,
         (Type::Bool, Literal::Bool) if !ordering => None,
         (Type::OneOf(choices), Literal::Text(text)) if ordering || choices.contains(text) => None,
         (Type::OneOf(choices), Literal::Text(text)) => Some(format!(

@@ -215,7 +215,7 @@ fn output_type(
 ) -> Option<Type> {
     let value = value?;
     match &value.kind {
-        ast::ValueKind::Schema(fields) => types::schema(fields, schemas, problems),
+        ast::ValueKind::Schema(fields) => Some(types::schema(fields, schemas, problems)),
         ast::ValueKind::Name(name) => {
             if let Some(schema) = schemas.get(&name.text) {
                 Some(schema.clone())
@@ -227,7 +227,7 @@ fn output_type(
                     Some("declare it with `schema Name { field: type }`, or write `json { ... }` here".into())
                 }),
             });
-                None
+                Some(Type::Unknown)
             }
         }
         other => {

@@ -14,11 +14,9 @@ const NAMED: &[(&str, Type)] = &[
 /// The named answer shapes (`schema Name { ... }`) a file can use.
 pub(super) type Schemas = std::collections::HashMap<String, Type>;
 
-pub(super) fn resolve(
-    ty: &TypeExpr,
-    schemas: &Schemas,
-    problems: &mut Vec<Problem>,
-) -> Option<Type> {
+/// The type `ty` names; an unknown name is reported and resolves to
+/// [`Type::Unknown`], so what reads it is not reported again.
+pub(super) fn resolve(ty: &TypeExpr, schemas: &Schemas, problems: &mut Vec<Problem>) -> Type {
     let base = match &ty.kind {
         TypeKind::Named(name) => match NAMED.iter().find(|(known, _)| *known == name.text) {
             Some((_, ty)) => ty.clone(),
@@ -37,18 +35,18 @@ pub(super) fn resolve(
                         Some("the types are text, number, bool, date, list<T>, one_of(\"a\", \"b\"), T? for optional, and the names of declared schemas".into())
                     }),
                 });
-                    return None;
+                    Type::Unknown
                 }
             }
         },
-        TypeKind::List(item) => Type::List(Box::new(resolve(item, schemas, problems)?)),
+        TypeKind::List(item) => Type::List(Box::new(resolve(item, schemas, problems))),
         TypeKind::OneOf(choices) => Type::OneOf(choices.iter().map(|c| c.value.clone()).collect()),
     };
-    Some(if ty.optional {
+    if ty.optional {
         Type::Optional(Box::new(base))
     } else {
         base
-    })
+    }
 }
 
 /// The type of a `json { ... }` schema; a field named twice is an error.
@@ -56,9 +54,8 @@ pub(super) fn schema(
     fields: &[crate::ast::Field],
     schemas: &Schemas,
     problems: &mut Vec<Problem>,
-) -> Option<Type> {
+) -> Type {
     let mut defs: Vec<super::program::FieldDef> = Vec::new();
-    let mut complete = true;
     for (index, field) in fields.iter().enumerate() {
         if let Some(first) = fields[..index]
             .iter()
@@ -73,16 +70,13 @@ pub(super) fn schema(
             });
             continue;
         }
-        match resolve(&field.ty, schemas, problems) {
-            Some(ty) => defs.push(super::program::FieldDef {
-                name: field.name.text.clone(),
-                doc: field.docs.text(),
-                ty,
-            }),
-            None => complete = false,
-        }
+        defs.push(super::program::FieldDef {
+            name: field.name.text.clone(),
+            doc: field.docs.text(),
+            ty: resolve(&field.ty, schemas, problems),
+        });
     }
-    complete.then_some(Type::Object(defs))
+    Type::Object(defs)
 }
 
 /// The JSON form of a literal `value` for an input of type `ty`, or a

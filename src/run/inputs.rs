@@ -145,6 +145,7 @@ fn expected(ty: &Type) -> String {
         Type::OneOf(choices) => format!("one of {}", ty_choices(choices)),
         Type::Optional(inner) => format!("{} (or null)", expected(inner)),
         Type::Object(_) => format!("a JSON object `{ty}`"),
+        Type::Unknown => "a value of an unknown type".into(),
     }
 }
 
@@ -304,9 +305,11 @@ fn convert(ty: &Type, given: Given) -> Result<Value, Mismatch> {
             "false" => Ok(Value::Bool(false)),
             other => Err(Mismatch::text(other, "true or false")),
         },
-        (Type::Number, Given::Json(value @ Value::Number(_)))
+        // Only a file with errors names an unknown type, and it never runs.
+        (Type::Unknown, Given::Json(value))
+        | (Type::Number, Given::Json(value @ Value::Number(_)))
         | (Type::Bool, Given::Json(value @ Value::Bool(_))) => Ok(value),
-        (Type::Text | Type::Date | Type::OneOf(_), Given::Text(text)) => {
+        (Type::Text | Type::Date | Type::OneOf(_) | Type::Unknown, Given::Text(text)) => {
             convert(ty, Given::Json(Value::String(text)))
         }
         (Type::Text, Given::Json(Value::String(text))) => Ok(Value::String(text)),
