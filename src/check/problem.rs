@@ -128,7 +128,7 @@ pub enum Problem {
     InvalidValue {
         key: String,
         expected: String,
-        found: &'static str,
+        found: String,
         #[label("expected {expected}")]
         span: Span,
         #[help]

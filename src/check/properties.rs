@@ -202,7 +202,7 @@ fn wrong_kind(
     Problem::InvalidValue {
         key: key.to_string(),
         expected: expected.to_string(),
-        found: found.describe(),
+        found: found.describe().to_string(),
         span: value.span,
         help,
     }

@@ -136,7 +136,7 @@ fn retry_policy(
         problems.push(Problem::InvalidValue {
             key: "retry".into(),
             expected: "a table".into(),
-            found: value.kind.describe(),
+            found: value.kind.describe().to_string(),
             span: value.span,
             help: Some("write `retry = { on = [timeout, server_error], attempts = 3, backoff = \"exponential\" }`".into()),
         });
@@ -146,7 +146,7 @@ fn retry_policy(
         problems.push(Problem::InvalidValue {
             key: "retry".into(),
             expected: "the only retry setting".into(),
-            found: "given with `retries`",
+            found: "given with `retries`".into(),
             span: value.span,
             help: Some(
                 "keep `retry` (its `attempts` counts the first attempt too) or `retries`, not both"
@@ -167,7 +167,7 @@ fn retry_policy(
                     problems.push(Problem::InvalidValue {
                         key: "retry.on".into(),
                         expected: format!("an error class ({})", classes.join(", ")),
-                        found: "an unknown name",
+                        found: format!("`{}`", name.text),
                         span: name.span,
                         help: did_you_mean(&name.text, classes.iter().copied()),
                     });
@@ -189,7 +189,7 @@ fn retry_policy(
                 problems.push(Problem::InvalidValue {
                     key: "retry.backoff".into(),
                     expected: "\"exponential\", \"constant\" or \"none\"".into(),
-                    found: "another string",
+                    found: format!("\"{other}\""),
                     span: text.span,
                     help: did_you_mean(other, ["exponential", "constant", "none"]),
                 });
@@ -234,7 +234,7 @@ fn output_type(
             problems.push(Problem::InvalidValue {
                 key: "output".into(),
                 expected: "a JSON schema".into(),
-                found: other.describe(),
+                found: other.describe().to_string(),
                 span: value.span,
                 help: Some("write `output = json { diagnosis: text, urgent: bool }`".into()),
             });

@@ -85,7 +85,7 @@ pub(super) fn literal(name: &str, ty: &Type, value: &Value) -> Result<serde_json
     fit(ty, value).ok_or_else(|| Problem::InvalidValue {
         key: name.to_string(),
         expected: format!("a value of type {ty}"),
-        found: value.kind.describe(),
+        found: value.kind.describe().to_string(),
         span: value.span,
         help: match ty {
             Type::OneOf(choices) => Some(format!("the choices are {}", quote_all(choices))),

@@ -73,6 +73,13 @@ pub(super) fn translate(text: &str, err: pest::error::Error<Rule>) -> SyntaxErro
         );
     }
     let (found, span) = found_at(text, position);
+    // A rule's description can list alternatives that are also expected
+    // one by one (`ok`, `failed` or `skipped`): each is named once.
+    let expected: BTreeSet<String> = expected
+        .iter()
+        .flat_map(|entry| entry.split(", ").flat_map(|part| part.split(" or ")))
+        .map(str::to_string)
+        .collect();
     let wanted = join_alternatives(expected.into_iter().collect());
     let message = match context {
         Some(context) => format!("expected {wanted} {context}, found {found}"),

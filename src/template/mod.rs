@@ -19,6 +19,95 @@ pub fn environment() -> Environment<'static> {
     env
 }
 
+/// Names of filters and tests to offer as suggestions; only those the
+/// environment answers to are offered.
+const KNOWN_FILTERS: &[&str] = &[
+    "abs",
+    "attr",
+    "batch",
+    "bool",
+    "capitalize",
+    "chain",
+    "count",
+    "dedupe",
+    "default",
+    "dictsort",
+    "escape",
+    "first",
+    "float",
+    "format",
+    "groupby",
+    "indent",
+    "int",
+    "items",
+    "join",
+    "last",
+    "length",
+    "lines",
+    "list",
+    "lower",
+    "map",
+    "max",
+    "min",
+    "pprint",
+    "redact",
+    "reject",
+    "rejectattr",
+    "replace",
+    "reverse",
+    "round",
+    "safe",
+    "section",
+    "select",
+    "selectattr",
+    "slice",
+    "sort",
+    "split",
+    "string",
+    "sum",
+    "title",
+    "tojson",
+    "trim",
+    "unique",
+    "upper",
+    "urlencode",
+    "zip",
+];
+
+const KNOWN_TESTS: &[&str] = &[
+    "boolean",
+    "defined",
+    "divisibleby",
+    "endingwith",
+    "eq",
+    "even",
+    "false",
+    "filter",
+    "float",
+    "ge",
+    "gt",
+    "in",
+    "integer",
+    "iterable",
+    "le",
+    "lower",
+    "lt",
+    "mapping",
+    "ne",
+    "none",
+    "number",
+    "odd",
+    "safe",
+    "sameas",
+    "sequence",
+    "startingwith",
+    "string",
+    "test",
+    "true",
+    "undefined",
+    "upper",
+];
+
 /// What a template may call, answered from the environment itself so the
 /// checker and the renderer never disagree.
 pub struct Vocabulary {
@@ -49,6 +138,23 @@ impl Vocabulary {
 
     pub fn globals(&self) -> impl Iterator<Item = &str> {
         self.globals.iter().map(String::as_str)
+    }
+
+    /// The filters a template may call: minijinja cannot list them, so the
+    /// names it documents and wfc's own are each asked of the environment.
+    pub fn filters(&self) -> impl Iterator<Item = &'static str> + '_ {
+        KNOWN_FILTERS
+            .iter()
+            .copied()
+            .filter(|name| self.has_filter(name))
+    }
+
+    /// The tests a template may use, likewise.
+    pub fn tests(&self) -> impl Iterator<Item = &'static str> + '_ {
+        KNOWN_TESTS
+            .iter()
+            .copied()
+            .filter(|name| self.has_test(name))
     }
 
     fn ask(&self, question: &str, name: &str) -> bool {

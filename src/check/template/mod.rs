@@ -98,7 +98,8 @@ impl Templates {
     fn suggest(&self, kind: &str, name: &str) -> Option<String> {
         match kind {
             "function" => did_you_mean(name, self.vocabulary.globals()),
-            _ => None,
+            "filter" => did_you_mean(name, self.vocabulary.filters()),
+            _ => did_you_mean(name, self.vocabulary.tests()),
         }
         .or_else(|| {
             Some(format!(
