@@ -49,6 +49,7 @@ pub const CODES: &[Entry] = codes![
     "invalid-regex",
     "fallback-loop",
     "no-tasks",
+    "empty-file",
     "unused-input",
     "unused-task",
     "redundant-after",

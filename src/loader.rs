@@ -31,16 +31,10 @@ impl Loader {
             return Ok(loaded.clone());
         }
         let bytes = std::fs::read(path)?;
-        let text = String::from_utf8(bytes).map_err(|err| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!(
-                    "it is not UTF-8 text (invalid byte at offset {})",
-                    err.utf8_error().valid_up_to()
-                ),
-            )
-        })?;
-        let loaded = Arc::new(Self::parse(SourceFile::new(path, text)));
+        let loaded = Arc::new(match String::from_utf8(bytes) {
+            Ok(text) => Self::parse(SourceFile::new(path, text)),
+            Err(err) => not_utf8(path, &err),
+        });
         self.files.insert(key, loaded.clone());
         Ok(loaded)
     }
@@ -75,6 +69,26 @@ impl Loader {
             source: Arc::new(source),
             module,
         }
+    }
+}
+
+/// A file that is not UTF-8: a syntax error at its first offending byte,
+/// shown in the text as far as it can be read.
+fn not_utf8(path: &Path, err: &std::string::FromUtf8Error) -> Loaded {
+    let at = err.utf8_error().valid_up_to();
+    let text = String::from_utf8_lossy(err.as_bytes()).into_owned();
+    // The lossy text has the same offsets up to the first bad byte.
+    let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+    Loaded {
+        source: Arc::new(SourceFile::new(path, text)),
+        module: Err(SyntaxError {
+            message: format!(
+                "this file is not UTF-8 text: the byte at offset {at} is not valid UTF-8"
+            ),
+            span: Span::new(at, end),
+            label: "not UTF-8".into(),
+            help: Some("save the file as UTF-8; .wf files are UTF-8 text".into()),
+        }),
     }
 }
 

@@ -66,6 +66,15 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
         }
     };
     let mut problems: Vec<Problem> = unit.errors.iter().cloned().map(Problem::from).collect();
+    if !module
+        .items
+        .iter()
+        .any(|item| !matches!(item, Item::Import(_)))
+    {
+        problems.push(Problem::EmptyFile {
+            span: Span::new(0, loaded.source.text().len().min(1)),
+        });
+    }
     let imported = &unit.imports;
     let agents = visible_agents(module, imported, &mut problems);
     let own_agents: Vec<&ast::Agent> = own(module, |item| match item {

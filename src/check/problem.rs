@@ -199,6 +199,18 @@ pub enum Problem {
         span: Span,
     },
 
+    #[error("this file declares nothing")]
+    #[diagnostic(
+        code("wf::empty-file"),
+        help(
+            "a .wf file declares agents, schemas or workflows; an empty one is usually a bad merge or a cut-off write"
+        )
+    )]
+    EmptyFile {
+        #[label("no agent, schema or workflow in the file")]
+        span: Span,
+    },
+
     #[error("input `{name}` is never read")]
     #[diagnostic(code("wf::unused-input"), severity(Warning))]
     UnusedInput {

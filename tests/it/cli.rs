@@ -195,3 +195,22 @@ fn which(program: &str) -> Option<std::path::PathBuf> {
         .map(|dir| dir.join(program))
         .find(|path| path.is_file())
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_a_diagnostic_at_its_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latin1.wf");
+    std::fs::write(&path, b"agent A { model = \"caf\xe9\" }\n").unwrap();
+    let output = Wfc::new().arg("check").arg(&path).run();
+    assert_eq!(output.code, Some(1), "{output}");
+    assert!(
+        output
+            .stdout
+            .contains("this file is not UTF-8 text: the byte at offset 22 is not valid UTF-8"),
+        "{output}"
+    );
+    assert!(
+        output.stderr.contains("checked 1 file: 1 error"),
+        "{output}"
+    );
+}
