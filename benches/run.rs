@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
+use wfc::check::conform::Given;
 use wfc::check::{Program, check_file};
 use wfc::loader::Loader;
-use wfc::run::inputs::{Given, bind};
+use wfc::run::inputs::bind;
 use wfc::run::{Deployment, Report, Session, agents_used};
 
 const SEED_RUNS: usize = 5;

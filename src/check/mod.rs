@@ -4,6 +4,7 @@
 mod agents;
 mod answers;
 pub mod budget;
+pub mod conform;
 mod inputs;
 mod lints;
 pub mod phi;

@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
+use super::conform;
 use super::problem::{Problem, did_you_mean};
-use super::program::{Expectation, InputDef, MockAnswer, TestDef};
+use super::program::{Expectation, InputDef, MockAnswer, TaskDef, TestDef};
 use super::types;
 use super::workflow::{Declared, Names};
 use crate::ast::{self, ExpectationKind, Member, TestStep};
@@ -13,6 +14,7 @@ pub(super) fn check(
     workflow: &ast::Workflow,
     names: &Names<'_>,
     inputs: &[InputDef],
+    tasks: &[TaskDef],
     problems: &mut Vec<Problem>,
 ) -> Vec<TestDef> {
     let mut seen: HashMap<&str, Span> = HashMap::new();
@@ -35,7 +37,7 @@ pub(super) fn check(
             test,
             &workflow.name.text,
             names,
-            inputs,
+            (inputs, tasks),
             problems,
         ));
     }
@@ -46,7 +48,7 @@ fn check_test(
     test: &ast::Test,
     workflow: &str,
     names: &Names<'_>,
-    inputs: &[InputDef],
+    (inputs, tasks): (&[InputDef], &[TaskDef]),
     problems: &mut Vec<Problem>,
 ) -> TestDef {
     let mut def = TestDef {
@@ -90,7 +92,25 @@ fn check_test(
                     problems.push(duplicate("mock of task", task, first));
                     continue;
                 }
-                if names.task(task, workflow, problems).is_some() {
+                if let Some(index) = names.task(task, workflow, problems) {
+                    // A mocked answer is held to the task's declared shape,
+                    // as a model's answer would be.
+                    if let (false, Some(shape)) = (*fails, &tasks[index].output)
+                        && shape.is_known()
+                        && let Err(mismatch) = conform::typed(&response.value, shape)
+                    {
+                        problems.push(Problem::InvalidValue {
+                            key: format!("mock {}", task.text),
+                            expected: "JSON of the task's declared output".into(),
+                            found: format!("an answer that does not fit it ({mismatch})"),
+                            span: response.span,
+                            help: Some(format!(
+                                "the task answers `{shape}`, e.g. `mock {} = \"\"\"{}\"\"\"`",
+                                task.text,
+                                example(shape)
+                            )),
+                        });
+                    }
                     let answer = if *fails {
                         MockAnswer::Failure(response.value.clone())
                     } else {
@@ -159,5 +179,26 @@ fn duplicate(what: &'static str, name: &ast::Name, first: Span) -> Problem {
         span: name.span,
         first: Some(first),
         help: Some("keep one of them".into()),
+    }
+}
+
+/// A JSON value of type `ty`, to show in help.
+fn example(ty: &crate::check::Type) -> String {
+    use crate::check::Type;
+    match ty {
+        Type::Text | Type::Unknown => "\"...\"".into(),
+        Type::Date => "\"2026-01-04\"".into(),
+        Type::Number => "1".into(),
+        Type::Bool => "true".into(),
+        Type::List(item) => format!("[{}]", example(item)),
+        Type::OneOf(choices) => format!("{:?}", choices.first().map_or("", String::as_str)),
+        Type::Optional(_) => "null".into(),
+        Type::Object(fields) => {
+            let fields: Vec<String> = fields
+                .iter()
+                .map(|field| format!("\"{}\": {}", field.name, example(&field.ty)))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
     }
 }

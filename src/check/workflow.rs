@@ -262,7 +262,7 @@ pub(super) fn check(
     if !usage.unknown {
         lints::unused(&names, &usage, &plan, output.is_some(), problems);
     }
-    let tests = test_blocks::check(workflow, &names, &inputs, problems);
+    let tests = test_blocks::check(workflow, &names, &inputs, &tasks, problems);
 
     WorkflowDef {
         name,

@@ -7,11 +7,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::{Code, Error};
 use super::progress::Progress;
+use wfc::check::conform::Given;
 use wfc::check::{self, Program, WorkflowDef};
 use wfc::loader::Loader;
 use wfc::mock::MockServer;
 use wfc::router::RouterConfig;
-use wfc::run::inputs::{self, Given};
+use wfc::run::inputs;
 use wfc::run::journal::{self, DeploymentUsed, RunRequest};
 use wfc::run::{Deployment, Report, Session, agents_used};
 

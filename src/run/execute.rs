@@ -5,9 +5,9 @@
 use futures_util::future::BoxFuture;
 
 use super::events::{Event, Observer};
-use super::inputs::{Mismatch, conforms};
 use super::job::{Answer, Failure, Job};
 use crate::check::Type;
+use crate::check::conform::{Mismatch, typed};
 use crate::client::{CallError, Client, Role, Turn};
 use crate::policy::ErrorClass;
 use crate::router::Router;
@@ -49,22 +49,6 @@ impl<T: Executor + ?Sized> Executor for &T {
     fn model(&self, agent: &str) -> Option<String> {
         (**self).model(agent)
     }
-}
-
-/// The answer as the JSON object the task declared, or what is wrong with
-/// it (told without the answer's text). Models sometimes wrap JSON in a
-/// Markdown fence; that is forgiven.
-pub(crate) fn typed(text: &str, shape: &Type) -> Result<String, Mismatch> {
-    let bare = text.trim();
-    let bare = bare
-        .strip_prefix("```json")
-        .or_else(|| bare.strip_prefix("```"))
-        .and_then(|inner| inner.strip_suffix("```"))
-        .unwrap_or(bare)
-        .trim();
-    let value: serde_json::Value =
-        serde_json::from_str(bare).map_err(|_| Mismatch::not_json(bare))?;
-    conforms(shape, value).map(|json| json.to_string())
 }
 
 /// Sends each job once to one of its agent's servers; retries belong to

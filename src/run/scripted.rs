@@ -6,9 +6,10 @@ use std::collections::HashMap;
 use futures_util::future::BoxFuture;
 
 use super::events::Observer;
-use super::execute::{Executor, typed};
+use super::execute::Executor;
 use super::job::{Answer, Failure, Job};
 use crate::check::MockAnswer;
+use crate::check::conform::typed;
 
 pub struct Scripted<'a, E> {
     answers: HashMap<&'a str, &'a MockAnswer>,

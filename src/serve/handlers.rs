@@ -25,7 +25,8 @@ use super::error::ApiError;
 use super::library::{Entry, Library};
 use super::metrics::{TaskMetrics, WorkflowLabels};
 use super::stream::Streamer;
-use crate::run::inputs::{self, Given};
+use crate::check::conform::Given;
+use crate::run::inputs;
 use crate::run::{Observer, Report, Session};
 
 type AppState = Shared<Arc<State>>;

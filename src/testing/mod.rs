@@ -6,8 +6,9 @@ pub mod snapshot;
 use tokio_util::sync::CancellationToken;
 
 use crate::ast::TaskState;
+use crate::check::conform::Given;
 use crate::check::{Expectation, Program, TestDef, WorkflowDef};
-use crate::run::inputs::{self, Given};
+use crate::run::inputs;
 use crate::run::{HttpExecutor, Report, Session};
 
 /// What became of one test.

@@ -3,8 +3,9 @@
 //! sent, and an input longer than its `@max_len` is refused at binding.
 
 use crate::support::{Setup, program, result};
+use wfc::check::conform::Given;
 use wfc::mock::{MockConfig, MockServer};
-use wfc::run::inputs::{Given, InputError, bind};
+use wfc::run::inputs::{InputError, bind};
 
 const SUMMARY: &str = r#"
 agent Clinical { model = "BioMistral-7B" context_window = 512 }

@@ -109,7 +109,7 @@ impl<'a> Setup<'a> {
             .as_object()
             .unwrap()
             .iter()
-            .map(|(k, v)| (k.clone(), wfc::run::inputs::Given::Json(v.clone())))
+            .map(|(k, v)| (k.clone(), wfc::check::conform::Given::Json(v.clone())))
             .collect();
         let inputs = wfc::run::inputs::bind(self.workflow, given).unwrap();
         let mut session = Session::new(self.program, self.workflow, &http)
