@@ -57,6 +57,7 @@ pub const CODES: &[Entry] = codes![
     "untyped-answer",
     "loop-over-non-list",
     "unguarded-field",
+    "reserved-field",
     "type-mismatch",
     "phi-flow",
     "context-budget",

@@ -199,6 +199,16 @@ pub enum Problem {
         span: Span,
     },
 
+    #[error("a typed answer cannot have a field named `{name}`")]
+    #[diagnostic(code("wf::reserved-field"))]
+    ReservedField {
+        name: String,
+        #[label("`task.{name}` is the task's own attribute")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+
     #[error("this file declares nothing")]
     #[diagnostic(
         code("wf::empty-file"),

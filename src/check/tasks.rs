@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::agents::{self, TEMPERATURE};
 use super::problem::{Problem, did_you_mean};
-use super::program::{TaskDef, Type};
+use super::program::{TASK_ATTRIBUTES, TaskDef, Type};
 use super::properties::Properties;
 use super::template::Templates;
 use super::types;
@@ -215,9 +215,17 @@ fn output_type(
 ) -> Option<Type> {
     let value = value?;
     match &value.kind {
-        ast::ValueKind::Schema(fields) => Some(types::schema(fields, schemas, problems)),
+        ast::ValueKind::Schema(fields) => {
+            for field in fields {
+                reserved(&field.name.text, field.name.span, problems);
+            }
+            Some(types::schema(fields, schemas, problems))
+        }
         ast::ValueKind::Name(name) => {
             if let Some(schema) = schemas.get(&name.text) {
+                for field in schema.fields().unwrap_or_default() {
+                    reserved(&field.name, name.span, problems);
+                }
                 Some(schema.clone())
             } else {
                 problems.push(Problem::UnknownType {
@@ -240,5 +248,20 @@ fn output_type(
             });
             None
         }
+    }
+}
+
+/// A top-level field of a task's answer named like one of the task's own
+/// attributes could never be read: `task.ok` is the attribute.
+fn reserved(name: &str, span: crate::source::Span, problems: &mut Vec<Problem>) {
+    if TASK_ATTRIBUTES.contains(&name) {
+        problems.push(Problem::ReservedField {
+            name: name.to_string(),
+            span,
+            help: Some(format!(
+                "templates read a task's {} as its attributes, so a field of that name could never be read; rename it (e.g. `{name}_value`)",
+                TASK_ATTRIBUTES.join(", ")
+            )),
+        });
     }
 }
