@@ -8,11 +8,23 @@ use std::collections::HashSet;
 use minijinja::Environment;
 
 /// Templates render prompts and plain-text documents, never HTML, so nothing
-/// is escaped; an undefined name is an error rather than an empty string.
+/// is escaped; an undefined name is an error rather than an empty string;
+/// booleans print as JSON writes them (`true`, not Python's `True`), as the
+/// answers and inputs they come from do.
 pub fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_formatter(|out, state, value| {
+        if value.kind() == minijinja::value::ValueKind::Bool {
+            let text = if value.is_true() { "true" } else { "false" };
+            out.write_str(text).map_err(|_| {
+                minijinja::Error::new(minijinja::ErrorKind::WriteFailure, "cannot write")
+            })
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     env.add_filter("dedupe", filters::dedupe);
     env.add_filter("section", filters::section);
     env.add_filter("redact", filters::redact);

@@ -550,7 +550,7 @@ async fn typed_answers_are_asked_for_by_schema_and_read_by_field() {
     let claim = requests.iter().find(|r| r.model == "claims").unwrap();
     assert_eq!(
         claim.prompt,
-        "Decision supported; urgent True; first reason Mock qa reasons"
+        "Decision supported; urgent true; first reason Mock qa reasons"
     );
     let necessity = &report.aggregated_content;
     assert!(
