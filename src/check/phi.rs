@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use miette::LabeledSpan;
 
 use super::problem::Problem;
-use super::program::{AgentDef, WorkflowDef};
+use super::program::{AgentDef, TASK_ATTRIBUTES, WorkflowDef};
 use super::template;
 use crate::ast::{self, Member, ValueKind};
 use crate::plan::EdgeKind;
@@ -63,13 +63,17 @@ enum Via {
     Task(usize, Span),
 }
 
-/// What one task's prompt reads, for taint purposes.
+/// What one task's prompt reads, for taint purposes: only what the prompt
+/// sends counts. A `when` condition is evaluated by wfc and sent nowhere,
+/// and `task.ok` (like the other attributes but `text`) tells whether a
+/// task answered, not what: the one implicit flow the check allows.
 #[derive(Default)]
 struct Prompt {
     /// `@phi` inputs read without `redact`, with where.
     phi_reads: Vec<(usize, Span)>,
-    /// Where the prompt reads a name through `redact`.
-    redacted: HashSet<Span>,
+    /// Where the prompt puts a name's value into the text it sends: not
+    /// through `redact`, not only an attribute such as `.ok`.
+    value_reads: HashSet<Span>,
 }
 
 /// Reports each task that sends PHI to an agent (or a fallback agent) that
@@ -122,7 +126,7 @@ pub fn check(
             if from != task
                 || edge.kind != EdgeKind::Reads
                 || reached[to].is_some()
-                || prompts[to].redacted.contains(&edge.span)
+                || !prompts[to].value_reads.contains(&edge.span)
             {
                 continue;
             }
@@ -289,20 +293,34 @@ fn prompt(task: &ast::Task, def: &WorkflowDef, phi_inputs: &[usize]) -> Prompt {
     };
     let span = |range: &template::Range| text.file_span(range.start, range.end);
     let redacted: HashSet<Span> = uses.redacted.iter().map(span).collect();
-    let phi_reads = uses
+    // A read that is only `task.ok`, `task.error` and the like.
+    let metadata_only = |name: &str, range: &template::Range| {
+        uses.fields.iter().any(|chain| {
+            chain.variable == name
+                && chain.at.start == range.start
+                && chain.path.first().is_some_and(|(field, _)| {
+                    field != "text" && TASK_ATTRIBUTES.contains(&field.as_str())
+                })
+        })
+    };
+    let value_reads: Vec<(&String, Span)> = uses
         .variables
         .iter()
-        .filter(|(_, range)| !redacted.contains(&span(range)))
-        .filter_map(|(name, range)| {
+        .filter(|(name, range)| !redacted.contains(&span(range)) && !metadata_only(name, range))
+        .map(|(name, range)| (name, span(range)))
+        .collect();
+    let phi_reads = value_reads
+        .iter()
+        .filter_map(|(name, at)| {
             let input = phi_inputs
                 .iter()
                 .copied()
-                .find(|&i| def.inputs[i].name == *name)?;
-            Some((input, span(range)))
+                .find(|&i| def.inputs[i].name == **name)?;
+            Some((input, *at))
         })
         .collect();
     Prompt {
         phi_reads,
-        redacted,
+        value_reads: value_reads.into_iter().map(|(_, at)| at).collect(),
     }
 }
