@@ -3,7 +3,7 @@
 
 use super::problem::{Problem, did_you_mean};
 use super::program::{InputDef, TASK_ATTRIBUTES, TaskDef, Type};
-use super::template::{Chain, Comparison, Literal, Read};
+use super::template::{Chain, Comparison, ITEM, Literal, Read};
 use super::workflow::{Declared, Names};
 use crate::source::Span;
 
@@ -26,7 +26,7 @@ pub(super) fn check(
         let Some((field, span)) = chain.path.first() else {
             continue;
         };
-        if TASK_ATTRIBUTES.contains(&field.as_str()) {
+        if TASK_ATTRIBUTES.contains(&field.as_str()) || field == ITEM {
             continue;
         }
         let Some(output) = &task.output else {
@@ -46,7 +46,9 @@ pub(super) fn check(
     } in &read.comparisons
     {
         let ty = match names.table.get(chain.variable.as_str()) {
-            Some((Declared::Input(i), _)) if chain.path.is_empty() => inputs.get(*i).map(|i| &i.ty),
+            Some((Declared::Input(i), _)) => {
+                inputs.get(*i).and_then(|i| type_at(&i.ty, &chain.path))
+            }
             Some((Declared::Task(t), _)) if !chain.path.is_empty() => {
                 let task = &tasks[*t];
                 let metadata = TASK_ATTRIBUTES.contains(&chain.path[0].0.as_str());
@@ -95,10 +97,32 @@ pub(super) fn check(
 }
 
 fn chain_text(chain: &Chain<Span>) -> String {
-    std::iter::once(chain.variable.as_str())
-        .chain(chain.path.iter().map(|(name, _)| name.as_str()))
-        .collect::<Vec<_>>()
-        .join(".")
+    let mut text = chain.variable.clone();
+    for (step, _) in &chain.path {
+        if step == ITEM {
+            text.push_str(ITEM);
+        } else {
+            text.push('.');
+            text.push_str(step);
+        }
+    }
+    text
+}
+
+/// The type one step into `ty`: a field of an object, or an item of a
+/// list (both through `?`).
+fn step_into<'t>(ty: &'t Type, step: &str) -> Option<&'t Type> {
+    if step == ITEM {
+        return match ty {
+            Type::List(item) => Some(item),
+            Type::Optional(inner) => step_into(inner, step),
+            _ => None,
+        };
+    }
+    ty.fields()?
+        .iter()
+        .find(|field| field.name == step)
+        .map(|field| &field.ty)
 }
 
 /// Why comparing a value of type `ty` with `literal` cannot mean what it
@@ -141,6 +165,15 @@ fn mismatch(ty: &Type, literal: &Literal, ordering: bool) -> Option<String> {
 fn field_path(task: &TaskDef, output: &Type, path: &[(String, Span)], problems: &mut Vec<Problem>) {
     let mut current = output;
     for (field, span) in path {
+        if field == ITEM {
+            // An item of something that is not a list was reported (or is
+            // fine to leave unchecked) where it is looped over.
+            let Some(item) = step_into(current, ITEM) else {
+                return;
+            };
+            current = item;
+            continue;
+        }
         let Some(fields) = current.fields() else {
             return;
         };
@@ -164,11 +197,6 @@ fn field_path(task: &TaskDef, output: &Type, path: &[(String, Span)], problems: 
 
 /// The type at `path` inside `ty`, when every step is a declared field.
 fn type_at<'t>(ty: &'t Type, path: &[(String, Span)]) -> Option<&'t Type> {
-    path.iter().try_fold(ty, |current, (field, _)| {
-        current
-            .fields()?
-            .iter()
-            .find(|f| &f.name == field)
-            .map(|f| &f.ty)
-    })
+    path.iter()
+        .try_fold(ty, |current, (step, _)| step_into(current, step))
 }

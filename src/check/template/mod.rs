@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 mod uses;
 
-pub use uses::{Chain, Comparison, Literal, Range, Uses, analyze};
+pub use uses::{Chain, Comparison, ITEM, Literal, Range, Uses, analyze};
 
 use super::problem::{Problem, did_you_mean};
 use crate::ast::Text;

@@ -2,7 +2,7 @@
 //! Pure analysis of the template's own text; [`super::Templates`] places
 //! what it finds in the `.wf` file.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use minijinja::machinery::{self, ast};
 
@@ -153,6 +153,7 @@ pub fn analyze(source: &str) -> Result<Uses, SyntaxError> {
         source,
         uses: Uses::default(),
         scopes: vec![HashSet::new()],
+        items: vec![HashMap::new()],
         guards: Vec::new(),
     };
     walker.statement(&tree);
@@ -163,9 +164,16 @@ struct Walker<'a> {
     source: &'a str,
     uses: Uses,
     scopes: Vec<HashSet<&'a str>>,
+    /// Loop variables that stand for an item of a chain on a free variable
+    /// (`r` in `{% for r in labs.results %}`), innermost scope last.
+    items: Vec<HashMap<&'a str, Chain>>,
     /// The free variables the conditions around this point read.
     guards: Vec<HashSet<String>>,
 }
+
+/// The path step that takes an item of a list: a loop variable, `[0]`,
+/// `| first`, `| last`.
+pub const ITEM: &str = "[]";
 
 fn range(span: machinery::Span) -> Range {
     span.start_offset as usize..span.end_offset as usize
@@ -184,8 +192,20 @@ impl<'a> Walker<'a> {
 
     fn scoped(&mut self, names: &[&'a str], body: impl FnOnce(&mut Self)) {
         self.scopes.push(names.iter().copied().collect());
+        self.items.push(HashMap::new());
         body(self);
+        self.items.pop();
         self.scopes.pop();
+    }
+
+    /// The chain a loop variable stands for, if it stands for an item of one.
+    fn item_of(&self, name: &str) -> Option<&Chain> {
+        for (scope, items) in self.scopes.iter().zip(&self.items).rev() {
+            if scope.contains(name) {
+                return items.get(name);
+            }
+        }
+        None
     }
 
     fn statements(&mut self, statements: &[ast::Stmt<'a>]) {
@@ -204,8 +224,17 @@ impl<'a> Walker<'a> {
                     self.uses.loops.push(chain);
                 }
                 self.expression(&for_loop.iter);
+                let item = self.chain(&for_loop.iter).map(|mut chain| {
+                    chain.path.push((ITEM.to_string(), chain.at.clone()));
+                    chain
+                });
                 self.scoped(&["loop"], |walker| {
                     walker.assign(&for_loop.target);
+                    if let (ast::Expr::Var(var), Some(item)) = (&for_loop.target, item)
+                        && let Some(items) = walker.items.last_mut()
+                    {
+                        items.insert(var.id, item);
+                    }
                     if let Some(filter) = &for_loop.filter_expr {
                         walker.expression(filter);
                     }
@@ -340,24 +369,49 @@ impl<'a> Walker<'a> {
         });
     }
 
-    /// `name` or `name.a.b` when `name` is free.
+    /// `name.a.b` when `name` is free, and the same through what keeps
+    /// the type in view: an item (`[0]`, `| first`, `| last`, a loop
+    /// variable over such a chain) and `| default(...)`.
     fn chain(&self, expr: &ast::Expr<'a>) -> Option<Chain> {
         let mut path = Vec::new();
         let mut node = expr;
-        while let ast::Expr::GetAttr(attr) = node {
-            let at = self.name_range(attr.name, range(attr.span()), Some(range(attr.expr.span())));
-            path.push((attr.name.to_string(), at));
-            node = &attr.expr;
+        loop {
+            node = match node {
+                ast::Expr::GetAttr(attr) => {
+                    let at = self.name_range(
+                        attr.name,
+                        range(attr.span()),
+                        Some(range(attr.expr.span())),
+                    );
+                    path.push((attr.name.to_string(), at));
+                    &attr.expr
+                }
+                ast::Expr::GetItem(item) if is_index(&item.subscript_expr) => {
+                    path.push((ITEM.to_string(), range(item.subscript_expr.span())));
+                    &item.expr
+                }
+                ast::Expr::Filter(filter) if matches!(filter.name, "first" | "last") => {
+                    path.push((ITEM.to_string(), range(filter.span())));
+                    filter.expr.as_ref()?
+                }
+                ast::Expr::Filter(filter) if filter.name == "default" => filter.expr.as_ref()?,
+                _ => break,
+            };
         }
         let ast::Expr::Var(var) = node else {
             return None;
         };
-        if self.defined(var.id) {
-            return None;
-        }
         path.reverse();
+        let (variable, path) = if self.defined(var.id) {
+            let item = self.item_of(var.id)?;
+            let mut full = item.path.clone();
+            full.extend(path);
+            (item.variable.clone(), full)
+        } else {
+            (var.id.to_string(), path)
+        };
         Some(Chain {
-            variable: var.id.to_string(),
+            variable,
             path,
             at: range(expr.span()),
         })
@@ -395,6 +449,12 @@ impl<'a> Walker<'a> {
                 if let Some(ordering) = ordering {
                     self.comparison(&op.left, &op.right, ordering);
                     self.comparison(&op.right, &op.left, ordering);
+                }
+                // `risk in ['high', 'low']` compares `risk` with each.
+                if let (ast::BinOpKind::In, ast::Expr::List(list)) = (&op.op, &op.right) {
+                    for item in &list.items {
+                        self.comparison(&op.left, item, false);
+                    }
                 }
                 self.expression(&op.left);
                 self.expression(&op.right);
@@ -473,6 +533,15 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// Whether a subscript is a whole number, as in `items[0]` or `items[-1]`.
+fn is_index(subscript: &ast::Expr<'_>) -> bool {
+    match subscript {
+        ast::Expr::Const(constant) => constant.value.is_number(),
+        ast::Expr::UnaryOp(op) => matches!(&op.expr, ast::Expr::Const(c) if c.value.is_number()),
+        _ => false,
+    }
+}
+
 fn is_word(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
@@ -505,7 +574,7 @@ mod tests {
     }
 
     #[test]
-    fn attribute_chains_and_loops_on_free_names() {
+    fn attribute_chains_and_loops_on_free_names_and_their_items() {
         let source = "{{ triage.codes.first }}{% for code in triage.codes %}{{ code.x }}{% endfor %}{% for n in notes %}{% endfor %}";
         let uses = analyze(source).expect("template parses");
         let fields: Vec<(&str, Vec<&str>)> = uses
@@ -524,7 +593,9 @@ mod tests {
             fields,
             [
                 ("triage", vec!["codes", "first"]),
-                ("triage", vec!["codes"])
+                ("triage", vec!["codes"]),
+                // `code` stands for an item of `triage.codes`, placed there.
+                ("triage", vec!["codes", "triage.codes", "x"]),
             ]
         );
         let loops: Vec<&str> = uses.loops.iter().map(|c| &source[c.at.clone()]).collect();
