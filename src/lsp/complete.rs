@@ -6,6 +6,7 @@ use lsp_types::{CompletionItem, CompletionItemKind, Position};
 use super::convert;
 use super::documents::{Analysis, Document};
 use crate::ast::{Item, Member, Module};
+use crate::check::{TASK_ATTRIBUTES, Type};
 use crate::source::{SourceFile, Span};
 
 const TOP: &[&str] = &["agent", "schema", "workflow", "import"];
@@ -27,6 +28,9 @@ pub(super) fn completion(document: &Document, position: Position) -> Vec<Complet
     let word_start = line.trim_end_matches(is_word).len();
     let before_word = &line[..word_start];
     if in_template(&text[..offset]) {
+        if let Some(chain) = dotted_chain(before_word) {
+            return fields(known, &chain);
+        }
         let fresh = document
             .current
             .as_ref()
@@ -154,6 +158,65 @@ fn template_names(module: &Module, place: Place<'_>) -> Vec<CompletionItem> {
 
 fn docs(docs: &crate::ast::Docs) -> Option<lsp_types::Documentation> {
     (!docs.lines.is_empty()).then(|| lsp_types::Documentation::String(docs.text()))
+}
+
+/// `triage.` or `triage.finding.` right before the word being typed: the
+/// names of the chain, the last one complete.
+fn dotted_chain(before_word: &str) -> Option<Vec<&str>> {
+    let chain = before_word.strip_suffix('.')?;
+    let start = chain
+        .trim_end_matches(|c: char| is_word(c) || c == '.')
+        .len();
+    let names: Vec<&str> = chain[start..].split('.').collect();
+    (!names.is_empty() && names.iter().all(|name| !name.is_empty())).then_some(names)
+}
+
+/// What can follow `task.` (its attributes and its answer's fields) or
+/// `task.field.` (the fields of an object field), from the latest check.
+fn fields(known: &Analysis, chain: &[&str]) -> Vec<CompletionItem> {
+    let Some(program) = &known.report.program else {
+        return Vec::new();
+    };
+    let Some(task) = program
+        .workflows
+        .iter()
+        .flat_map(|workflow| &workflow.tasks)
+        .find(|task| task.name == chain[0])
+    else {
+        return Vec::new();
+    };
+    let mut items = Vec::new();
+    if chain.len() == 1 {
+        items.extend(TASK_ATTRIBUTES.iter().map(|attribute| CompletionItem {
+            label: (*attribute).to_string(),
+            kind: Some(CompletionItemKind::PROPERTY),
+            detail: Some("task attribute".into()),
+            ..CompletionItem::default()
+        }));
+    }
+    let shape = chain[1..]
+        .iter()
+        .try_fold(task.output.as_ref(), |ty, name| {
+            Some(
+                ty?.fields()?
+                    .iter()
+                    .find(|field| field.name == *name)
+                    .map(|field| &field.ty),
+            )
+        });
+    if let Some(Some(fields)) = shape.flatten().map(Type::fields) {
+        items.extend(
+            fields.iter().map(|field| CompletionItem {
+                label: field.name.clone(),
+                kind: Some(CompletionItemKind::FIELD),
+                detail: Some(field.ty.to_string()),
+                documentation: (!field.doc.is_empty())
+                    .then(|| lsp_types::Documentation::String(field.doc.clone())),
+                ..CompletionItem::default()
+            }),
+        );
+    }
+    items
 }
 
 /// This file's agents and those it imports.

@@ -136,14 +136,30 @@ fn task_text(workflow: &WorkflowDef, task: &TaskDef, index: usize) -> String {
     }
     lines.push(format!("retries: {}", task.retries));
     lines.push(format!("depends on: {}", or_none(&dependencies)));
+    if let Some(output) = &task.output {
+        lines.push(format!("answers: `{output}`"));
+    }
     list(&mut out, &lines);
     out
 }
 
 fn input_text(input: &InputDef) -> String {
-    let mut out = format!("```wf\ninput {}: {}\n```", input.name, input.ty);
+    let mut attributes = String::new();
+    if let Some(limit) = input.max_len {
+        attributes.push_str(&format!(" @max_len({limit})"));
+    }
+    if input.phi {
+        attributes.push_str(" @phi");
+    }
+    let mut out = format!("```wf\ninput {}: {}{attributes}\n```", input.name, input.ty);
     doc(&mut out, &input.doc);
     let mut lines = vec![format!("type: `{}`", input.ty)];
+    if input.phi {
+        lines.push("protected health information: only agents that may receive PHI see it".into());
+    }
+    if let Some(limit) = input.max_len {
+        lines.push(format!("at most {limit} characters"));
+    }
     match &input.default {
         Some(default) => lines.push(format!("default: `{default}`")),
         None if input.is_required() => lines.push("required".into()),

@@ -702,3 +702,73 @@ fn half_typed_text_never_brings_the_server_down() {
     }
     assert_eq!(client.stop(), 0);
 }
+
+#[test]
+fn completion_after_a_dot_offers_attributes_and_declared_fields() {
+    const TYPED: &str = r#"import "agents.wf"
+
+schema Finding {
+  /// How sure the model is.
+  certainty: number,
+  note: text,
+}
+
+workflow typed {
+  task assess -> Clinical {
+    prompt = "Assess."
+    output = json { urgency: one_of("low", "high"), finding: Finding }
+  }
+  output = "{% if assess.ok %}{{ assess.urgency }} {{ assess.finding.note }}{% endif %}"
+}
+"#;
+    let mut client = Client::start();
+    assert_eq!(client.open(TYPED), Vec::<Value>::new());
+    let items = client.at(
+        "textDocument/completion",
+        position(TYPED, "{{ assess.urgency", 0, 10),
+    );
+    let offered = labels(&items);
+    assert!(
+        offered.contains(&"ok") && offered.contains(&"error"),
+        "{items}"
+    );
+    assert!(offered.ends_with(&["urgency", "finding"]), "{items}");
+    assert_eq!(
+        items[offered.len() - 2]["detail"],
+        "one_of(\"low\", \"high\")"
+    );
+    let items = client.at(
+        "textDocument/completion",
+        position(TYPED, "{{ assess.finding.note", 0, 18),
+    );
+    assert_eq!(labels(&items), ["certainty", "note"]);
+    assert_eq!(items[0]["documentation"], "How sure the model is.");
+
+    // Hover on a typed task shows its answer's shape.
+    let hover = client.at("textDocument/hover", position(TYPED, "assess ->", 0, 1));
+    let text = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("answers: `json { urgency: one_of(\"low\", \"high\"), finding:"),
+        "{hover}"
+    );
+}
+
+#[test]
+fn hover_on_an_input_shows_its_attributes() {
+    const PHI: &str = r#"import "agents.wf"
+
+workflow notes {
+  input record: text @max_len(4000) @phi
+  task summary -> Clinical { prompt = "Summarise {{ record | redact }}" }
+}
+"#;
+    let mut client = Client::start();
+    assert_eq!(client.open(PHI), Vec::<Value>::new());
+    let hover = client.at("textDocument/hover", position(PHI, "record:", 0, 1));
+    let text = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("input record: text @max_len(4000) @phi"),
+        "{hover}"
+    );
+    assert!(text.contains("protected health information"), "{hover}");
+}
