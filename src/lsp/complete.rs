@@ -1,6 +1,8 @@
 //! Completion. Where the cursor is comes from the text as typed (which often
 //! does not parse), what to offer from the latest text that parsed.
 
+use std::collections::HashSet;
+
 use lsp_types::{CompletionItem, CompletionItemKind, Position};
 
 use super::convert;
@@ -36,7 +38,11 @@ pub(super) fn completion(document: &Document, position: Position) -> Vec<Complet
             .as_ref()
             .is_some_and(|current| std::ptr::eq(current.as_ref(), known));
         return if fresh {
+            let cycle = downstream_of_cursor(known, module, offset);
             template_names(module, Place::Offset(offset))
+                .into_iter()
+                .filter(|item| !cycle.contains(&item.label))
+                .collect()
         } else {
             // The spans are of another text: go by the workflow's name.
             let name = last_workflow_name(&text[..offset]);
@@ -158,6 +164,34 @@ fn template_names(module: &Module, place: Place<'_>) -> Vec<CompletionItem> {
 
 fn docs(docs: &crate::ast::Docs) -> Option<lsp_types::Documentation> {
     (!docs.lines.is_empty()).then(|| lsp_types::Documentation::String(docs.text()))
+}
+
+/// The tasks that depend on the task being written, directly or not: a
+/// template of that task may not read them (it would make a cycle).
+fn downstream_of_cursor(known: &Analysis, module: &Module, offset: usize) -> HashSet<String> {
+    let writing = module.items.iter().find_map(|item| match item {
+        Item::Workflow(workflow) => workflow.members.iter().find_map(|member| match member {
+            Member::Task(task) if contains(task.span, offset) => Some(task.name.text.as_str()),
+            _ => None,
+        }),
+        _ => None,
+    });
+    let (Some(writing), Some(program)) = (writing, &known.report.program) else {
+        return HashSet::new();
+    };
+    let mut found = HashSet::new();
+    for workflow in &program.workflows {
+        let Some(start) = workflow.tasks.iter().position(|t| t.name == writing) else {
+            continue;
+        };
+        let mut stack = workflow.plan.dependents(start);
+        while let Some(task) = stack.pop() {
+            if found.insert(workflow.tasks[task].name.clone()) {
+                stack.extend(workflow.plan.dependents(task));
+            }
+        }
+    }
+    found
 }
 
 /// `triage.` or `triage.finding.` right before the word being typed: the

@@ -500,6 +500,12 @@ fn completion_outline_and_formatting() {
     let items = client.at("textDocument/completion", position(MAIN, "{{ triage", 0, 3));
     assert_eq!(labels(&items), ["complaint", "triage"]);
     assert_eq!(items[1]["detail"], "task -> Clinical");
+    // In triage's own prompt: not `answer`, which reads triage (a cycle).
+    let items = client.at(
+        "textDocument/completion",
+        position(MAIN, "{{ complaint }}\n      Triage", 0, 3),
+    );
+    assert_eq!(labels(&items), ["complaint"]);
     // Half-typed, in the output.
     let typing = MAIN.replace("\"{{ answer }}\"", "\"{{ ans }}\"");
     client.replace(2, &typing);
