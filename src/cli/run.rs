@@ -72,6 +72,8 @@ struct Prepared {
     inputs: serde_json::Map<String, serde_json::Value>,
     run_dir: PathBuf,
     deployment: DeploymentUsed,
+    /// The router file's configuration, when the deployment is one.
+    router: Option<RouterConfig>,
 }
 
 fn prepare(args: &Args) -> Result<Prepared, Error> {
@@ -110,7 +112,7 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         (Some(dir), _) | (None, Some(dir)) => dir.clone(),
         (None, None) => default_run_dir(&def.name),
     };
-    let deployment = deployment_used(args, resumed.as_ref(), &file)?;
+    let (deployment, router) = deployment_used(args, resumed.as_ref(), &file)?;
     let request = RunRequest {
         file: std::path::absolute(&file).unwrap_or(file.clone()),
         workflow: def.name.clone(),
@@ -129,42 +131,44 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         inputs,
         run_dir,
         deployment,
+        router,
     })
 }
 
-/// Where this run's requests go: what the command line says, else (on
-/// `--resume`) where the interrupted run's went, refusing a router file
-/// that has changed since, else `wfc.toml` beside the workflow or the
-/// seed's ports.
+/// Where this run's requests go, and the router file's content when they
+/// go by one: what the command line says, else (on `--resume`) where the
+/// interrupted run's went, refusing a router file that has changed since,
+/// else `wfc.toml` beside the workflow or the seed's ports.
 fn deployment_used(
     args: &Args,
     resumed: Option<&RunRequest>,
     file: &Path,
-) -> Result<DeploymentUsed, Error> {
+) -> Result<(DeploymentUsed, Option<RouterConfig>), Error> {
+    // Read once: the digest recorded is of the very text the run uses.
     let of_file = |path: &Path| {
-        DeploymentUsed::router_file(path).map_err(|err| {
+        let text = std::fs::read_to_string(path).map_err(|err| {
             Error::usage(format!(
                 "cannot read the router file `{}`: {}",
                 path.display(),
                 wfc::files::reason(&err)
             ))
-        })
+        })?;
+        let config = RouterConfig::parse(path, &text).map_err(Error::usage)?;
+        Ok((DeploymentUsed::router_file(path, &text), Some(config)))
     };
     if args.mock {
-        return Ok(DeploymentUsed::Mock);
+        return Ok((DeploymentUsed::Mock, None));
     }
     if let Some(router) = &args.router {
         return of_file(router);
     }
     match resumed.and_then(|request| request.deployment.clone()) {
-        Some(DeploymentUsed::RouterFile { path, sha256 }) => {
-            let now = of_file(&path)?;
-            if now
-                != (DeploymentUsed::RouterFile {
-                    path: path.clone(),
-                    sha256,
-                })
-            {
+        Some(recorded) => {
+            let DeploymentUsed::RouterFile { path, .. } = &recorded else {
+                return Ok((recorded, None));
+            };
+            let now = of_file(path)?;
+            if now.0 != recorded {
                 return Err(Error::usage(format!(
                     "the router file `{}` has changed since this run started, so its requests could go elsewhere; to resume with the file as it is now, pass `--router {}`",
                     path.display(),
@@ -173,10 +177,9 @@ fn deployment_used(
             }
             Ok(now)
         }
-        Some(recorded) => Ok(recorded),
         None => match RouterConfig::locate(None, file) {
             Some(path) => of_file(&path),
-            None => Ok(DeploymentUsed::Seed),
+            None => Ok((DeploymentUsed::Seed, None)),
         },
     }
 }
@@ -301,12 +304,10 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     } else {
         None
     };
-    let deployment = match (&mock, &prepared.deployment) {
+    let deployment = match (&mock, prepared.router.clone()) {
         (Some(server), _) => Deployment::Everything(server.base_url()),
-        (None, DeploymentUsed::RouterFile { path, .. }) => {
-            Deployment::Router(RouterConfig::read(path).map_err(Error::usage)?)
-        }
-        (None, _) => Deployment::Router(RouterConfig::seed()),
+        (None, Some(config)) => Deployment::Router(config),
+        (None, None) => Deployment::Router(RouterConfig::seed()),
     };
     let http = deployment
         .connect(&agents, !args.no_stream)

@@ -41,14 +41,15 @@ pub enum DeploymentUsed {
 }
 
 impl DeploymentUsed {
-    /// The router file at `path`, as it is now.
-    pub fn router_file(path: &Path) -> std::io::Result<Self> {
+    /// The router file at `path` whose content is `text`.
+    #[must_use]
+    pub fn router_file(path: &Path, text: &str) -> Self {
         use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(std::fs::read(path)?);
-        Ok(DeploymentUsed::RouterFile {
-            path: std::path::absolute(path)?,
+        let digest = Sha256::digest(text.as_bytes());
+        DeploymentUsed::RouterFile {
+            path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
             sha256: digest.iter().map(|byte| format!("{byte:02x}")).collect(),
-        })
+        }
     }
 }
 

@@ -270,19 +270,23 @@ impl<'a> Run<'_, 'a> {
     /// what every agent it went through said.
     fn failure_record(&mut self, task: usize, agent: &str, error: String) -> TaskRecord {
         let now = self.elapsed_ms();
-        let progress = self.progress[task].take();
-        let mut errors = progress
-            .as_ref()
-            .map(|p| p.errors.clone())
-            .unwrap_or_default();
+        let Progress {
+            started,
+            attempts,
+            tokens,
+            mut errors,
+        } = self.progress[task].take().unwrap_or(Progress {
+            started: self.start + Duration::from_millis(now),
+            attempts: 0,
+            tokens: 0,
+            errors: Vec::new(),
+        });
         errors.push(if errors.is_empty() {
             error
         } else {
             format!("{agent}: {error}")
         });
-        let started = progress
-            .as_ref()
-            .map_or(now, |p| (p.started - self.start).as_millis() as u64);
+        let started = (started - self.start).as_millis() as u64;
         let mut record = TaskRecord::skipped(
             &self.task(task).name,
             agent,
@@ -295,8 +299,8 @@ impl<'a> Run<'_, 'a> {
         };
         record.finished_ms = now;
         record.latency_ms = now - started;
-        record.tokens = progress.as_ref().map_or(0, |p| p.tokens);
-        record.attempts = progress.map_or(0, |p| p.attempts);
+        record.tokens = tokens;
+        record.attempts = attempts;
         record
     }
 

@@ -123,7 +123,7 @@ impl<'a> Session<'a> {
     /// interrupted run) are not asked for again, and every task that
     /// finishes is added.
     pub fn journal(mut self, dir: &Path) -> std::io::Result<Self> {
-        self.previous = Journal::read(dir).map_err(|err| std::io::Error::other(err.to_string()))?;
+        self.previous = Journal::read(dir)?;
         self.journal = Some(Journal::open(dir)?);
         Ok(self)
     }

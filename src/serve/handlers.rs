@@ -169,12 +169,12 @@ pub(super) async fn execute_named(
 
 /// `?stream=true` (or `1`); `false`, `0` or no `stream` for one answer.
 fn stream_wanted(query: Option<&str>, caller: &Caller) -> Result<bool, ApiError> {
+    let invalid = |message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
+            .with_note(note(caller, None))
+    };
     let mut stream = false;
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        let invalid = |message: String| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message)
-                .with_note(note(caller, None))
-        };
         match (key.as_ref(), value.as_ref()) {
             ("stream", "true" | "1") => stream = true,
             ("stream", "false" | "0") => stream = false,

@@ -10,6 +10,16 @@ use crate::check::{self, Program, WorkflowDef};
 use crate::loader::Loader;
 use crate::run::{Deployment, HttpExecutor, agents_used};
 
+/// Why a set of workflows cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot find the workflow files: {0}")]
+    Sources(#[from] crate::files::Unreadable),
+    /// Every diagnostic, ready to print.
+    #[error("{0}")]
+    Workflows(String),
+}
+
 pub struct Library {
     entries: BTreeMap<String, Entry>,
     pub executor: HttpExecutor,
@@ -31,15 +41,15 @@ impl Entry {
 impl Library {
     /// Loads and checks every `.wf` file the sources name (files, and
     /// folders searched); the error holds every diagnostic, ready to print.
-    pub fn load(sources: &[PathBuf], deployment: &Deployment) -> Result<Self, String> {
-        let files = crate::files::discover(sources).map_err(|err| err.to_string())?;
+    pub fn load(sources: &[PathBuf], deployment: &Deployment) -> Result<Self, LoadError> {
+        let files = crate::files::discover(sources)?;
         let mut loader = Loader::default();
         let mut entries = BTreeMap::new();
         let mut agents: Vec<String> = Vec::new();
         let mut report = String::new();
         for file in &files {
             let checked = check::check_file(&mut loader, file)
-                .map_err(|err| format!("cannot read `{}`: {err}", file.display()))?;
+                .map_err(|err| crate::files::Unreadable::new(file, err))?;
             if checked.has_errors() {
                 let problems = checked
                     .problems
@@ -76,12 +86,12 @@ impl Library {
             }
         }
         if !report.is_empty() {
-            return Err(report);
+            return Err(LoadError::Workflows(report));
         }
         let names: Vec<&str> = agents.iter().map(String::as_str).collect();
         let executor = deployment
             .connect(&names, true)
-            .map_err(|err| format!("error: {err}\n"))?;
+            .map_err(|err| LoadError::Workflows(format!("error: {err}\n")))?;
         Ok(Library { entries, executor })
     }
 

@@ -92,7 +92,8 @@ impl State {
     }
 
     fn reload(&self) -> Result<usize, String> {
-        let library = Library::load(&self.sources, &self.deployment)?;
+        let library =
+            Library::load(&self.sources, &self.deployment).map_err(|err| err.to_string())?;
         let count = library.names().count();
         *self.library.write().expect("library lock") = Arc::new(library);
         Ok(count)
@@ -125,6 +126,15 @@ impl State {
     }
 }
 
+impl From<library::LoadError> for StartError {
+    fn from(err: library::LoadError) -> Self {
+        match err {
+            library::LoadError::Sources(unreadable) => StartError::Sources(unreadable),
+            library::LoadError::Workflows(report) => StartError::Workflows(report),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("the workflows have errors; the server did not start\n{0}")]
@@ -149,9 +159,7 @@ pub struct Server {
 impl Server {
     /// Loads and checks the workflows, binds, and serves in the background.
     pub async fn start(config: ServeConfig) -> Result<Server, StartError> {
-        crate::files::discover(&config.sources)?;
-        let library =
-            Library::load(&config.sources, &config.deployment).map_err(StartError::Workflows)?;
+        let library = Library::load(&config.sources, &config.deployment)?;
         let state = Arc::new(State {
             library: RwLock::new(Arc::new(library)),
             sources: config.sources,

@@ -11,8 +11,10 @@ use crate::check::{InputDef, Type, WorkflowDef};
 /// The document for a caller who may run the workflows `may_run` allows;
 /// `None` (no token) gets the routes alone, naming no workflow.
 pub(super) fn document(library: &Library, may_run: Option<&dyn Fn(&str) -> bool>) -> Value {
-    let mut document: Value =
-        serde_json::from_str(super::OPENAPI).expect("docs/openapi.json is valid JSON");
+    static ROUTES: std::sync::LazyLock<Value> = std::sync::LazyLock::new(|| {
+        serde_json::from_str(super::OPENAPI).expect("docs/openapi.json is valid JSON")
+    });
+    let mut document = ROUTES.clone();
     let Some(may_run) = may_run else {
         return document;
     };

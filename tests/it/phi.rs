@@ -144,6 +144,30 @@ fn server_logs() -> &'static Logs {
     })
 }
 
+/// `wfc serve` of `sources` on `mock`, its audit log and run journals in
+/// `dir`: the server, the audit log's path and the runs folder.
+async fn serve(dir: &Path, sources: PathBuf, mock: &MockServer) -> (Server, PathBuf, PathBuf) {
+    let audit = dir.join("audit.jsonl");
+    let runs = dir.join("runs");
+    let server = Server::start(ServeConfig {
+        sources: vec![sources],
+        deployment: Deployment::Everything(mock.base_url()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        auth: Auth::shared_secret(SECRET, "wfc", None),
+        rate_limit: NonZeroU32::new(1000),
+        max_runs: 4,
+        deadline: Duration::from_mins(1),
+        max_body: 64 * 1024,
+        audit: AuditLog::to_file(&audit).unwrap(),
+        runs_dir: Some(runs.clone()),
+        shutdown_grace: Duration::from_secs(5),
+        client_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap();
+    (server, audit, runs)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_logs_audits_counts_and_journals_no_phi() {
     let logs = server_logs();
@@ -161,24 +185,12 @@ async fn the_server_logs_audits_counts_and_journals_no_phi() {
     .await
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let audit = dir.path().join("audit.jsonl");
-    let runs: PathBuf = dir.path().join("runs");
-    let server = Server::start(ServeConfig {
-        sources: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")],
-        deployment: Deployment::Everything(mock.base_url()),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        auth: Auth::shared_secret(SECRET, "wfc", None),
-        rate_limit: NonZeroU32::new(1000),
-        max_runs: 4,
-        deadline: Duration::from_mins(1),
-        max_body: 64 * 1024,
-        audit: AuditLog::to_file(&audit).unwrap(),
-        runs_dir: Some(runs.clone()),
-        shutdown_grace: Duration::from_secs(5),
-        client_timeout: Duration::from_secs(10),
-    })
-    .await
-    .unwrap();
+    let (server, audit, runs) = serve(
+        dir.path(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows"),
+        &mock,
+    )
+    .await;
     let base = format!("http://{}", server.addr());
     let http = reqwest::Client::new();
 
@@ -364,24 +376,7 @@ async fn typed_mismatches_and_ill_typed_inputs_name_no_phi_over_http() {
     let sources = dir.path().join("workflows");
     std::fs::create_dir(&sources).unwrap();
     std::fs::write(sources.join("typed.wf"), TYPED).unwrap();
-    let audit = dir.path().join("audit.jsonl");
-    let runs = dir.path().join("runs");
-    let server = Server::start(ServeConfig {
-        sources: vec![sources],
-        deployment: Deployment::Everything(mock.base_url()),
-        listen: "127.0.0.1:0".parse().unwrap(),
-        auth: Auth::shared_secret(SECRET, "wfc", None),
-        rate_limit: NonZeroU32::new(1000),
-        max_runs: 4,
-        deadline: Duration::from_mins(1),
-        max_body: 64 * 1024,
-        audit: AuditLog::to_file(&audit).unwrap(),
-        runs_dir: Some(runs.clone()),
-        shutdown_grace: Duration::from_secs(5),
-        client_timeout: Duration::from_secs(10),
-    })
-    .await
-    .unwrap();
+    let (server, audit, runs) = serve(dir.path(), sources, &mock).await;
     let base = format!("http://{}", server.addr());
     let http = reqwest::Client::new();
     let execute = |seen: &str, stream: bool| {

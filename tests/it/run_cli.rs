@@ -235,6 +235,16 @@ fn start_then_wait_for_billing(
     child
 }
 
+/// `wfc run --resume RUN_DIR` on a mock that answers at once, the report
+/// on stdout.
+fn resume_on_a_quick_mock(run_dir: &Path) -> Ran {
+    Wfc::new()
+        .args(["run", "--resume"])
+        .arg(run_dir)
+        .args(["--mock", "--mock-latency", "10ms", "--json", "-q"])
+        .run()
+}
+
 fn signal(child: &std::process::Child, name: &str) {
     let sent = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
@@ -279,16 +289,7 @@ fn stop_then_resume(signal_name: &str, code: i32) {
     assert_eq!(status(&report, "billing_codes")["status"], "ok");
     assert_eq!(status(&report, "clinical_summary")["status"], "failed");
 
-    let resume_dir = run_dir.display().to_string();
-    let output = run(&[
-        "--resume",
-        &resume_dir,
-        "--mock",
-        "--mock-latency",
-        "10ms",
-        "--json",
-        "-q",
-    ]);
+    let output = resume_on_a_quick_mock(&run_dir);
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     let resumed: serde_json::Value = output.json();
     assert_eq!(resumed["success"], true);
@@ -319,15 +320,7 @@ fn killed_resumed_killed_resumed_with_torn_journals() {
         child.wait_with_output().unwrap();
         tear();
     }
-    let output = run(&[
-        "--resume",
-        &run_dir.display().to_string(),
-        "--mock",
-        "--mock-latency",
-        "10ms",
-        "--json",
-        "-q",
-    ]);
+    let output = resume_on_a_quick_mock(&run_dir);
     assert_eq!(output.code, Some(0), "{}", output.stderr);
     let report = output.json();
     assert_eq!(report["success"], true);

@@ -880,7 +880,8 @@ workflow w {
     );
     let missing = wfc::serve::Library::load(std::slice::from_ref(&file), &routed(&["Used"]))
         .err()
-        .expect("the fallback needs a route");
+        .expect("the fallback needs a route")
+        .to_string();
     assert!(missing.contains("Backup"), "{missing}");
 }
 
