@@ -175,6 +175,14 @@ impl DagState {
         &self.states[task]
     }
 
+    /// How urgent `task` is against other tasks of its agent: its
+    /// priority, then the work still ahead of it.
+    #[must_use]
+    pub fn urgency(&self, task: usize) -> (u32, u64) {
+        let urgency = self.urgency[task];
+        (urgency.priority, urgency.remaining_cost)
+    }
+
     /// Whether every task is done.
     #[must_use]
     pub fn is_finished(&self) -> bool {

@@ -6,6 +6,7 @@
 //! task's [`Job`]: over HTTP, with retries, from the journal or cache, or
 //! from a test's script.
 
+pub mod conduct;
 pub mod dag;
 pub mod events;
 pub mod execute;
@@ -25,6 +26,6 @@ pub use execute::{Executor, HttpExecutor};
 pub use job::{Answer, Failure, Job, Request};
 pub use local::Finished;
 pub use report::Report;
-pub use retrying::Retrying;
+pub use retrying::{Retrying, retried};
 pub use scripted::Scripted;
 pub use session::{Deployment, Session, agents_used};

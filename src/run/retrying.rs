@@ -4,6 +4,8 @@
 //! engine that owns retries itself applies the same policy to the bare
 //! executor.
 
+use std::time::Duration;
+
 use futures_util::future::BoxFuture;
 
 use super::events::{Event, Observer};
@@ -36,55 +38,73 @@ impl<E: Executor> Executor for Retrying<E> {
 
 impl<E: Executor> Retrying<E> {
     async fn attempts(&self, job: &Job, observer: &dyn Observer) -> Result<Answer, Failure> {
-        let mut attempts = 0;
-        let mut tokens = 0;
-        let mut next = None::<Job>;
-        loop {
-            let current = next.as_ref().unwrap_or(job);
-            let failure = match self.inner.execute(current, observer).await {
-                Ok(answer) => {
-                    return Ok(Answer {
-                        attempts: attempts + answer.attempts,
-                        ..answer
-                    });
-                }
-                Err(failure) => failure,
-            };
-            attempts += failure.attempts;
-            tokens += failure.tokens;
-            if failure.attempts == 0 || !job.retry.again(failure.class, attempts) {
-                return Err(Failure {
-                    error: if attempts > 1 {
-                        format!("{} (after {attempts} attempts)", failure.error)
-                    } else {
-                        failure.error
-                    },
-                    attempts,
-                    tokens,
-                    ..failure
+        let attempt = |job: Job| async move { self.inner.execute(&job, observer).await };
+        retried(job, &self.backoff, observer, attempt, tokio::time::sleep).await
+    }
+}
+
+/// Sends `job` through `attempt` until it is answered or its retry policy
+/// gives up, waiting with `wait` between attempts. The engine decides what
+/// an attempt and a wait are: the local engine sends and sleeps, a durable
+/// engine journals each attempt and waits on a durable timer.
+pub async fn retried<Attempt, Sent, Wait, Waited>(
+    job: &Job,
+    backoff: &Backoff,
+    observer: &dyn Observer,
+    mut attempt: Attempt,
+    mut wait: Wait,
+) -> Result<Answer, Failure>
+where
+    Attempt: FnMut(Job) -> Sent,
+    Sent: Future<Output = Result<Answer, Failure>>,
+    Wait: FnMut(Duration) -> Waited,
+    Waited: Future<Output = ()>,
+{
+    let mut attempts = 0;
+    let mut tokens = 0;
+    let mut current = job.clone();
+    loop {
+        let failure = match attempt(current.clone()).await {
+            Ok(answer) => {
+                return Ok(Answer {
+                    attempts: attempts + answer.attempts,
+                    ..answer
                 });
             }
-            // A wrong shape is corrected in the conversation at once; the
-            // server is not at fault.
-            let delay = if failure.class == Some(ErrorClass::InvalidOutput) {
-                std::time::Duration::ZERO
-            } else {
-                job.retry.wait(&self.backoff, attempts, failure.retry_after)
-            };
-            tracing::warn!(task = %job.task, agent = %job.agent, attempt = attempts, error = %failure.error, ?delay, "retrying");
-            observer.on_event(&Event::Retrying {
-                task: &job.task,
-                attempt: attempts,
-                error: &failure.error,
-                delay,
+            Err(failure) => failure,
+        };
+        attempts += failure.attempts;
+        tokens += failure.tokens;
+        if failure.attempts == 0 || !job.retry.again(failure.class, attempts) {
+            return Err(Failure {
+                error: if attempts > 1 {
+                    format!("{} (after {attempts} attempts)", failure.error)
+                } else {
+                    failure.error
+                },
+                attempts,
+                tokens,
+                ..failure
             });
-            if !failure.correction.is_empty() {
-                let mut corrected = current.clone();
-                let Request::Chat(request) = &mut corrected.request;
-                request.follow_ups.extend(failure.correction);
-                next = Some(corrected);
-            }
-            tokio::time::sleep(delay).await;
         }
+        // A wrong shape is corrected in the conversation at once; the
+        // server is not at fault.
+        let delay = if failure.class == Some(ErrorClass::InvalidOutput) {
+            Duration::ZERO
+        } else {
+            job.retry.wait(backoff, attempts, failure.retry_after)
+        };
+        tracing::warn!(task = %job.task, agent = %job.agent, attempt = attempts, error = %failure.error, ?delay, "retrying");
+        observer.on_event(&Event::Retrying {
+            task: &job.task,
+            attempt: attempts,
+            error: &failure.error,
+            delay,
+        });
+        if !failure.correction.is_empty() {
+            let Request::Chat(request) = &mut current.request;
+            request.follow_ups.extend(failure.correction);
+        }
+        wait(delay).await;
     }
 }

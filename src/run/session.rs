@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
 
+use super::conduct::Engine;
 use super::events::Observer;
 use super::execute::{Executor, HttpExecutor};
 use super::journal::Journal;
-use super::local::Engine;
 use super::report::Report;
 use super::retrying::Retrying;
 use super::scripted::Scripted;
