@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod check;
 pub mod client;
 pub mod diagnostics;
+pub mod durable;
 pub mod explain;
 pub mod files;
 pub mod format;

@@ -25,8 +25,10 @@ mod progress;
 mod run;
 mod serve;
 mod test;
+mod worker;
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser, Subcommand};
 
@@ -60,6 +62,8 @@ enum Command {
     Test(test::Args),
     /// Serve the workflows over HTTP (the seed's API), with JWT auth
     Serve(Box<serve::Args>),
+    /// Serve the workflows on the durable engine, as a worker of a Restate server
+    Worker(worker::Args),
     /// Serve the built-in mock model server (OpenAI-compatible) on a port
     MockServer(mock_server::Args),
     /// Explain a diagnostic code at length, with an example
@@ -111,6 +115,10 @@ fn dispatch(command: Command) -> Result<(), Error> {
             logging();
             serve::run(&args)
         }
+        Command::Worker(args) => {
+            logging();
+            worker::run(&args)
+        }
         Command::MockServer(args) => {
             logging();
             mock_server::run(&args)
@@ -153,6 +161,33 @@ fn logging() {
 }
 
 /// The async runtime for the commands that talk to servers.
+/// The router file given, else `wfc.toml` in the current folder, else the
+/// seed's local ports: the deployment of a long-running process.
+fn router_in_folder(given: Option<&Path>) -> Result<wfc::router::RouterConfig, Error> {
+    let file = given
+        .map(Path::to_path_buf)
+        .or_else(|| Some(PathBuf::from(wfc::router::FILE_NAME)).filter(|p| p.is_file()));
+    file.map_or_else(
+        || Ok(wfc::router::RouterConfig::seed()),
+        |path| wfc::router::RouterConfig::read(&path),
+    )
+    .map_err(Error::usage)
+}
+
+/// Waits for Ctrl-C, or for SIGTERM (what a container stop or systemd
+/// sends); either stops the run the same way, keeping what finished.
+async fn stop_signal() -> error::Code {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return error::Code::Interrupted;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => error::Code::Interrupted,
+        _ = terminate.recv() => error::Code::Terminated,
+    }
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

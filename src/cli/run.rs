@@ -9,6 +9,8 @@ use super::error::{Code, Error};
 use super::progress::Progress;
 use wfc::check::conform::Given;
 use wfc::check::{self, Program, WorkflowDef};
+use wfc::durable::Submission;
+use wfc::durable::ingress::{Ingress, Submitted};
 use wfc::loader::Loader;
 use wfc::mock::MockServer;
 use wfc::router::RouterConfig;
@@ -59,14 +61,56 @@ pub(super) struct Args {
     /// Take each answer whole instead of streaming it
     #[arg(long)]
     no_stream: bool,
+    /// Where the run happens: in this process, or on the durable engine
+    /// (Restate and its `wfc worker`s, whose deployment then decides where
+    /// requests go)
+    #[arg(long, value_enum, default_value_t = Engine::Local)]
+    engine: Engine,
+    /// The Restate server's ingress, with --engine restate
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    restate: String,
+    /// The run's id on the durable engine; submitting an id again follows
+    /// the run it started instead of starting another
+    #[arg(long, value_name = "ID")]
+    run_id: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Engine {
+    Local,
+    Restate,
+}
+
+impl Args {
+    /// Options the durable engine cannot honour: its workers' deployment
+    /// and Restate's journal take their place.
+    fn refuse_for_restate(&self) -> Result<(), Error> {
+        let local_only = [
+            ("--mock", self.mock),
+            ("--router", self.router.is_some()),
+            ("--resume", self.resume.is_some()),
+            ("--cache", self.cache.is_some()),
+        ];
+        match local_only.iter().find(|(_, given)| *given) {
+            Some((flag, _)) if self.engine == Engine::Restate => Err(Error::usage(format!(
+                "{flag} does not apply with --engine restate: the workers' deployment decides where requests go, and Restate keeps the run's journal; start the workers with `wfc worker --router FILE`, and submit the same --run-id again to follow a run"
+            ))),
+            _ if self.engine == Engine::Local && self.run_id.is_some() => Err(Error::usage(
+                "--run-id names a run on the durable engine; add --engine restate",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 pub(super) fn run(args: Args) -> Result<(), Error> {
+    args.refuse_for_restate()?;
     let prepared = prepare(&args)?;
     super::runtime()?.block_on(execute(&args, prepared))
 }
 
 struct Prepared {
+    file: PathBuf,
     program: Program,
     workflow: usize,
     inputs: serde_json::Map<String, serde_json::Value>,
@@ -126,6 +170,7 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         ))
     })?;
     Ok(Prepared {
+        file,
         program,
         workflow,
         inputs,
@@ -158,6 +203,11 @@ fn deployment_used(
     };
     if args.mock {
         return Ok((DeploymentUsed::Mock, None));
+    }
+    if args.engine == Engine::Restate {
+        let run = args.run_id.clone().unwrap_or_else(|| fresh_run_id(file));
+        let restate = args.restate.clone();
+        return Ok((DeploymentUsed::Restate { restate, run }, None));
     }
     if let Some(router) = &args.router {
         return of_file(router);
@@ -295,7 +345,21 @@ fn default_run_dir(workflow: &str) -> PathBuf {
         .join(format!("{workflow}-{stamp}"))
 }
 
+/// A run id no other run has: the file's stem, the time and this process.
+fn fresh_run_id(file: &Path) -> String {
+    let stem = file
+        .file_stem()
+        .map_or_else(|| "run".into(), |s| s.to_string_lossy());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{stem}-{nanos:x}-{:x}", std::process::id())
+}
+
 async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
+    if let DeploymentUsed::Restate { restate, run } = &prepared.deployment {
+        return execute_durable(args, &prepared, restate, run).await;
+    }
     let program = &prepared.program;
     let workflow = &program.workflows[prepared.workflow];
     let agents = agents_used(program, workflow);
@@ -322,7 +386,7 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     let on_signal = {
         let (cancel, stopped_by) = (cancel.clone(), stopped_by.clone());
         tokio::spawn(async move {
-            let _ = stopped_by.set(stop_signal().await);
+            let _ = stopped_by.set(super::stop_signal().await);
             cancel.cancel();
         })
     };
@@ -335,6 +399,45 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
     let stopped_by = stopped_by.get().copied().unwrap_or(Code::Interrupted);
     finish(args, &prepared.run_dir, &report, stopped_by)
+}
+
+/// Submits the run to the durable engine and follows it to its report;
+/// Ctrl-C stops following, not the run, which goes on on the workers.
+async fn execute_durable(
+    args: &Args,
+    prepared: &Prepared,
+    restate: &str,
+    run: &str,
+) -> Result<(), Error> {
+    let program = &prepared.program;
+    let workflow = &program.workflows[prepared.workflow];
+    let unit = Loader::default()
+        .load_unit(&prepared.file)
+        .map_err(|err| super::unreadable(&prepared.file, err))?;
+    let submission = Submission::new(&unit, &workflow.name, prepared.inputs.clone());
+    let ingress = Ingress::new(restate);
+    let submitted = ingress
+        .submit(run, &submission)
+        .await
+        .map_err(Error::usage)?;
+    if !args.quiet {
+        let how = match submitted {
+            Submitted::Started => "submitted",
+            Submitted::AlreadyStarted => "already submitted; following",
+        };
+        eprintln!("run `{run}` {how} on {restate}");
+    }
+    let progress = (!args.quiet).then(|| Progress::for_stderr(workflow));
+    let report = tokio::select! {
+        report = ingress.follow(run, &progress) => report.map_err(|err| Error::Problems(err.to_string()))?,
+        code = super::stop_signal() => {
+            eprintln!("stopped following run `{run}`; it goes on on the workers: follow it again with --engine restate --run-id {run}");
+            return Err(Error::Shown(code));
+        }
+    };
+    let mut report = report;
+    report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
+    finish(args, &prepared.run_dir, &report, Code::Interrupted)
 }
 
 /// "3 tasks in 1102 ms (2100 ms one after another: 1.91x speedup, parallel
@@ -368,20 +471,6 @@ fn summary_line(report: &Report) -> String {
         line.push_str(&format!("; {}", counts.join(", ")));
     }
     line
-}
-
-/// Waits for Ctrl-C, or for SIGTERM (what a container stop or systemd
-/// sends); either stops the run the same way, keeping what finished.
-async fn stop_signal() -> Code {
-    use tokio::signal::unix::{SignalKind, signal};
-    let Ok(mut terminate) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return Code::Interrupted;
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => Code::Interrupted,
-        _ = terminate.recv() => Code::Terminated,
-    }
 }
 
 async fn start_mock(args: &Args, program: &Program) -> Result<MockServer, Error> {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::Error;
-use wfc::router::RouterConfig;
 use wfc::run::Deployment;
 use wfc::serve::{AuditLog, Auth, ServeConfig, Server};
 
@@ -146,20 +145,9 @@ async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> Result<(), Error> {
     } else {
         None
     };
-    let deployment = if let Some(server) = &mock {
-        Deployment::Everything(server.base_url())
-    } else {
-        let file = args
-            .router
-            .clone()
-            .or_else(|| Some(PathBuf::from(wfc::router::FILE_NAME)).filter(|p| p.is_file()));
-        let config = file
-            .map_or_else(
-                || Ok(RouterConfig::seed()),
-                |path| RouterConfig::read(&path),
-            )
-            .map_err(Error::usage)?;
-        Deployment::Router(config)
+    let deployment = match &mock {
+        Some(server) => Deployment::Everything(server.base_url()),
+        None => Deployment::Router(super::router_in_folder(args.router.as_deref())?),
     };
     let sources = if args.paths.is_empty() {
         vec![PathBuf::from(".")]

@@ -93,7 +93,8 @@ impl CallError {
 }
 
 /// The innermost cause: reqwest's own message is only "error sending request".
-fn describe(err: &reqwest::Error) -> String {
+#[must_use]
+pub fn describe(err: &reqwest::Error) -> String {
     let mut source: &dyn std::error::Error = err;
     while let Some(inner) = source.source() {
         source = inner;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-pub use error::CallError;
+pub use error::{CallError, describe};
 
 /// An API key. It is sent to its endpoint and nowhere else: printing it shows
 /// only that a key is set.

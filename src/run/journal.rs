@@ -38,6 +38,9 @@ pub enum DeploymentUsed {
     RouterFile { path: PathBuf, sha256: String },
     /// No router file: the seed's local ports.
     Seed,
+    /// The durable engine: run `run` on the Restate server at `restate`,
+    /// whose workers' deployment decides where requests go.
+    Restate { restate: String, run: String },
 }
 
 impl DeploymentUsed {

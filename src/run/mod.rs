@@ -21,7 +21,7 @@ mod scripted;
 mod session;
 pub mod stored;
 
-pub use events::{Event, Observer};
+pub use events::{Event, Observer, Recorder, RunEvent};
 pub use execute::{Executor, HttpExecutor};
 pub use job::{Answer, Failure, Job, Request};
 pub use local::Finished;

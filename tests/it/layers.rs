@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["catalog", "client", "render", "mock"],
     &["router"],
     &["run"],
+    &["durable"],
     &["testing", "serve", "lsp"],
     &["cli"],
 ];

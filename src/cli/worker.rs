@@ -1,0 +1,74 @@
+//! `wfc worker`: serves the workflows on the durable engine as a worker of
+//! a Restate server, and registers with it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::error::Error;
+use wfc::durable::{Worker, worker};
+use wfc::policy::Backoff;
+use wfc::run::Deployment;
+use wfc::serve::Library;
+
+#[derive(clap::Args)]
+pub(super) struct Args {
+    /// Files, or folders of `*.wf` files, whose agents this worker serves
+    /// (default: the current folder)
+    paths: Vec<PathBuf>,
+    /// The Restate server's admin API, to register with
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9070")]
+    restate_admin: String,
+    /// The address to serve Restate on; workers on one host may share it
+    #[arg(long, default_value = "127.0.0.1:9080")]
+    listen: SocketAddr,
+    /// The URL the Restate server reaches the workers at (default: the
+    /// listen address over http), e.g. a load balancer in front of hosts
+    #[arg(long, value_name = "URL")]
+    advertise: Option<String>,
+    /// The router file (default: wfc.toml in the current folder, else the seed's ports)
+    #[arg(long, value_name = "FILE")]
+    router: Option<PathBuf>,
+}
+
+pub(super) fn run(args: &Args) -> Result<(), Error> {
+    let router = super::router_in_folder(args.router.as_deref())?;
+    let sources = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
+    let library = Library::load(&sources, &Deployment::Router(router.clone()))
+        .map_err(|err| Error::Problems(err.to_string()))?;
+    super::runtime()?.block_on(async {
+        let worker = Arc::new(Worker {
+            executor: library.executor,
+            backoff: Backoff::default(),
+            router: Some(router),
+        });
+        let listener = worker::listen(args.listen).map_err(Error::usage)?;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let serving = tokio::spawn(worker::serve(
+            worker,
+            listener,
+            shutdown.clone().cancelled_owned(),
+        ));
+        let uri = args
+            .advertise
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", args.listen));
+        if let Err(err) = worker::register(&args.restate_admin, &uri).await {
+            shutdown.cancel();
+            let _ = serving.await;
+            return Err(Error::usage(err));
+        }
+        eprintln!(
+            "worker serving {uri}, registered with {}",
+            args.restate_admin
+        );
+        super::stop_signal().await;
+        shutdown.cancel();
+        let _ = serving.await;
+        Ok(())
+    })
+}

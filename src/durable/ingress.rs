@@ -1,0 +1,229 @@
+//! Submitting runs to the durable engine and following them, through the
+//! Restate server's HTTP ingress: what `wfc run --engine restate` and
+//! `wfc serve --engine restate` do. Any process can follow any run: all
+//! there is to know about a run is kept by Restate, under its id.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+
+use super::Submission;
+use crate::client::describe;
+use crate::run::{Observer, Report, RunEvent};
+
+/// How often a run's events are asked for while it runs.
+const POLL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    #[error("cannot reach the Restate server at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the Restate server at {url} answered {status}: {message}")]
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("the Restate server at {url} answered something that is not {what}: {reason}")]
+    Malformed {
+        url: String,
+        what: &'static str,
+        reason: String,
+    },
+    #[error("run `{run}` failed on the durable engine: {message}")]
+    RunFailed { run: String, message: String },
+}
+
+/// Whether a submission started a run or found it already started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submitted {
+    Started,
+    AlreadyStarted,
+}
+
+/// The Restate server's ingress, as seen from a process that submits and
+/// follows runs.
+#[derive(Debug, Clone)]
+pub struct Ingress {
+    url: String,
+    http: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+struct SendResponse {
+    status: String,
+}
+
+#[derive(Deserialize)]
+struct FailureBody {
+    message: String,
+}
+
+impl Ingress {
+    #[must_use]
+    pub fn new(url: &str) -> Self {
+        Ingress {
+            url: url.trim_end_matches('/').to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Starts run `run` of the submission, unless a run with that id was
+    /// started before: then that run goes on and nothing new starts.
+    pub async fn submit(
+        &self,
+        run: &str,
+        submission: &Submission,
+    ) -> Result<Submitted, IngressError> {
+        let url = format!("{}/restate/send/WfcRun/{}/run", self.url, encode(run));
+        let response = self.send(self.http.post(&url).json(submission)).await?;
+        let body: SendResponse = self.json(response, "a submission receipt").await?;
+        Ok(if body.status == "PreviouslyAccepted" {
+            Submitted::AlreadyStarted
+        } else {
+            Submitted::Started
+        })
+    }
+
+    /// The run's events from the `from`th on.
+    pub async fn events(&self, run: &str, from: u64) -> Result<Vec<RunEvent>, IngressError> {
+        let url = format!("{}/restate/call/WfcRun/{}/events", self.url, encode(run));
+        let response = self.send(self.http.post(&url).json(&from)).await?;
+        self.json(response, "a list of run events").await
+    }
+
+    /// The report of a finished run; `None` while it runs (or if no run
+    /// has this id).
+    pub async fn report(&self, run: &str) -> Result<Option<Report>, IngressError> {
+        let url = format!(
+            "{}/restate/workflow/WfcRun/{}/output",
+            self.url,
+            encode(run)
+        );
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|err| self.unreachable(&err))?;
+        match response.status() {
+            status if status.is_success() => self.json(response, "a run report").await.map(Some),
+            // "not ready" or "not found".
+            StatusCode::NOT_FOUND | StatusCode::CONFLICT | StatusCode::ACCEPTED => Ok(None),
+            _ => Err(self.failure(run, response).await),
+        }
+    }
+
+    /// Waits for the run to end, telling `observer` of each event as it
+    /// comes, and returns its report.
+    pub async fn follow(&self, run: &str, observer: &dyn Observer) -> Result<Report, IngressError> {
+        let url = format!(
+            "{}/restate/workflow/WfcRun/{}/attach",
+            self.url,
+            encode(run)
+        );
+        let attach = self.http.get(&url).send();
+        tokio::pin!(attach);
+        let mut seen = 0;
+        let response = loop {
+            tokio::select! {
+                response = &mut attach => break response.map_err(|err| self.unreachable(&err))?,
+                () = tokio::time::sleep(POLL) => {
+                    seen = self.tell(run, seen, observer).await?;
+                }
+            }
+        };
+        if !response.status().is_success() {
+            return Err(self.failure(run, response).await);
+        }
+        let report = self.json(response, "a run report").await?;
+        self.tell(run, seen, observer).await?;
+        Ok(report)
+    }
+
+    /// Tells `observer` of the events after the `seen`th; returns how many
+    /// it has now seen.
+    async fn tell(
+        &self,
+        run: &str,
+        seen: u64,
+        observer: &dyn Observer,
+    ) -> Result<u64, IngressError> {
+        let events = self.events(run, seen).await?;
+        for event in &events {
+            event.replay(observer);
+        }
+        Ok(seen + events.len() as u64)
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, IngressError> {
+        let response = request.send().await.map_err(|err| self.unreachable(&err))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let message = message_of(&response.text().await.unwrap_or_default());
+        Err(IngressError::Status {
+            url: self.url.clone(),
+            status,
+            message,
+        })
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        what: &'static str,
+    ) -> Result<T, IngressError> {
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| self.unreachable(&err))?;
+        serde_json::from_slice(&bytes).map_err(|err| IngressError::Malformed {
+            url: self.url.clone(),
+            what,
+            reason: err.to_string(),
+        })
+    }
+
+    /// A run that ended in an error (a workflow that does not check on the
+    /// worker, say), or the server's own refusal.
+    async fn failure(&self, run: &str, response: reqwest::Response) -> IngressError {
+        let status = response.status().as_u16();
+        let message = message_of(&response.text().await.unwrap_or_default());
+        if status == 500 || (400..500).contains(&status) && status != 404 {
+            IngressError::RunFailed {
+                run: run.to_string(),
+                message,
+            }
+        } else {
+            IngressError::Status {
+                url: self.url.clone(),
+                status,
+                message,
+            }
+        }
+    }
+
+    fn unreachable(&self, err: &reqwest::Error) -> IngressError {
+        IngressError::Unreachable {
+            url: self.url.clone(),
+            reason: describe(err),
+        }
+    }
+}
+
+/// Restate's `{"message": ...}`, or the body as it is.
+fn message_of(body: &str) -> String {
+    serde_json::from_str::<FailureBody>(body)
+        .map_or_else(|_| body.trim().to_string(), |failure| failure.message)
+}
+
+/// A run id as one path segment.
+fn encode(run: &str) -> String {
+    url::form_urlencoded::byte_serialize(run.as_bytes()).collect()
+}

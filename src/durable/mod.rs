@@ -1,0 +1,53 @@
+//! The durable engine: runs on Restate, across any number of worker
+//! processes, surviving the crash of any of them and of the Restate server.
+//!
+//! A worker serves three Restate services: [`run_workflow::WfcRun`] (a run,
+//! keyed by its id, driving the same conductor as the local engine),
+//! [`task_service::WfcTask`] (one task's request, each attempt a durable
+//! step) and [`slots::AgentSlots`] (an agent's slots across the fleet).
+//! [`ingress`] submits runs and follows them from outside: `wfc run
+//! --engine restate` and `wfc serve --engine restate`.
+
+pub mod ingress;
+pub mod run_workflow;
+pub mod slots;
+pub mod submission;
+pub mod task_service;
+pub mod worker;
+
+use crate::check::AgentDef;
+use crate::policy::Backoff;
+use crate::router::RouterConfig;
+use crate::run::{Executor, HttpExecutor};
+
+pub use submission::Submission;
+
+/// What a worker brings to every run and task it serves: the deployment's
+/// model servers and where PHI may go.
+pub struct Worker {
+    pub executor: HttpExecutor,
+    pub backoff: Backoff,
+    /// The router file's deployment; `None` when every agent is served by
+    /// one server (the mock), where the `.wf` declarations decide.
+    pub router: Option<RouterConfig>,
+}
+
+impl Worker {
+    /// How many requests `agent` takes at once across the fleet: its own
+    /// `max_concurrency` and its servers' capacity, whichever is lower.
+    #[must_use]
+    pub fn capacity(&self, agents: &[AgentDef], agent: &str) -> u32 {
+        let declared = agents
+            .iter()
+            .find(|a| a.name == agent)
+            .and_then(|a| a.max_concurrency);
+        let served = self
+            .executor
+            .capacity(agent)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        match (declared, served) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b).unwrap_or(u32::MAX),
+        }
+    }
+}

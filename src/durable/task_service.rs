@@ -1,0 +1,104 @@
+//! One task's request on the durable engine: a stateless Restate service
+//! whose every attempt is a durable step and every wait between attempts a
+//! durable timer. An attempt that finished is never sent again, whichever
+//! worker picks the invocation up after a crash; one cut off by a crash is
+//! sent again. The task's `.wf` retry policy decides, as on the local
+//! engine, through the same retry loop: which failures are tried again,
+//! how long to wait (the server's Retry-After included), and the turns
+//! that correct an answer of the wrong shape. A failure the policy does not
+//! retry ends the task at once; it is data for the run, which falls back to
+//! another agent or skips what depends on the task.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use restate_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::Worker;
+use crate::run::{Answer, Executor, Failure, Job, Recorder, RunEvent, retried};
+
+/// What came of a job, with when its first attempt began and its last
+/// ended (milliseconds since the Unix epoch, as the worker measured them).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempted {
+    pub result: Result<Answer, Failure>,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    /// The retries on the way, for the run's observers.
+    pub events: Vec<RunEvent>,
+}
+
+/// One attempt, as the journal keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Timed {
+    result: Result<Answer, Failure>,
+    started_ms: u64,
+    finished_ms: u64,
+}
+
+pub struct WfcTask {
+    pub worker: Arc<Worker>,
+}
+
+#[restate_sdk::service]
+impl WfcTask {
+    #[handler]
+    async fn exec(&self, ctx: Context<'_>, Json(job): Json<Job>) -> HandlerResult<Json<Attempted>> {
+        let recorder = Recorder::default();
+        let times = std::sync::Mutex::new(None::<(u64, u64)>);
+        let attempt = |job: Job| {
+            let (ctx, times, worker) = (&ctx, &times, &self.worker);
+            async move {
+                let step = ctx
+                    .run(move || async move {
+                        let started_ms = epoch_ms();
+                        let result = worker.executor.execute(&job, &()).await;
+                        Ok(Json(Timed {
+                            result,
+                            started_ms,
+                            finished_ms: epoch_ms(),
+                        }))
+                    })
+                    .name("attempt")
+                    .await;
+                match step {
+                    Ok(Json(timed)) => {
+                        let mut times = times
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let first = times.map_or(timed.started_ms, |(first, _)| first);
+                        *times = Some((first, timed.finished_ms));
+                        timed.result
+                    }
+                    // Cancelled: nothing more is sent.
+                    Err(error) => Err(Failure::permanent(error.message().to_string(), 0)),
+                }
+            }
+        };
+        let wait = |delay: Duration| {
+            let ctx = &ctx;
+            async move {
+                // A cancelled wait ends in the next attempt's own cancellation.
+                let _ = ctx.sleep(delay).await;
+            }
+        };
+        let result = retried(&job, &self.worker.backoff, &recorder, attempt, wait).await;
+        let (started_ms, finished_ms) = times
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_default();
+        Ok(Json(Attempted {
+            result,
+            started_ms,
+            finished_ms,
+            events: recorder.take(),
+        }))
+    }
+}
+
+pub(super) fn epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
