@@ -4,6 +4,7 @@
 mod budget;
 mod check;
 mod cli;
+mod durable;
 mod format;
 mod layers;
 mod library;

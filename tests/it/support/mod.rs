@@ -3,6 +3,7 @@
 //! router, client and scheduler `wfc run` uses.
 
 mod command;
+pub(crate) mod restate;
 
 pub(crate) use command::{Ran, Wfc};
 
