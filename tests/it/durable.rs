@@ -187,6 +187,20 @@ async fn a_run_id_submitted_twice_starts_one_run_and_any_process_reads_its_repor
     assert_eq!(mock.requests().len(), 2, "no task was asked again");
 }
 
+/// Waits for each run's report; each run must succeed.
+async fn all_succeed(restate: &Restate, runs: &[String]) {
+    let ingress = Ingress::new(&restate.ingress);
+    for run in runs {
+        let report = tokio::time::timeout(Duration::from_mins(2), ingress.follow(run, &()))
+            .await
+            .unwrap_or_else(|_| {
+                panic!("{run} did not finish; the server's log:\n{}", restate.log())
+            })
+            .unwrap();
+        assert!(report.success, "{run}: {report:#?}");
+    }
+}
+
 /// How often the mock server was asked each prompt.
 fn asked(mock: &MockServer) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -269,15 +283,7 @@ async fn runs_survive_a_worker_killed_mid_run_and_finished_tasks_are_not_asked_a
         .filter(|r| r.finished.is_none())
         .map(|r| r.prompt)
         .collect();
-    for run in &runs {
-        let report = tokio::time::timeout(Duration::from_mins(2), ingress.follow(run, &()))
-            .await
-            .unwrap_or_else(|_| {
-                panic!("{run} did not finish; the server's log:\n{}", restate.log())
-            })
-            .unwrap();
-        assert!(report.success, "{run}: {report:#?}");
-    }
+    all_succeed(&restate, &runs).await;
     let counts = asked(&mock);
     for prompt in &answered_before {
         assert_eq!(
@@ -323,13 +329,5 @@ async fn runs_survive_a_restart_of_the_restate_server() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(mock.requests().iter().all(|r| r.finished.is_none()));
     restate.restart().await;
-    for run in &runs {
-        let report = tokio::time::timeout(Duration::from_mins(2), ingress.follow(run, &()))
-            .await
-            .unwrap_or_else(|_| {
-                panic!("{run} did not finish; the server's log:\n{}", restate.log())
-            })
-            .unwrap();
-        assert!(report.success, "{run}: {report:#?}");
-    }
+    all_succeed(&restate, &runs).await;
 }
