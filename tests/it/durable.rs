@@ -37,10 +37,31 @@ fn router(dir: &Path, mock: &MockServer) -> PathBuf {
     path
 }
 
-fn mock_config(latency: Duration) -> MockConfig {
-    MockConfig {
-        default_latency: latency,
-        ..MockConfig::default()
+/// A Restate server, the mock model server answering after `latency`, and
+/// a router file sending every agent to it.
+struct Fleet {
+    restate: Restate,
+    mock: MockServer,
+    dir: tempfile::TempDir,
+    router: PathBuf,
+}
+
+impl Fleet {
+    async fn start(test: &str, latency: Duration) -> Option<Fleet> {
+        let restate = Restate::start(test).await?;
+        let config = MockConfig {
+            default_latency: latency,
+            ..MockConfig::default()
+        };
+        let mock = MockServer::start(config).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let router = router(dir.path(), &mock);
+        Some(Fleet {
+            restate,
+            mock,
+            dir,
+            router,
+        })
     }
 }
 
@@ -75,14 +96,19 @@ fn outcome(report: &Report) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_library_gives_the_same_outputs_on_restate_as_on_the_local_engine() {
-    let Some(restate) = Restate::start("durable::the_library_gives_the_same_outputs").await else {
+    let Some(Fleet {
+        restate,
+        mock: _mock,
+        dir,
+        router,
+    }) = Fleet::start(
+        "durable::the_library_gives_the_same_outputs",
+        Duration::from_millis(5),
+    )
+    .await
+    else {
         return;
     };
-    let mock = MockServer::start(mock_config(Duration::from_millis(5)))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let router = router(dir.path(), &mock);
     let _worker = restate.worker(&[&library()], &router, free_port()).await;
     let examples = library().join("examples");
     let mut compared = 0;
@@ -145,16 +171,20 @@ fn discharge(patient: usize) -> Submission {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_id_submitted_twice_starts_one_run_and_any_process_reads_its_report() {
-    let Some(restate) = Restate::start("durable::a_run_id_submitted_twice").await else {
+    let Some(Fleet {
+        restate,
+        mock,
+        dir,
+        router,
+    }) = Fleet::start(
+        "durable::a_run_id_submitted_twice",
+        Duration::from_millis(50),
+    )
+    .await
+    else {
         return;
     };
-    let mock = MockServer::start(mock_config(Duration::from_millis(50)))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let _worker = restate
-        .worker(&[&library()], &router(dir.path(), &mock), free_port())
-        .await;
+    let _worker = restate.worker(&[&library()], &router, free_port()).await;
     let ingress = Ingress::new(&restate.ingress);
     let run = "discharge-once";
     assert_eq!(
@@ -230,14 +260,19 @@ fn most_at_once(mock: &MockServer, model: &str, cut: std::time::Instant) -> usiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_survive_a_worker_killed_mid_run_and_finished_tasks_are_not_asked_again() {
-    let Some(restate) = Restate::start("durable::runs_survive_a_worker_killed").await else {
+    let Some(Fleet {
+        restate,
+        mock,
+        dir: _dir,
+        router,
+    }) = Fleet::start(
+        "durable::runs_survive_a_worker_killed",
+        Duration::from_millis(400),
+    )
+    .await
+    else {
         return;
     };
-    let mock = MockServer::start(mock_config(Duration::from_millis(400)))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let router = router(dir.path(), &mock);
     let port = free_port();
     let mut first = restate.worker(&[&library()], &router, port).await;
     let ingress = Ingress::new(&restate.ingress);
@@ -310,16 +345,20 @@ async fn runs_survive_a_worker_killed_mid_run_and_finished_tasks_are_not_asked_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_survive_a_restart_of_the_restate_server() {
-    let Some(mut restate) = Restate::start("durable::runs_survive_a_restart").await else {
+    let Some(Fleet {
+        mut restate,
+        mock,
+        dir: _dir,
+        router,
+    }) = Fleet::start(
+        "durable::runs_survive_a_restart",
+        Duration::from_millis(500),
+    )
+    .await
+    else {
         return;
     };
-    let mock = MockServer::start(mock_config(Duration::from_millis(500)))
-        .await
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let _worker = restate
-        .worker(&[&library()], &router(dir.path(), &mock), free_port())
-        .await;
+    let _worker = restate.worker(&[&library()], &router, free_port()).await;
     let ingress = Ingress::new(&restate.ingress);
     let runs: Vec<String> = (0..10).map(|i| format!("restarted-{i}")).collect();
     for (i, run) in runs.iter().enumerate() {
