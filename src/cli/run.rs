@@ -520,7 +520,10 @@ fn summarise(report: &Report, run_dir: &Path) {
             "interrupted: finished tasks are kept; continue with `wfc run --resume {}`",
             run_dir.display()
         );
-    } else {
+    } else if run_dir.join(journal::JOURNAL_FILE).is_file() {
         eprintln!("journal and report: {}", run_dir.display());
+    } else {
+        // The durable engine's journal is Restate's.
+        eprintln!("report: {}", run_dir.display());
     }
 }
