@@ -161,6 +161,15 @@ fn logging() {
 }
 
 /// The async runtime for the commands that talk to servers.
+/// The files and folders given, else the current folder.
+fn paths_or_here(paths: &[PathBuf]) -> Vec<PathBuf> {
+    if paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        paths.to_vec()
+    }
+}
+
 /// The router file given, else `wfc.toml` in the current folder, else the
 /// seed's local ports: the deployment of a long-running process.
 fn router_in_folder(given: Option<&Path>) -> Result<wfc::router::RouterConfig, Error> {

@@ -8,10 +8,11 @@ use tokio_util::sync::CancellationToken;
 use super::error::{Code, Error};
 use super::progress::Progress;
 use wfc::check::conform::Given;
+use wfc::check::phi::Policy;
 use wfc::check::{self, Program, WorkflowDef};
 use wfc::durable::Submission;
 use wfc::durable::ingress::{Ingress, Submitted};
-use wfc::loader::Loader;
+use wfc::loader::{Loader, Unit};
 use wfc::mock::MockServer;
 use wfc::router::RouterConfig;
 use wfc::run::inputs;
@@ -91,11 +92,12 @@ impl Args {
             ("--resume", self.resume.is_some()),
             ("--cache", self.cache.is_some()),
         ];
-        match local_only.iter().find(|(_, given)| *given) {
-            Some((flag, _)) if self.engine == Engine::Restate => Err(Error::usage(format!(
+        let local_only = local_only.iter().find(|(_, given)| *given);
+        match (self.engine, local_only) {
+            (Engine::Restate, Some((flag, _))) => Err(Error::usage(format!(
                 "{flag} does not apply with --engine restate: the workers' deployment decides where requests go, and Restate keeps the run's journal; start the workers with `wfc worker --router FILE`, and submit the same --run-id again to follow a run"
             ))),
-            _ if self.engine == Engine::Local && self.run_id.is_some() => Err(Error::usage(
+            (Engine::Local, _) if self.run_id.is_some() => Err(Error::usage(
                 "--run-id names a run on the durable engine; add --engine restate",
             )),
             _ => Ok(()),
@@ -110,7 +112,7 @@ pub(super) fn run(args: Args) -> Result<(), Error> {
 }
 
 struct Prepared {
-    file: PathBuf,
+    unit: Unit,
     program: Program,
     workflow: usize,
     inputs: serde_json::Map<String, serde_json::Value>,
@@ -132,7 +134,7 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         (None, Some(file)) => file.clone(),
         (None, None) => unreachable!("clap requires a file without --resume"),
     };
-    let program = load(&file)?;
+    let (program, unit) = load(&file)?;
     let wanted = resumed
         .as_ref()
         .map(|r| r.workflow.clone())
@@ -170,7 +172,7 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         ))
     })?;
     Ok(Prepared {
-        file,
+        unit,
         program,
         workflow,
         inputs,
@@ -234,10 +236,13 @@ fn deployment_used(
     }
 }
 
-/// Checks the file; any error stops the run with the diagnostics.
-fn load(file: &Path) -> Result<Program, Error> {
-    let report = check::check_file(&mut Loader::default(), file)
+/// Checks the file; any error stops the run with the diagnostics. The
+/// file and its imports, as read, are kept for a durable run's submission.
+fn load(file: &Path) -> Result<(Program, Unit), Error> {
+    let unit = Loader::default()
+        .load_unit(file)
         .map_err(|err| super::unreadable(file, err))?;
+    let report = check::check(&unit, Policy::Declared);
     let has_errors = report.has_errors();
     if has_errors {
         let problems = report.problems.iter().map(|p| p as &dyn miette::Diagnostic);
@@ -246,10 +251,10 @@ fn load(file: &Path) -> Result<Program, Error> {
             wfc::diagnostics::human(&report.source, problems, super::color(&std::io::stderr()))
         );
     }
-    report
-        .program
-        .filter(|_| !has_errors)
-        .ok_or_else(|| Error::Problems(format!("`{}` has errors; nothing was run", file.display())))
+    let program = report.program.filter(|_| !has_errors).ok_or_else(|| {
+        Error::Problems(format!("`{}` has errors; nothing was run", file.display()))
+    })?;
+    Ok((program, unit))
 }
 
 fn choose(program: &Program, wanted: Option<&str>, file: &Path) -> Result<usize, Error> {
@@ -411,10 +416,7 @@ async fn execute_durable(
 ) -> Result<(), Error> {
     let program = &prepared.program;
     let workflow = &program.workflows[prepared.workflow];
-    let unit = Loader::default()
-        .load_unit(&prepared.file)
-        .map_err(|err| super::unreadable(&prepared.file, err))?;
-    let submission = Submission::new(&unit, &workflow.name, prepared.inputs.clone());
+    let submission = Submission::new(&prepared.unit, &workflow.name, prepared.inputs.clone());
     let ingress = Ingress::new(restate);
     let submitted = ingress
         .submit(run, &submission)
@@ -428,14 +430,13 @@ async fn execute_durable(
         eprintln!("run `{run}` {how} on {restate}");
     }
     let progress = (!args.quiet).then(|| Progress::for_stderr(workflow));
-    let report = tokio::select! {
+    let mut report = tokio::select! {
         report = ingress.follow(run, &progress) => report.map_err(|err| Error::Problems(err.to_string()))?,
         code = super::stop_signal() => {
             eprintln!("stopped following run `{run}`; it goes on on the workers: follow it again with --engine restate --run-id {run}");
             return Err(Error::Shown(code));
         }
     };
-    let mut report = report;
     report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
     finish(args, &prepared.run_dir, &report, Code::Interrupted)
 }

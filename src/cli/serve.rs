@@ -149,11 +149,7 @@ async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> Result<(), Error> {
         Some(server) => Deployment::Everything(server.base_url()),
         None => Deployment::Router(super::router_in_folder(args.router.as_deref())?),
     };
-    let sources = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        args.paths.clone()
-    };
+    let sources = super::paths_or_here(&args.paths);
     let config = ServeConfig {
         sources,
         deployment,

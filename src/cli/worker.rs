@@ -33,12 +33,9 @@ pub(super) struct Args {
 
 pub(super) fn run(args: &Args) -> Result<(), Error> {
     let router = super::router_in_folder(args.router.as_deref())?;
-    let sources = if args.paths.is_empty() {
-        vec![PathBuf::from(".")]
-    } else {
-        args.paths.clone()
-    };
-    let library = Library::load(&sources, &Deployment::Router(router.clone()))
+    // Streamed text would have no one to show it to: answers come whole.
+    let deployment = Deployment::Router(router.clone());
+    let library = Library::load(&super::paths_or_here(&args.paths), &deployment, false)
         .map_err(|err| Error::Problems(err.to_string()))?;
     super::runtime()?.block_on(async {
         let worker = Arc::new(Worker {

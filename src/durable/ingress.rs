@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use serde::Deserialize;
 
 use super::Submission;
@@ -93,28 +92,6 @@ impl Ingress {
         self.json(response, "a list of run events").await
     }
 
-    /// The report of a finished run; `None` while it runs (or if no run
-    /// has this id).
-    pub async fn report(&self, run: &str) -> Result<Option<Report>, IngressError> {
-        let url = format!(
-            "{}/restate/workflow/WfcRun/{}/output",
-            self.url,
-            encode(run)
-        );
-        let response = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|err| self.unreachable(&err))?;
-        match response.status() {
-            status if status.is_success() => self.json(response, "a run report").await.map(Some),
-            // "not ready" or "not found".
-            StatusCode::NOT_FOUND | StatusCode::CONFLICT | StatusCode::ACCEPTED => Ok(None),
-            _ => Err(self.failure(run, response).await),
-        }
-    }
-
     /// Waits for the run to end, telling `observer` of each event as it
     /// comes, and returns its report.
     pub async fn follow(&self, run: &str, observer: &dyn Observer) -> Result<Report, IngressError> {
@@ -165,8 +142,7 @@ impl Ingress {
         if response.status().is_success() {
             return Ok(response);
         }
-        let status = response.status().as_u16();
-        let message = message_of(&response.text().await.unwrap_or_default());
+        let (status, message) = explained(response).await;
         Err(IngressError::Status {
             url: self.url.clone(),
             status,
@@ -193,9 +169,9 @@ impl Ingress {
     /// A run that ended in an error (a workflow that does not check on the
     /// worker, say), or the server's own refusal.
     async fn failure(&self, run: &str, response: reqwest::Response) -> IngressError {
-        let status = response.status().as_u16();
-        let message = message_of(&response.text().await.unwrap_or_default());
-        if status == 500 || (400..500).contains(&status) && status != 404 {
+        let (status, message) = explained(response).await;
+        // 404: no run has this id; any other error is the run's own.
+        if status != 404 && (400..=500).contains(&status) {
             IngressError::RunFailed {
                 run: run.to_string(),
                 message,
@@ -217,10 +193,13 @@ impl Ingress {
     }
 }
 
-/// Restate's `{"message": ...}`, or the body as it is.
-fn message_of(body: &str) -> String {
-    serde_json::from_str::<FailureBody>(body)
-        .map_or_else(|_| body.trim().to_string(), |failure| failure.message)
+/// The status and Restate's `{"message": ...}` (or the body as it is).
+async fn explained(response: reqwest::Response) -> (u16, String) {
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<FailureBody>(&body)
+        .map_or_else(|_| body.trim().to_string(), |failure| failure.message);
+    (status, message)
 }
 
 /// A run id as one path segment.

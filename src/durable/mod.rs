@@ -5,8 +5,8 @@
 //! keyed by its id, driving the same conductor as the local engine),
 //! [`task_service::WfcTask`] (one task's request, each attempt a durable
 //! step) and [`slots::AgentSlots`] (an agent's slots across the fleet).
-//! [`ingress`] submits runs and follows them from outside: `wfc run
-//! --engine restate` and `wfc serve --engine restate`.
+//! [`ingress`] submits runs and follows them from outside (`wfc run
+//! --engine restate`).
 
 pub mod ingress;
 pub mod run_workflow;
@@ -18,7 +18,7 @@ pub mod worker;
 use crate::check::AgentDef;
 use crate::policy::Backoff;
 use crate::router::RouterConfig;
-use crate::run::{Executor, HttpExecutor};
+use crate::run::{Executor, HttpExecutor, dag};
 
 pub use submission::Submission;
 
@@ -33,21 +33,14 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// How many requests `agent` takes at once across the fleet: its own
-    /// `max_concurrency` and its servers' capacity, whichever is lower.
+    /// How many requests `agent` takes at once across the fleet.
     #[must_use]
     pub fn capacity(&self, agents: &[AgentDef], agent: &str) -> u32 {
-        let declared = agents
+        let served = self.executor.capacity(agent);
+        let slots = agents
             .iter()
             .find(|a| a.name == agent)
-            .and_then(|a| a.max_concurrency);
-        let served = self
-            .executor
-            .capacity(agent)
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
-        match (declared, served) {
-            (Some(a), Some(b)) => a.min(b),
-            (a, b) => a.or(b).unwrap_or(u32::MAX),
-        }
+            .map_or(served.unwrap_or(usize::MAX), |def| dag::slots(def, served));
+        u32::try_from(slots).unwrap_or(u32::MAX)
     }
 }

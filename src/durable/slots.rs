@@ -51,6 +51,15 @@ struct Waiting {
 }
 
 impl Slots {
+    /// Adds a request behind those already waiting; its capacity becomes
+    /// the agent's.
+    fn queue(&mut self, request: LeaseRequest) {
+        self.capacity = request.capacity;
+        self.requests += 1;
+        let order = self.requests;
+        self.waiting.push(Waiting { request, order });
+    }
+
     /// Grants slots while any are free, most urgent request first; returns
     /// the awakeables to resolve.
     fn grant(&mut self) -> Vec<String> {
@@ -89,19 +98,7 @@ impl AgentSlots {
         Json(request): Json<LeaseRequest>,
     ) -> HandlerResult<()> {
         let mut slots = load(&ctx).await?;
-        slots.capacity = request.capacity;
-        if slots.held.contains_key(&request.awakeable)
-            || slots
-                .waiting
-                .iter()
-                .any(|w| w.request.awakeable == request.awakeable)
-        {
-            // A request sent again: already queued or granted.
-            return Ok(());
-        }
-        slots.requests += 1;
-        let order = slots.requests;
-        slots.waiting.push(Waiting { request, order });
+        slots.queue(request);
         grant_and_store(&ctx, slots);
         Ok(())
     }
@@ -124,24 +121,6 @@ impl AgentSlots {
         slots.waiting.retain(|w| w.request.run != run);
         grant_and_store(&ctx, slots);
         Ok(())
-    }
-
-    /// How many slots are held and how many requests wait.
-    #[handler]
-    async fn usage(
-        &self,
-        ctx: SharedObjectContext<'_>,
-    ) -> HandlerResult<Json<(u32, usize, usize)>> {
-        let slots = ctx
-            .get::<Json<Slots>>(STATE)
-            .await?
-            .map(Json::into_inner)
-            .unwrap_or_default();
-        Ok(Json((
-            slots.capacity,
-            slots.held.len(),
-            slots.waiting.len(),
-        )))
     }
 }
 
@@ -174,25 +153,17 @@ mod tests {
         }
     }
 
-    fn queue(slots: &mut Slots, request: LeaseRequest) {
-        slots.requests += 1;
-        slots.waiting.push(Waiting {
-            request,
-            order: slots.requests,
-        });
-    }
-
     #[test]
     fn the_most_urgent_request_is_granted_first_whichever_run_asks() {
         let mut slots = Slots {
             capacity: 2,
             ..Slots::default()
         };
-        queue(&mut slots, request("a1", "a", 1, 100));
-        queue(&mut slots, request("a2", "a", 1, 100));
-        queue(&mut slots, request("a3", "a", 1, 50));
+        slots.queue(request("a1", "a", 1, 100));
+        slots.queue(request("a2", "a", 1, 100));
+        slots.queue(request("a3", "a", 1, 50));
         assert_eq!(slots.grant(), ["a1", "a2"]);
-        queue(&mut slots, request("b1", "b", 5, 10));
+        slots.queue(request("b1", "b", 5, 10));
         assert!(slots.grant().is_empty(), "no slot is free");
         slots.held.remove("a1");
         assert_eq!(

@@ -9,14 +9,14 @@
 //! retry ends the task at once; it is data for the run, which falls back to
 //! another agent or skips what depends on the task.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use restate_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Worker;
-use crate::run::{Answer, Executor, Failure, Job, Recorder, RunEvent, retried};
+use crate::run::{Answer, Attempts, Executor, Failure, Job, Observer, Recorder, RunEvent, retried};
 
 /// What came of a job, with when its first attempt began and its last
 /// ended (milliseconds since the Unix epoch, as the worker measured them).
@@ -46,47 +46,16 @@ impl WfcTask {
     #[handler]
     async fn exec(&self, ctx: Context<'_>, Json(job): Json<Job>) -> HandlerResult<Json<Attempted>> {
         let recorder = Recorder::default();
-        let times = std::sync::Mutex::new(None::<(u64, u64)>);
-        let attempt = |job: Job| {
-            let (ctx, times, worker) = (&ctx, &times, &self.worker);
-            async move {
-                let step = ctx
-                    .run(move || async move {
-                        let started_ms = epoch_ms();
-                        let result = worker.executor.execute(&job, &()).await;
-                        Ok(Json(Timed {
-                            result,
-                            started_ms,
-                            finished_ms: epoch_ms(),
-                        }))
-                    })
-                    .name("attempt")
-                    .await;
-                match step {
-                    Ok(Json(timed)) => {
-                        let mut times = times
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        let first = times.map_or(timed.started_ms, |(first, _)| first);
-                        *times = Some((first, timed.finished_ms));
-                        timed.result
-                    }
-                    // Cancelled: nothing more is sent.
-                    Err(error) => Err(Failure::permanent(error.message().to_string(), 0)),
-                }
-            }
+        let steps = Journaled {
+            ctx: &ctx,
+            worker: &self.worker,
+            times: Mutex::new(None),
         };
-        let wait = |delay: Duration| {
-            let ctx = &ctx;
-            async move {
-                // A cancelled wait ends in the next attempt's own cancellation.
-                let _ = ctx.sleep(delay).await;
-            }
-        };
-        let result = retried(&job, &self.worker.backoff, &recorder, attempt, wait).await;
-        let (started_ms, finished_ms) = times
+        let result = retried(&steps, &job, &self.worker.backoff, &recorder).await;
+        let (started_ms, finished_ms) = steps
+            .times
             .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .unwrap_or_default();
         Ok(Json(Attempted {
             result,
@@ -94,6 +63,53 @@ impl WfcTask {
             finished_ms,
             events: recorder.take(),
         }))
+    }
+}
+
+/// Attempts as durable steps and waits as durable timers.
+struct Journaled<'c, 'ctx> {
+    ctx: &'c Context<'ctx>,
+    worker: &'c Worker,
+    /// When the first attempt began and the last one ended.
+    times: Mutex<Option<(u64, u64)>>,
+}
+
+impl Attempts for Journaled<'_, '_> {
+    async fn attempt(
+        &self,
+        job: &Job,
+        _streamed_text_stays_here: &dyn Observer,
+    ) -> Result<Answer, Failure> {
+        // The step outlives this borrow in the SDK's eyes: it gets its own copy.
+        let (job, worker) = (job.clone(), self.worker);
+        let step = self
+            .ctx
+            .run(move || async move {
+                let started_ms = epoch_ms();
+                let result = worker.executor.execute(&job, &()).await;
+                Ok(Json(Timed {
+                    result,
+                    started_ms,
+                    finished_ms: epoch_ms(),
+                }))
+            })
+            .name("attempt")
+            .await;
+        match step {
+            Ok(Json(timed)) => {
+                let mut times = self.times.lock().unwrap_or_else(PoisonError::into_inner);
+                let first = times.map_or(timed.started_ms, |(first, _)| first);
+                *times = Some((first, timed.finished_ms));
+                timed.result
+            }
+            // Cancelled: nothing more is sent.
+            Err(error) => Err(Failure::permanent(error.message().to_string(), 0)),
+        }
+    }
+
+    async fn wait(&self, delay: Duration) {
+        // A cancelled wait ends in the next attempt's own cancellation.
+        let _ = self.ctx.sleep(delay).await;
     }
 }
 

@@ -63,8 +63,8 @@ impl<'e, 'a> Conductor<'e, 'a> {
     }
 
     /// The jobs to send now, each with its task. Tasks whose condition is
-    /// false, or that cannot be rendered, are settled at once; an empty
-    /// answer therefore does not mean the run is over (see [`Self::is_finished`]).
+    /// false, or that cannot be rendered, are settled here at once, and what
+    /// they release is started too.
     pub fn ready(&mut self, now_ms: u64) -> Vec<(usize, Job)> {
         let mut jobs = Vec::new();
         loop {
@@ -77,11 +77,6 @@ impl<'e, 'a> Conductor<'e, 'a> {
                 Some((task, self.start(start, now_ms)?))
             }));
         }
-    }
-
-    #[must_use]
-    pub fn is_finished(&self) -> bool {
-        self.dag.is_finished()
     }
 
     /// How urgent a task is against other tasks of its agent: priority,

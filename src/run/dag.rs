@@ -97,6 +97,19 @@ pub struct DagState {
     slots: BTreeMap<String, usize>,
 }
 
+/// How many requests `agent` may have in flight: its own `max_concurrency`
+/// and its servers' `capacity` (when the deployment says), whichever is
+/// lower; at least one.
+#[must_use]
+pub fn slots(agent: &AgentDef, capacity: Option<usize>) -> usize {
+    let declared = agent.max_concurrency.map(|n| n as usize);
+    let limit = match (declared, capacity) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(usize::MAX),
+    };
+    limit.max(1)
+}
+
 impl DagState {
     /// The state of a run of `workflow` before anything started. `capacity`
     /// says how many requests an agent's servers take at once, when the
@@ -116,14 +129,7 @@ impl DagState {
         let remaining_cost = plan.remaining_cost(&cost);
         let slots = agents
             .iter()
-            .map(|agent| {
-                let declared = agent.max_concurrency.map(|n| n as usize);
-                let limit = match (declared, capacity(&agent.name)) {
-                    (Some(a), Some(b)) => a.min(b),
-                    (a, b) => a.or(b).unwrap_or(usize::MAX),
-                };
-                (agent.name.clone(), limit.max(1))
-            })
+            .map(|agent| (agent.name.clone(), slots(agent, capacity(&agent.name))))
             .collect();
         let mut state = DagState {
             states: (0..count)

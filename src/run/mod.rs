@@ -26,6 +26,6 @@ pub use execute::{Executor, HttpExecutor};
 pub use job::{Answer, Failure, Job, Request};
 pub use local::Finished;
 pub use report::Report;
-pub use retrying::{Retrying, retried};
+pub use retrying::{Attempts, Retrying, retried};
 pub use scripted::Scripted;
 pub use session::{Deployment, Session, agents_used};

@@ -1,8 +1,8 @@
-//! Retries as a layer around any executor: the task's retry policy decides
-//! which failures are tried again, how often and how far apart, and an
-//! answer of the wrong shape is sent back with what was wrong. A durable
-//! engine that owns retries itself applies the same policy to the bare
-//! executor.
+//! Retries: the task's retry policy decides which failures are tried
+//! again, how often and how far apart, and an answer of the wrong shape is
+//! sent back with what was wrong. [`retried`] is that loop for any engine,
+//! which says what an attempt and a wait are ([`Attempts`]); [`Retrying`]
+//! is the local engine's layer around any executor.
 
 use std::time::Duration;
 
@@ -38,33 +38,52 @@ impl<E: Executor> Executor for Retrying<E> {
 
 impl<E: Executor> Retrying<E> {
     async fn attempts(&self, job: &Job, observer: &dyn Observer) -> Result<Answer, Failure> {
-        let attempt = |job: Job| async move { self.inner.execute(&job, observer).await };
-        retried(job, &self.backoff, observer, attempt, tokio::time::sleep).await
+        retried(self, job, &self.backoff, observer).await
     }
 }
 
-/// Sends `job` through `attempt` until it is answered or its retry policy
-/// gives up, waiting with `wait` between attempts. The engine decides what
-/// an attempt and a wait are: the local engine sends and sleeps, a durable
-/// engine journals each attempt and waits on a durable timer.
-pub async fn retried<Attempt, Sent, Wait, Waited>(
+/// What an attempt and a wait are on an engine: the local engine sends and
+/// sleeps; a durable engine journals each attempt and waits on a durable
+/// timer.
+pub trait Attempts: Sync {
+    fn attempt<'a>(
+        &'a self,
+        job: &'a Job,
+        observer: &'a dyn Observer,
+    ) -> impl Future<Output = Result<Answer, Failure>> + Send + 'a;
+
+    fn wait(&self, delay: Duration) -> impl Future<Output = ()> + Send + '_;
+}
+
+impl<E: Executor> Attempts for Retrying<E> {
+    fn attempt<'a>(
+        &'a self,
+        job: &'a Job,
+        observer: &'a dyn Observer,
+    ) -> impl Future<Output = Result<Answer, Failure>> + Send + 'a {
+        self.inner.execute(job, observer)
+    }
+
+    fn wait(&self, delay: Duration) -> impl Future<Output = ()> + Send + '_ {
+        tokio::time::sleep(delay)
+    }
+}
+
+/// Sends `job` through `steps` until it is answered or its retry policy
+/// gives up, waiting between attempts as the policy and the server say.
+pub async fn retried(
+    steps: &impl Attempts,
     job: &Job,
     backoff: &Backoff,
     observer: &dyn Observer,
-    mut attempt: Attempt,
-    mut wait: Wait,
-) -> Result<Answer, Failure>
-where
-    Attempt: FnMut(Job) -> Sent,
-    Sent: Future<Output = Result<Answer, Failure>>,
-    Wait: FnMut(Duration) -> Waited,
-    Waited: Future<Output = ()>,
-{
+) -> Result<Answer, Failure> {
     let mut attempts = 0;
     let mut tokens = 0;
-    let mut current = job.clone();
+    // The job with the turns that correct wrong shapes, once there are any.
+    let mut corrected: Option<Job> = None;
     loop {
-        let failure = match attempt(current.clone()).await {
+        let current = corrected.as_ref().unwrap_or(job);
+        let failure = match steps.attempt(current, observer).await {
             Ok(answer) => {
                 return Ok(Answer {
                     attempts: attempts + answer.attempts,
@@ -102,9 +121,10 @@ where
             delay,
         });
         if !failure.correction.is_empty() {
-            let Request::Chat(request) = &mut current.request;
+            let next = corrected.get_or_insert_with(|| job.clone());
+            let Request::Chat(request) = &mut next.request;
             request.follow_ups.extend(failure.correction);
         }
-        wait(delay).await;
+        steps.wait(delay).await;
     }
 }

@@ -40,8 +40,14 @@ impl Entry {
 
 impl Library {
     /// Loads and checks every `.wf` file the sources name (files, and
-    /// folders searched); the error holds every diagnostic, ready to print.
-    pub fn load(sources: &[PathBuf], deployment: &Deployment) -> Result<Self, LoadError> {
+    /// folders searched), connected to the deployment's servers for their
+    /// agents (taking answers streamed or whole); the error holds every
+    /// diagnostic, ready to print.
+    pub fn load(
+        sources: &[PathBuf],
+        deployment: &Deployment,
+        stream: bool,
+    ) -> Result<Self, LoadError> {
         let files = crate::files::discover(sources)?;
         let mut loader = Loader::default();
         let mut entries = BTreeMap::new();
@@ -90,7 +96,7 @@ impl Library {
         }
         let names: Vec<&str> = agents.iter().map(String::as_str).collect();
         let executor = deployment
-            .connect(&names, true)
+            .connect(&names, stream)
             .map_err(|err| LoadError::Workflows(format!("error: {err}\n")))?;
         Ok(Library { entries, executor })
     }

@@ -93,7 +93,7 @@ impl State {
 
     fn reload(&self) -> Result<usize, String> {
         let library =
-            Library::load(&self.sources, &self.deployment).map_err(|err| err.to_string())?;
+            Library::load(&self.sources, &self.deployment, true).map_err(|err| err.to_string())?;
         let count = library.names().count();
         *self.library.write().expect("library lock") = Arc::new(library);
         Ok(count)
@@ -159,7 +159,7 @@ pub struct Server {
 impl Server {
     /// Loads and checks the workflows, binds, and serves in the background.
     pub async fn start(config: ServeConfig) -> Result<Server, StartError> {
-        let library = Library::load(&config.sources, &config.deployment)?;
+        let library = Library::load(&config.sources, &config.deployment, true)?;
         let state = Arc::new(State {
             library: RwLock::new(Arc::new(library)),
             sources: config.sources,

@@ -12,7 +12,7 @@ use serde_json::Value;
 use wfc::durable::Submission;
 use wfc::durable::ingress::{Ingress, Submitted};
 use wfc::loader::Loader;
-use wfc::mock::{MockConfig, MockServer};
+use wfc::mock::{MockConfig, MockServer, RecordedRequest};
 use wfc::run::Report;
 
 use crate::support::restate::{Restate, free_port};
@@ -231,6 +231,18 @@ async fn all_succeed(restate: &Restate, runs: &[String]) {
     }
 }
 
+/// Waits until the requests the mock server has seen satisfy `condition`.
+async fn until_the_mock_has(mock: &MockServer, condition: impl Fn(&[RecordedRequest]) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
+    while !condition(&mock.requests()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runs did not get going"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// How often the mock server was asked each prompt.
 fn asked(mock: &MockServer) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
@@ -284,19 +296,11 @@ async fn runs_survive_a_worker_killed_mid_run_and_finished_tasks_are_not_asked_a
     // are answered and others are in flight, the first dies, and Restate
     // reconnects to the second.
     let _second = restate.worker(&[&library()], &router, port).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
-    loop {
-        let requests = mock.requests();
+    until_the_mock_has(&mock, |requests| {
         let answered = requests.iter().filter(|r| r.finished.is_some()).count();
-        if answered >= 4 && requests.len() > answered {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the runs did not get going"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        answered >= 4 && requests.len() > answered
+    })
+    .await;
     let killed_at = tokio::time::Instant::now();
     first.kill();
     let answered_before: Vec<String> = mock
@@ -364,8 +368,8 @@ async fn runs_survive_a_restart_of_the_restate_server() {
     for (i, run) in runs.iter().enumerate() {
         ingress.submit(run, &discharge(i)).await.unwrap();
     }
-    // Mid-run: every task is in flight.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Mid-run: requests are out, none is answered yet.
+    until_the_mock_has(&mock, |requests| !requests.is_empty()).await;
     assert!(mock.requests().iter().all(|r| r.finished.is_none()));
     restate.restart().await;
     all_succeed(&restate, &runs).await;

@@ -875,10 +875,14 @@ workflow w {
         Deployment::Router(wfc::router::RouterConfig::parse(&file, &text).unwrap())
     };
     assert!(
-        wfc::serve::Library::load(std::slice::from_ref(&file), &routed(&["Used", "Backup"]))
-            .is_ok()
+        wfc::serve::Library::load(
+            std::slice::from_ref(&file),
+            &routed(&["Used", "Backup"]),
+            true
+        )
+        .is_ok()
     );
-    let missing = wfc::serve::Library::load(std::slice::from_ref(&file), &routed(&["Used"]))
+    let missing = wfc::serve::Library::load(std::slice::from_ref(&file), &routed(&["Used"]), true)
         .err()
         .expect("the fallback needs a route")
         .to_string();

@@ -4,6 +4,7 @@
 //! `WFC_RESTATE_SERVER`); without it each test says it was skipped, and
 //! fails where `WFC_REQUIRE_SERVERS` is set.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -125,9 +126,11 @@ impl Restate {
     }
 
     /// Starts a `wfc worker` for `paths` with the router file `router`,
-    /// serving on `port`, and waits until it is registered.
+    /// serving on `port`, and waits until it says it serves and is
+    /// registered. Its log is read all along, so it never blocks on a
+    /// full pipe.
     pub(crate) async fn worker(&self, paths: &[&Path], router: &Path, port: u16) -> Worker {
-        let child = Wfc::new()
+        let mut child = Wfc::new()
             .arg("worker")
             .args(paths)
             .arg("--router")
@@ -135,24 +138,28 @@ impl Restate {
             .args(["--restate-admin", &self.admin])
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .spawn();
-        let mut worker = Worker { child };
-        let url = format!("{}/services/WfcRun", self.admin);
-        let deadline = tokio::time::Instant::now() + Duration::from_mins(1);
-        loop {
-            if let Some(status) = worker.child.try_wait().unwrap() {
-                panic!("wfc worker exited ({status}) before registering");
+        let stderr = child.stderr.take().expect("the worker's stderr is piped");
+        let (ready, serving) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let mut ready = Some(ready);
+            let mut log = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                log.push_str(&line);
+                log.push('\n');
+                if line.starts_with("worker serving")
+                    && let Some(ready) = ready.take()
+                {
+                    let _ = ready.send(Ok(()));
+                }
             }
-            let registered = reqwest::get(&url)
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if registered {
-                return worker;
+            if let Some(ready) = ready {
+                let _ = ready.send(Err(log));
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "wfc worker did not register"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        });
+        match tokio::time::timeout(Duration::from_mins(1), serving).await {
+            Ok(Ok(Ok(()))) => Worker { child },
+            Ok(Ok(Err(log))) => panic!("wfc worker exited before serving:\n{log}"),
+            Ok(Err(_)) | Err(_) => panic!("wfc worker did not say it serves within a minute"),
         }
     }
 }
