@@ -37,7 +37,7 @@ async fn bench() {
     .expect("the mock starts");
     let server = Server::start(ServeConfig {
         sources: vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")],
-        deployment: Deployment::Everything(mock.base_url()),
+        engine: wfc::serve::Engine::Local(Deployment::Everything(mock.base_url())),
         listen: "127.0.0.1:0".parse().expect("an address"),
         auth: Auth::shared_secret(SECRET, "wfc", None),
         rate_limit: None,

@@ -160,7 +160,25 @@ fn logging() {
         .init();
 }
 
-/// The async runtime for the commands that talk to servers.
+/// Where runs happen, for `wfc run` and `wfc serve`.
+#[derive(clap::Args)]
+struct EngineArgs {
+    /// Where runs happen: in this process, or on the durable engine
+    /// (Restate and its `wfc worker`s, whose deployment then decides where
+    /// requests go)
+    #[arg(long, value_enum, default_value_t = Engine::Local)]
+    engine: Engine,
+    /// The Restate server's ingress, with --engine restate
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    restate: String,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Engine {
+    Local,
+    Restate,
+}
+
 /// The files and folders given, else the current folder.
 fn paths_or_here(paths: &[PathBuf]) -> Vec<PathBuf> {
     if paths.is_empty() {
@@ -197,6 +215,7 @@ async fn stop_signal() -> error::Code {
     }
 }
 
+/// The async runtime for the commands that talk to servers.
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::{Code, Error};
 use super::progress::Progress;
+use super::{Engine, EngineArgs};
 use wfc::check::conform::Given;
 use wfc::check::phi::Policy;
 use wfc::check::{self, Program, WorkflowDef};
@@ -62,24 +63,16 @@ pub(super) struct Args {
     /// Take each answer whole instead of streaming it
     #[arg(long)]
     no_stream: bool,
-    /// Where the run happens: in this process, or on the durable engine
-    /// (Restate and its `wfc worker`s, whose deployment then decides where
-    /// requests go)
-    #[arg(long, value_enum, default_value_t = Engine::Local)]
-    engine: Engine,
-    /// The Restate server's ingress, with --engine restate
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
-    restate: String,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// The run's id on the durable engine; submitting an id again follows
     /// the run it started instead of starting another
     #[arg(long, value_name = "ID")]
     run_id: Option<String>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Engine {
-    Local,
-    Restate,
+    /// Submit the run to the durable engine, print its id and return
+    /// without waiting for it
+    #[arg(long)]
+    detach: bool,
 }
 
 impl Args {
@@ -93,12 +86,12 @@ impl Args {
             ("--cache", self.cache.is_some()),
         ];
         let local_only = local_only.iter().find(|(_, given)| *given);
-        match (self.engine, local_only) {
+        match (self.engine.engine, local_only) {
             (Engine::Restate, Some((flag, _))) => Err(Error::usage(format!(
                 "{flag} does not apply with --engine restate: the workers' deployment decides where requests go, and Restate keeps the run's journal; start the workers with `wfc worker --router FILE`, and submit the same --run-id again to follow a run"
             ))),
-            (Engine::Local, _) if self.run_id.is_some() => Err(Error::usage(
-                "--run-id names a run on the durable engine; add --engine restate",
+            (Engine::Local, _) if self.run_id.is_some() || self.detach => Err(Error::usage(
+                "--run-id and --detach are for runs on the durable engine; add --engine restate",
             )),
             _ => Ok(()),
         }
@@ -206,9 +199,9 @@ fn deployment_used(
     if args.mock {
         return Ok((DeploymentUsed::Mock, None));
     }
-    if args.engine == Engine::Restate {
+    if args.engine.engine == Engine::Restate {
         let run = args.run_id.clone().unwrap_or_else(|| fresh_run_id(file));
-        let restate = args.restate.clone();
+        let restate = args.engine.restate.clone();
         return Ok((DeploymentUsed::Restate { restate, run }, None));
     }
     if let Some(router) = &args.router {
@@ -406,8 +399,9 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     finish(args, &prepared.run_dir, &report, stopped_by)
 }
 
-/// Submits the run to the durable engine and follows it to its report;
-/// Ctrl-C stops following, not the run, which goes on on the workers.
+/// Submits the run to the durable engine and follows it to its report.
+/// Ctrl-C (or SIGTERM) stops the run, as on the local engine, and shows
+/// what finished; with --detach the run is only submitted.
 async fn execute_durable(
     args: &Args,
     prepared: &Prepared,
@@ -422,23 +416,37 @@ async fn execute_durable(
         .submit(run, &submission)
         .await
         .map_err(Error::usage)?;
+    if args.detach {
+        outln!("{run}");
+    }
     if !args.quiet {
-        let how = match submitted {
-            Submitted::Started => "submitted",
-            Submitted::AlreadyStarted => "already submitted; following",
+        let how = match (submitted, args.detach) {
+            (Submitted::Started, false) => "submitted",
+            (Submitted::Started, true) => "submitted; follow it with the same --run-id",
+            (Submitted::AlreadyStarted, false) => "already submitted; following",
+            (Submitted::AlreadyStarted, true) => "already submitted",
         };
         eprintln!("run `{run}` {how} on {restate}");
     }
+    if args.detach {
+        return Ok(());
+    }
     let progress = (!args.quiet).then(|| Progress::for_stderr(workflow));
-    let mut report = tokio::select! {
-        report = ingress.follow(run, &progress) => report.map_err(|err| Error::Problems(err.to_string()))?,
+    let follow = ingress.follow(run, &progress);
+    tokio::pin!(follow);
+    let mut stopped_by = Code::Interrupted;
+    let report = tokio::select! {
+        report = &mut follow => report,
         code = super::stop_signal() => {
-            eprintln!("stopped following run `{run}`; it goes on on the workers: follow it again with --engine restate --run-id {run}");
-            return Err(Error::Shown(code));
+            stopped_by = code;
+            eprintln!("stopping run `{run}`; finished tasks are kept");
+            ingress.stop(run).await.map_err(|err| Error::Problems(err.to_string()))?;
+            follow.await
         }
     };
+    let mut report = report.map_err(|err| Error::Problems(err.to_string()))?;
     report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
-    finish(args, &prepared.run_dir, &report, Code::Interrupted)
+    finish(args, &prepared.run_dir, &report, stopped_by)
 }
 
 /// "3 tasks in 1102 ms (2100 ms one after another: 1.91x speedup, parallel
@@ -516,12 +524,17 @@ fn summarise(report: &Report, run_dir: &Path) {
     if let Some(error) = &report.metadata.output_error {
         eprintln!("error: {error}");
     }
-    if report.metadata.interrupted {
+    let journaled = run_dir.join(journal::JOURNAL_FILE).is_file();
+    if report.metadata.interrupted && journaled {
         eprintln!(
             "interrupted: finished tasks are kept; continue with `wfc run --resume {}`",
             run_dir.display()
         );
-    } else if run_dir.join(journal::JOURNAL_FILE).is_file() {
+    } else if report.metadata.interrupted {
+        eprintln!(
+            "interrupted: the report keeps what finished; a stopped run on the durable engine is not resumed (submit a new --run-id to run again)"
+        );
+    } else if journaled {
         eprintln!("journal and report: {}", run_dir.display());
     } else {
         // The durable engine's journal is Restate's.

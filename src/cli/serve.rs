@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::error::Error;
+use super::{Engine, EngineArgs};
+use wfc::durable::ingress::Ingress;
 use wfc::run::Deployment;
 use wfc::serve::{AuditLog, Auth, ServeConfig, Server};
 
@@ -77,6 +79,8 @@ pub(super) struct Args {
     /// Reload the workflows when a file changes (SIGHUP always reloads)
     #[arg(long)]
     watch: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -135,6 +139,11 @@ fn auth(args: &Args) -> Result<Auth, String> {
 }
 
 async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> Result<(), Error> {
+    if args.engine.engine == Engine::Restate && (args.mock || args.router.is_some()) {
+        return Err(Error::usage(
+            "--mock and --router do not apply with --engine restate: the workers' deployment decides where requests go; start them with `wfc worker --router FILE`",
+        ));
+    }
     let mock = if args.mock {
         let config =
             super::mock_server::seed_config(&args.mock_latency, "--mock-latency", |model| {
@@ -145,14 +154,19 @@ async fn serve(args: &Args, auth: Auth, audit: AuditLog) -> Result<(), Error> {
     } else {
         None
     };
-    let deployment = match &mock {
-        Some(server) => Deployment::Everything(server.base_url()),
-        None => Deployment::Router(super::router_in_folder(args.router.as_deref())?),
+    let engine = match (&mock, args.engine.engine) {
+        (_, Engine::Restate) => wfc::serve::Engine::Durable(Ingress::new(&args.engine.restate)),
+        (Some(server), Engine::Local) => {
+            wfc::serve::Engine::Local(Deployment::Everything(server.base_url()))
+        }
+        (None, Engine::Local) => wfc::serve::Engine::Local(Deployment::Router(
+            super::router_in_folder(args.router.as_deref())?,
+        )),
     };
     let sources = super::paths_or_here(&args.paths);
     let config = ServeConfig {
         sources,
-        deployment,
+        engine,
         listen: args.listen,
         auth,
         rate_limit: NonZeroU32::new(args.rate_limit),

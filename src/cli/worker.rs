@@ -29,19 +29,25 @@ pub(super) struct Args {
     /// The router file (default: wfc.toml in the current folder, else the seed's ports)
     #[arg(long, value_name = "FILE")]
     router: Option<PathBuf>,
+    /// How long Restate keeps a finished run's journal (its prompts and
+    /// answers) and its report, for `wfc serve` and `wfc run` to fetch
+    #[arg(long, value_name = "DURATION", default_value = "1day", value_parser = humantime::parse_duration)]
+    retention: std::time::Duration,
 }
 
 pub(super) fn run(args: &Args) -> Result<(), Error> {
     let router = super::router_in_folder(args.router.as_deref())?;
     // Streamed text would have no one to show it to: answers come whole.
     let deployment = Deployment::Router(router.clone());
-    let library = Library::load(&super::paths_or_here(&args.paths), &deployment, false)
+    let executor = Library::load(&super::paths_or_here(&args.paths))
+        .and_then(|library| library.connect(&deployment, false))
         .map_err(|err| Error::Problems(err.to_string()))?;
     super::runtime()?.block_on(async {
         let worker = Arc::new(Worker {
-            executor: library.executor,
+            executor,
             backoff: Backoff::default(),
             router: Some(router),
+            retention: args.retention,
         });
         let listener = worker::listen(args.listen).map_err(Error::usage)?;
         let shutdown = tokio_util::sync::CancellationToken::new();

@@ -32,6 +32,17 @@ pub enum IngressError {
     },
     #[error("run `{run}` failed on the durable engine: {message}")]
     RunFailed { run: String, message: String },
+    #[error("there is no run `{0}` on the durable engine")]
+    NoSuchRun(String),
+}
+
+/// Where a run is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunState {
+    /// No run has this id.
+    Missing,
+    Running,
+    Ended(Box<Report>),
 }
 
 /// Whether a submission started a run or found it already started.
@@ -90,6 +101,55 @@ impl Ingress {
         let url = format!("{}/restate/call/WfcRun/{}/events", self.url, encode(run));
         let response = self.send(self.http.post(&url).json(&from)).await?;
         self.json(response, "a list of run events").await
+    }
+
+    /// Asks run `run` to stop; it then ends with a report of what
+    /// finished. A run that has ended stays as it was.
+    pub async fn stop(&self, run: &str) -> Result<(), IngressError> {
+        // Without this check the stop would wait for a run of that id
+        // submitted later, and end it at once.
+        if self.state(run).await? == RunState::Missing {
+            return Err(IngressError::NoSuchRun(run.to_string()));
+        }
+        let url = format!("{}/restate/call/WfcRun/{}/stop", self.url, encode(run));
+        self.send(self.http.post(&url)).await.map(drop)
+    }
+
+    /// Whether the Restate server answers and has a worker's services
+    /// registered, so that a run submitted now will run.
+    pub async fn workers_registered(&self) -> Result<bool, IngressError> {
+        #[derive(Deserialize)]
+        struct Health {
+            services: Vec<String>,
+        }
+        let url = format!("{}/restate/health", self.url);
+        let response = self.send(self.http.get(&url)).await?;
+        let health: Health = self.json(response, "Restate's health").await?;
+        Ok(health.services.iter().any(|service| service == "WfcRun"))
+    }
+
+    /// Whether run `run` exists, and its report once it has ended.
+    pub async fn state(&self, run: &str) -> Result<RunState, IngressError> {
+        let url = format!(
+            "{}/restate/workflow/WfcRun/{}/output",
+            self.url,
+            encode(run)
+        );
+        let response = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|err| self.unreachable(&err))?;
+        match response.status().as_u16() {
+            404 => Ok(RunState::Missing),
+            // Restate's "the invocation exists but has not completed yet".
+            470 => Ok(RunState::Running),
+            status if (200..300).contains(&status) => Ok(RunState::Ended(Box::new(
+                self.json(response, "a run report").await?,
+            ))),
+            _ => Err(self.failure(run, response).await),
+        }
     }
 
     /// Waits for the run to end, telling `observer` of each event as it

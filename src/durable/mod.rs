@@ -30,6 +30,9 @@ pub struct Worker {
     /// The router file's deployment; `None` when every agent is served by
     /// one server (the mock), where the `.wf` declarations decide.
     pub router: Option<RouterConfig>,
+    /// How long Restate keeps a finished run's journal (prompts and
+    /// answers) and its report.
+    pub retention: std::time::Duration,
 }
 
 impl Worker {

@@ -33,11 +33,15 @@ enum Step {
     Granted(usize, Result<(), TerminalError>),
     /// The task service answered for the task.
     Done(usize, Result<Json<Attempted>, TerminalError>),
+    /// Someone asked the run to stop (`stop`): it ends as if interrupted.
+    Stop,
 }
 
 type Pending<'a> = Pin<Box<dyn DurableFuture<Output = Step> + Send + 'a>>;
 
 const EVENT_COUNT: &str = "events";
+/// The promise `stop` resolves.
+const STOP: &str = "stop";
 
 fn event_key(index: u64) -> String {
     format!("event/{index}")
@@ -84,6 +88,8 @@ impl WfcRun {
         let mut jobs: BTreeMap<usize, (Job, String)> = BTreeMap::new();
         let (mut now_ms, mut running, mut peak, mut events) = (0_u64, 0_usize, 0_usize, 0_u64);
         let mut interrupted = false;
+        let stop = ctx.promise::<()>(STOP);
+        pending.push(Box::pin(stop.map(|_| Step::Stop)));
         loop {
             for (task, job) in conductor.ready(now_ms) {
                 let (priority, remaining_cost) = conductor.urgency(task);
@@ -101,15 +107,19 @@ impl WfcRun {
                 jobs.insert(task, (job, awakeable));
             }
             events = publish(&ctx, &recorder, events);
+            if jobs.is_empty() {
+                break;
+            }
             let next = match pending.next().await {
                 Ok(Some((_, step))) => step,
                 Ok(None) => break,
-                Err(_cancelled) => {
+                Err(_cancelled) => Step::Stop,
+            };
+            match next {
+                Step::Stop => {
                     interrupted = true;
                     break;
                 }
-            };
-            match next {
                 Step::Granted(task, Ok(())) => {
                     let job = jobs[&task].0.clone();
                     let call = ctx.service_client::<WfcTaskClient>().exec(Json(job)).call();
@@ -171,6 +181,19 @@ impl WfcRun {
             interrupted,
         };
         Ok(Json(Report::new(&workflow.name, &finished, output)))
+    }
+
+    /// Asks the run to stop: tasks running are abandoned (their answers
+    /// are not waited for), the rest skipped, and the run returns its
+    /// report of what finished. A run that has ended stays as it was.
+    #[handler]
+    #[allow(
+        clippy::unused_async,
+        reason = "the SDK's macro takes only async handlers"
+    )]
+    async fn stop(&self, ctx: SharedWorkflowContext<'_>) -> HandlerResult<()> {
+        ctx.resolve_promise(STOP, ());
+        Ok(())
     }
 
     /// The run's events from the `from`th on (none yet: an empty list).

@@ -62,13 +62,27 @@ pub fn listen(addr: SocketAddr) -> Result<TcpListener, WorkerError> {
 
 /// Serves the services on `listener` until `shutdown` resolves.
 pub async fn serve(worker: Arc<Worker>, listener: TcpListener, shutdown: impl Future) {
+    // Prompts and answers (PHI) live in the journals, and reports in the
+    // runs' results: both are kept only as long as the worker says.
+    let retention = worker.retention;
     let task_options = ServiceOptions::new()
         .inactivity_timeout(STEP_TIMEOUT)
-        .abort_timeout(STEP_TIMEOUT);
+        .abort_timeout(STEP_TIMEOUT)
+        .journal_retention(retention);
+    let run_options = ServiceOptions::new().journal_retention(retention).handler(
+        "run",
+        HandlerOptions::new()
+            .workflow_retention(retention)
+            .journal_retention(retention),
+    );
     let endpoint = Endpoint::builder()
-        .bind(WfcRun {
-            worker: worker.clone(),
-        })
+        .bind(
+            WfcRun {
+                worker: worker.clone(),
+            }
+            .into_service_definition()
+            .options(run_options),
+        )
         .bind(
             WfcTask { worker }
                 .into_service_definition()

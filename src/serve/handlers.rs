@@ -18,16 +18,17 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::State;
 use super::audit::{Note, RequestId};
 use super::auth::Caller;
 use super::error::ApiError;
-use super::library::{Entry, Library};
+use super::library::Entry;
 use super::metrics::{TaskMetrics, WorkflowLabels};
 use super::stream::Streamer;
+use super::{Runner, Served, State};
 use crate::check::conform::Given;
+use crate::durable::ingress::{Ingress, IngressError, RunState};
 use crate::run::inputs;
-use crate::run::{Observer, Report, Session};
+use crate::run::{HttpExecutor, Observer, Report, Session};
 
 type AppState = Shared<Arc<State>>;
 
@@ -35,32 +36,41 @@ pub(super) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when every agent has an endpoint that answers.
+/// Ready when every agent has an endpoint that answers; on the durable
+/// engine, when the Restate server answers and knows the workers' services.
 pub(super) async fn readyz(Shared(state): AppState) -> Response {
-    let library = state.library();
-    let executor = &library.executor;
-    let mut agents = BTreeMap::new();
-    for (agent, endpoints) in executor.router.agents() {
-        let mut up = false;
-        for endpoint in endpoints {
-            if executor
-                .client
-                .answers(endpoint.target(), Duration::from_secs(2))
-                .await
-            {
-                up = true;
-                break;
+    let served = state.served();
+    let (ready, body) = match &served.runner {
+        Runner::Local(executor) => {
+            let mut agents = BTreeMap::new();
+            for (agent, endpoints) in executor.router.agents() {
+                let mut up = false;
+                for endpoint in endpoints {
+                    if executor
+                        .client
+                        .answers(endpoint.target(), Duration::from_secs(2))
+                        .await
+                    {
+                        up = true;
+                        break;
+                    }
+                }
+                agents.insert(agent.to_string(), up);
             }
+            let ready = agents.values().all(|up| *up);
+            (ready, json!({ "ready": ready, "agents": agents }))
         }
-        agents.insert(agent.to_string(), up);
-    }
-    let ready = agents.values().all(|up| *up);
+        Runner::Durable(ingress) => {
+            let ready = ingress.workers_registered().await.unwrap_or(false);
+            (ready, json!({ "ready": ready, "engine": "restate" }))
+        }
+    };
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(json!({ "ready": ready, "agents": agents }))).into_response()
+    (status, Json(body)).into_response()
 }
 
 /// The metrics in the `OpenMetrics` text format, under its own content type
@@ -83,12 +93,13 @@ pub(super) async fn openapi(
     Shared(state): AppState,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let library = state.library();
+    let served = state.served();
+    let library = &served.library;
     let document = if headers.contains_key(header::AUTHORIZATION) {
         let caller = admit(&state, &headers)?;
-        super::openapi::document(&library, Some(&|name: &str| caller.may_run(name)))
+        super::openapi::document(library, Some(&|name: &str| caller.may_run(name)))
     } else {
-        super::openapi::document(&library, None)
+        super::openapi::document(library, None)
     };
     Ok(Json(document).into_response())
 }
@@ -115,8 +126,9 @@ pub(super) async fn types(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = admit(&state, &headers)?;
-    let library = state.library();
-    let visible: Vec<_> = library
+    let served = state.served();
+    let visible: Vec<_> = served
+        .library
         .infos()
         .filter(|info| caller.may_run(&info.name))
         .collect();
@@ -147,8 +159,17 @@ pub(super) async fn execute(
 ) -> Result<Response, ApiError> {
     let caller = admit(&state, &headers)?;
     let stream = stream_wanted(query.as_deref(), &caller)?;
+    let run = run_id(&headers, &caller, id)?;
     let body: ExecuteBody = parse(&state, body, &caller).await?;
-    start(state, caller, &body.workflow_type, body.context, stream, id).await
+    start(
+        state,
+        caller,
+        &body.workflow_type,
+        body.context,
+        stream,
+        run,
+    )
+    .await
 }
 
 /// `POST /v1/workflows/{name}` with the context as the body (the seed's
@@ -163,8 +184,9 @@ pub(super) async fn execute_named(
 ) -> Result<Response, ApiError> {
     let caller = admit(&state, &headers)?;
     let stream = stream_wanted(query.as_deref(), &caller)?;
+    let run = run_id(&headers, &caller, id)?;
     let context: Value = parse(&state, body, &caller).await?;
-    start(state, caller, &name, context, stream, id).await
+    start(state, caller, &name, context, stream, run).await
 }
 
 /// `?stream=true` (or `1`); `false`, `0` or no `stream` for one answer.
@@ -273,6 +295,56 @@ async fn parse<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// The header that names a run, so that a request sent again (after a
+/// timeout, by a retrying load balancer) follows the run the first one
+/// started instead of starting another.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The header that tells the caller which run answered: its id for
+/// `/v1/runs/{run}`.
+const RUN_HEADER: &str = "wfc-run";
+
+/// A run's id, as its caller names it (`Idempotency-Key`), or the request
+/// id when the caller does not.
+#[derive(Clone)]
+struct RunId(String);
+
+impl RunId {
+    /// The run's key on the durable engine: the caller's own namespace,
+    /// so a caller can only ever reach its own runs.
+    fn key(&self, caller: &str) -> String {
+        let caller: String = url::form_urlencoded::byte_serialize(caller.as_bytes()).collect();
+        format!("serve/{caller}/{}", self.0)
+    }
+}
+
+fn run_id(headers: &HeaderMap, caller: &Caller, request: RequestId) -> Result<RunId, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(RunId(request.0));
+    };
+    valid_run_id(value.to_str().unwrap_or_default(), caller)
+}
+
+/// 1 to 128 letters, digits, `-`, `_`, `.` or `~`: safe in a path and a
+/// header, and long enough for a UUID or an EHR's own request id.
+fn valid_run_id(id: &str, caller: &Caller) -> Result<RunId, ApiError> {
+    let fits = (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b));
+    if fits {
+        return Ok(RunId(id.to_string()));
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_run_id",
+        format!(
+            "a run id (the `Idempotency-Key` header, or the path) is 1 to 128 letters, digits, `-`, `_`, `.` or `~`, not `{}`",
+            id.chars().take(40).collect::<String>()
+        ),
+    )
+    .with_note(note(caller, None)))
+}
+
 /// Everything that can be refused before a run, then the run.
 async fn start(
     state: Arc<State>,
@@ -280,9 +352,10 @@ async fn start(
     name: &str,
     context: Value,
     stream: bool,
-    id: RequestId,
+    run: RunId,
 ) -> Result<Response, ApiError> {
-    let library = state.library();
+    let served = state.served();
+    let library = &served.library;
     // A workflow the token does not allow is answered like one that does
     // not exist, so a caller learns nothing of what it may not run.
     let entry = library
@@ -341,60 +414,178 @@ async fn start(
         )
         .retry_after(Duration::from_secs(1))
     })?;
+    let durable = matches!(served.runner, Runner::Durable(_));
     let run = AcceptedRun {
         state,
-        library,
+        served,
         workflow,
         caller: caller.subject,
         inputs,
-        id,
+        run,
     };
     let note = Note {
         caller: Some(run.caller.clone()),
         workflow: Some(run.workflow.clone()),
         outcome: stream.then_some("stream_started"),
     };
-    if stream {
-        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(async move {
+    let run_header = durable.then(|| run.run.0.clone());
+    let mut response = if stream {
+        streamed(move |streamer| async move {
             let _slot = slot;
-            let streamer = Streamer(sender.clone());
-            let last = match run.execute(&streamer).await {
-                Ok((report, _)) => SseEvent::default()
-                    .event("report")
-                    .data(serde_json::to_string(&report).expect("reports serialise")),
-                // The stream has begun, so a failure is told as its last
-                // event, in the shape of every other error.
-                Err(err) => SseEvent::default()
-                    .event("error")
-                    .data(err.body().to_string()),
-            };
-            let _ = sender.send(last);
+            run.execute(&streamer).await.map(|(report, _)| report)
+        })
+    } else {
+        let _slot = slot;
+        let (report, outcome) = run
+            .execute(&())
+            .await
+            .map_err(|err| err.with_note(note.clone()))?;
+        let status = match outcome {
+            "timeout" => StatusCode::GATEWAY_TIMEOUT,
+            "interrupted" => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::OK,
+        };
+        let mut response = (status, Json(report)).into_response();
+        response.extensions_mut().insert(Note {
+            outcome: Some(outcome),
+            ..note.clone()
         });
-        let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
-            let event = receiver.recv().await?;
-            Some((Ok::<_, Infallible>(event), receiver))
-        });
-        let mut response = Sse::new(events).into_response();
-        response.extensions_mut().insert(note);
-        return Ok(response);
-    }
-    let _slot = slot;
-    let (report, outcome) = run
-        .execute(&())
-        .await
-        .map_err(|err| err.with_note(note.clone()))?;
-    let status = match outcome {
-        "timeout" => StatusCode::GATEWAY_TIMEOUT,
-        "interrupted" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::OK,
+        response
     };
-    let mut response = (status, Json(report)).into_response();
-    response.extensions_mut().insert(Note {
-        outcome: Some(outcome),
-        ..note
-    });
+    if let Some(id) = run_header
+        && let Ok(value) = header::HeaderValue::from_str(&id)
+    {
+        response.headers_mut().insert(RUN_HEADER, value);
+    }
+    if stream {
+        response.extensions_mut().insert(note);
+    }
     Ok(response)
+}
+
+/// Server-sent events: the task events `follow` tells its streamer of,
+/// then the report, or the error that ended the stream.
+fn streamed<F, Fut>(follow: F) -> Response
+where
+    F: FnOnce(Streamer) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<Report, ApiError>> + Send,
+{
+    let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let last = match follow(Streamer(sender.clone())).await {
+            Ok(report) => SseEvent::default()
+                .event("report")
+                .data(serde_json::to_string(&report).expect("reports serialise")),
+            // The stream has begun, so a failure is told as its last
+            // event, in the shape of every other error.
+            Err(err) => SseEvent::default()
+                .event("error")
+                .data(err.body().to_string()),
+        };
+        let _ = sender.send(last);
+    });
+    let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let event = receiver.recv().await?;
+        Some((Ok::<_, Infallible>(event), receiver))
+    });
+    Sse::new(events).into_response()
+}
+
+/// The durable engine's ingress; runs are kept only there.
+fn ingress(served: &Served, caller: &Caller) -> Result<Ingress, ApiError> {
+    match &served.runner {
+        Runner::Durable(ingress) => Ok(ingress.clone()),
+        Runner::Local(_) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "runs_not_kept",
+            "this server runs workflows in its own process and keeps no runs to look up; runs are kept on the durable engine (`wfc serve --engine restate`)",
+        )
+        .with_note(note(caller, None))),
+    }
+}
+
+/// `GET /v1/runs/{run}`: the report of one of the caller's runs, from any
+/// server of the engine: 200 with the report once it has ended, 202 while
+/// it runs; with `stream=true`, its events from the first, then the report.
+pub(super) async fn run_report(
+    Shared(state): AppState,
+    Path(run): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = admit(&state, &headers)?;
+    let stream = stream_wanted(query.as_deref(), &caller)?;
+    let ingress = ingress(&state.served(), &caller)?;
+    let key = valid_run_id(&run, &caller)?.key(&caller.subject);
+    let failed = |err| engine_error(err, &run).with_note(note(&caller, None));
+    let found = ingress.state(&key).await.map_err(failed)?;
+    let mut response = match found {
+        RunState::Missing => return Err(failed(IngressError::NoSuchRun(key))),
+        RunState::Ended(report) if !stream => Json(report).into_response(),
+        RunState::Running if !stream => {
+            let mut response = (
+                StatusCode::ACCEPTED,
+                Json(json!({ "run": run, "status": "running" })),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
+            response
+        }
+        _ => {
+            let run = run.clone();
+            streamed(move |streamer| async move {
+                ingress
+                    .follow(&key, &streamer)
+                    .await
+                    .map_err(|err| engine_error(err, &run))
+            })
+        }
+    };
+    response.extensions_mut().insert(note(&caller, None));
+    Ok(response)
+}
+
+/// `DELETE /v1/runs/{run}`: stops one of the caller's runs; it ends with
+/// the report of what finished (`GET` it).
+pub(super) async fn stop_run(
+    Shared(state): AppState,
+    Path(run): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = admit(&state, &headers)?;
+    let ingress = ingress(&state.served(), &caller)?;
+    let key = valid_run_id(&run, &caller)?.key(&caller.subject);
+    ingress
+        .stop(&key)
+        .await
+        .map_err(|err| engine_error(err, &run).with_note(note(&caller, None)))?;
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(json!({ "run": run, "status": "stopping" })),
+    )
+        .into_response();
+    response.extensions_mut().insert(note(&caller, None));
+    Ok(response)
+}
+
+/// The durable engine's trouble as the API tells it: the caller's run id,
+/// never the engine's internal key.
+fn engine_error(err: IngressError, run: &str) -> ApiError {
+    match err {
+        IngressError::NoSuchRun(_) => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_run",
+            format!("there is no run `{run}` of yours"),
+        ),
+        IngressError::RunFailed { message, .. } => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "run_failed",
+            format!("run `{run}` failed on the durable engine: {message}"),
+        ),
+        other => ApiError::new(StatusCode::BAD_GATEWAY, "durable_engine", other.to_string()),
+    }
 }
 
 /// One run in the in-flight gauge while it lives.
@@ -416,28 +607,17 @@ impl Drop for InFlight<'_> {
 /// One accepted run.
 struct AcceptedRun {
     state: Arc<State>,
-    library: Arc<Library>,
+    served: Arc<Served>,
     workflow: String,
     caller: String,
     inputs: Map<String, Value>,
-    id: RequestId,
+    run: RunId,
 }
 
 impl AcceptedRun {
     /// Runs to the end, the deadline or shutdown; the outcome is what the
     /// audit log and the metrics record.
     async fn execute(&self, extra: &dyn Observer) -> Result<(Report, &'static str), ApiError> {
-        let entry: &Entry = self.library.get(&self.workflow).expect("found before");
-        let mut session = Session::new(&entry.program, entry.workflow(), &self.library.executor);
-        if let Some(dir) = &self.state.runs_dir {
-            session = session.journal(&dir.join(&self.id.0)).map_err(|err| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "journal",
-                    format!("cannot open the run's journal: {err}"),
-                )
-            })?;
-        }
         let observer = (TaskMetrics(self.state.metrics.clone()), extra);
         let cancel: CancellationToken = self.state.stopping.child_token();
         let timer = {
@@ -452,15 +632,23 @@ impl AcceptedRun {
         // Counted down however the run ends, a client that hangs up
         // (dropping this future) included.
         let _in_flight = InFlight::count(&self.state.metrics);
-        tracing::info!(request = %self.id.0, workflow = %self.workflow, caller = %self.caller, "run started");
-        let result = session.run(&self.inputs, &observer, &cancel).await;
+        tracing::info!(run = %self.run.0, workflow = %self.workflow, caller = %self.caller, "run started");
+        let result = match &self.served.runner {
+            Runner::Local(executor) => self.local(executor, &observer, &cancel).await,
+            Runner::Durable(ingress) => self.durable(ingress, &observer, &cancel).await,
+        };
         let timed_out = timer.is_finished() && !self.state.stopping.is_cancelled();
         timer.abort();
-        let report = result.map_err(|err| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "render", err.to_string())
-        })?;
+        let report = result?;
         let outcome = if report.metadata.interrupted {
-            if timed_out { "timeout" } else { "interrupted" }
+            if timed_out {
+                "timeout"
+            } else if self.state.stopping.is_cancelled() {
+                "interrupted"
+            } else {
+                // On the durable engine, by `DELETE /v1/runs/{run}`.
+                "stopped"
+            }
         } else if report.success {
             "success"
         } else {
@@ -477,5 +665,77 @@ impl AcceptedRun {
             .get_or_create(&labels)
             .observe(started.elapsed().as_secs_f64());
         Ok((report, outcome))
+    }
+
+    fn entry(&self) -> &Entry {
+        self.served
+            .library
+            .get(&self.workflow)
+            .expect("found before")
+    }
+
+    /// In this process, its journal in the server's runs folder.
+    async fn local(
+        &self,
+        executor: &HttpExecutor,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<Report, ApiError> {
+        let entry = self.entry();
+        let mut session = Session::new(&entry.program, entry.workflow(), executor);
+        if let Some(dir) = &self.state.runs_dir {
+            session = session.journal(&dir.join(&self.run.0)).map_err(|err| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "journal",
+                    format!("cannot open the run's journal: {err}"),
+                )
+            })?;
+        }
+        session
+            .run(&self.inputs, observer, cancel)
+            .await
+            .map_err(|err| {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "render", err.to_string())
+            })
+    }
+
+    /// On the durable engine: submitted under the caller's run id (a run
+    /// of that id already started is followed, not started again), then
+    /// followed to its report. At the deadline the run is stopped; when
+    /// this server shuts down, the run goes on and any server answers
+    /// for it.
+    async fn durable(
+        &self,
+        ingress: &Ingress,
+        observer: &dyn Observer,
+        cancel: &CancellationToken,
+    ) -> Result<Report, ApiError> {
+        let id = &self.run.0;
+        let key = self.run.key(&self.caller);
+        let submission = self.entry().submission(self.inputs.clone());
+        ingress
+            .submit(&key, &submission)
+            .await
+            .map_err(|err| engine_error(err, id))?;
+        let follow = ingress.follow(&key, observer);
+        tokio::pin!(follow);
+        tokio::select! {
+            report = &mut follow => return report.map_err(|err| engine_error(err, id)),
+            () = cancel.cancelled() => {}
+        }
+        if self.state.stopping.is_cancelled() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                format!("this server is shutting down; run `{id}` goes on: GET /v1/runs/{id} from any server for its report"),
+            )
+            .retry_after(Duration::from_secs(1)));
+        }
+        ingress
+            .stop(&key)
+            .await
+            .map_err(|err| engine_error(err, id))?;
+        follow.await.map_err(|err| engine_error(err, id))
     }
 }

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::catalog::{self, WorkflowInfo};
-use crate::check::{self, Program, WorkflowDef};
-use crate::loader::Loader;
+use crate::check::{self, Program, WorkflowDef, phi};
+use crate::durable::Submission;
+use crate::loader::{Loader, Unit};
 use crate::run::{Deployment, HttpExecutor, agents_used};
 
 /// Why a set of workflows cannot be served.
@@ -22,13 +23,16 @@ pub enum LoadError {
 
 pub struct Library {
     entries: BTreeMap<String, Entry>,
-    pub executor: HttpExecutor,
+    /// Every agent a workflow can call, fallbacks included.
+    agents: Vec<String>,
 }
 
 pub struct Entry {
     pub program: Arc<Program>,
     pub index: usize,
     pub info: WorkflowInfo,
+    /// The file and its imports as they were checked.
+    unit: Arc<Unit>,
 }
 
 impl Entry {
@@ -36,26 +40,31 @@ impl Entry {
     pub fn workflow(&self) -> &WorkflowDef {
         &self.program.workflows[self.index]
     }
+
+    /// A run of this workflow for the durable engine, from the very text
+    /// that was checked.
+    #[must_use]
+    pub fn submission(&self, inputs: serde_json::Map<String, serde_json::Value>) -> Submission {
+        Submission::new(&self.unit, &self.workflow().name, inputs)
+    }
 }
 
 impl Library {
     /// Loads and checks every `.wf` file the sources name (files, and
-    /// folders searched), connected to the deployment's servers for their
-    /// agents (taking answers streamed or whole); the error holds every
-    /// diagnostic, ready to print.
-    pub fn load(
-        sources: &[PathBuf],
-        deployment: &Deployment,
-        stream: bool,
-    ) -> Result<Self, LoadError> {
+    /// folders searched); the error holds every diagnostic, ready to print.
+    pub fn load(sources: &[PathBuf]) -> Result<Self, LoadError> {
         let files = crate::files::discover(sources)?;
         let mut loader = Loader::default();
         let mut entries = BTreeMap::new();
         let mut agents: Vec<String> = Vec::new();
         let mut report = String::new();
         for file in &files {
-            let checked = check::check_file(&mut loader, file)
-                .map_err(|err| crate::files::Unreadable::new(file, err))?;
+            let unit = Arc::new(
+                loader
+                    .load_unit(file)
+                    .map_err(|err| crate::files::Unreadable::new(file, err))?,
+            );
+            let checked = check::check(&unit, phi::Policy::Declared);
             if checked.has_errors() {
                 let problems = checked
                     .problems
@@ -80,6 +89,7 @@ impl Library {
                     program: program.clone(),
                     index,
                     info: catalog::describe(workflow, &shown(file, sources)),
+                    unit: unit.clone(),
                 };
                 if let Some(previous) = entries.insert(workflow.name.clone(), entry) {
                     report.push_str(&format!(
@@ -94,11 +104,21 @@ impl Library {
         if !report.is_empty() {
             return Err(LoadError::Workflows(report));
         }
-        let names: Vec<&str> = agents.iter().map(String::as_str).collect();
-        let executor = deployment
+        Ok(Library { entries, agents })
+    }
+
+    /// The deployment's model servers for the agents these workflows can
+    /// call (taking answers streamed or whole); an agent without a route
+    /// is an error.
+    pub fn connect(
+        &self,
+        deployment: &Deployment,
+        stream: bool,
+    ) -> Result<HttpExecutor, LoadError> {
+        let names: Vec<&str> = self.agents.iter().map(String::as_str).collect();
+        deployment
             .connect(&names, stream)
-            .map_err(|err| LoadError::Workflows(format!("error: {err}\n")))?;
-        Ok(Library { entries, executor })
+            .map_err(|err| LoadError::Workflows(format!("error: {err}\n")))
     }
 
     /// A workflow by name; the seed's hyphenated paths

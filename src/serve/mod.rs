@@ -24,14 +24,15 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use crate::run::Deployment;
+use crate::durable::ingress::Ingress;
+use crate::run::{Deployment, HttpExecutor};
 pub use audit::AuditLog;
 pub use auth::Auth;
 pub use library::Library;
 use metrics::Metrics;
 
 /// The routes, as the `OpenAPI` document (`docs/openapi.json`) lists them.
-pub const ROUTES: [(&str, &str); 7] = [
+pub const ROUTES: [(&str, &str); 9] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -39,14 +40,50 @@ pub const ROUTES: [(&str, &str); 7] = [
     ("get", "/v1/workflows/types"),
     ("post", "/v1/workflows/execute"),
     ("post", "/v1/workflows/{name}"),
+    ("get", "/v1/runs/{run}"),
+    ("delete", "/v1/runs/{run}"),
 ];
 
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
+/// Where a server's runs happen.
+pub enum Engine {
+    /// In this process, on the deployment's model servers.
+    Local(Deployment),
+    /// On the durable engine: runs are submitted to this Restate server,
+    /// its workers run them, and any server of the same engine can answer
+    /// for any run.
+    Durable(Ingress),
+}
+
+/// What runs the library's workflows.
+pub(crate) enum Runner {
+    Local(HttpExecutor),
+    Durable(Ingress),
+}
+
+impl Engine {
+    fn load(&self, sources: &[PathBuf]) -> Result<Served, library::LoadError> {
+        let library = Library::load(sources)?;
+        let runner = match self {
+            Engine::Local(deployment) => Runner::Local(library.connect(deployment, true)?),
+            Engine::Durable(ingress) => Runner::Durable(ingress.clone()),
+        };
+        Ok(Served { library, runner })
+    }
+}
+
+/// The workflows served and what runs them, swapped together on reload
+/// so a request never sees a workflow without the routes of its agents.
+pub(crate) struct Served {
+    library: Library,
+    runner: Runner,
+}
+
 pub struct ServeConfig {
     /// The `.wf` files and folders to serve; read again on reload.
     pub sources: Vec<PathBuf>,
-    pub deployment: Deployment,
+    pub engine: Engine,
     pub listen: SocketAddr,
     pub auth: Auth,
     /// Requests a caller may make per minute; unlimited when absent.
@@ -68,9 +105,9 @@ pub struct ServeConfig {
 }
 
 pub(crate) struct State {
-    library: RwLock<Arc<Library>>,
+    served: RwLock<Arc<Served>>,
     sources: Vec<PathBuf>,
-    deployment: Deployment,
+    engine: Engine,
     auth: Auth,
     limiter: Option<DefaultKeyedRateLimiter<String>>,
     runs: Arc<Semaphore>,
@@ -87,15 +124,17 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn library(&self) -> Arc<Library> {
-        self.library.read().expect("library lock").clone()
+    fn served(&self) -> Arc<Served> {
+        self.served.read().expect("library lock").clone()
     }
 
     fn reload(&self) -> Result<usize, String> {
-        let library =
-            Library::load(&self.sources, &self.deployment, true).map_err(|err| err.to_string())?;
-        let count = library.names().count();
-        *self.library.write().expect("library lock") = Arc::new(library);
+        let served = self
+            .engine
+            .load(&self.sources)
+            .map_err(|err| err.to_string())?;
+        let count = served.library.names().count();
+        *self.served.write().expect("library lock") = Arc::new(served);
         Ok(count)
     }
 
@@ -159,11 +198,11 @@ pub struct Server {
 impl Server {
     /// Loads and checks the workflows, binds, and serves in the background.
     pub async fn start(config: ServeConfig) -> Result<Server, StartError> {
-        let library = Library::load(&config.sources, &config.deployment, true)?;
+        let served = config.engine.load(&config.sources)?;
         let state = Arc::new(State {
-            library: RwLock::new(Arc::new(library)),
+            served: RwLock::new(Arc::new(served)),
             sources: config.sources,
-            deployment: config.deployment,
+            engine: config.engine,
             auth: config.auth,
             limiter: config
                 .rate_limit
@@ -284,6 +323,10 @@ fn routes(state: Arc<State>, audit: AuditLog) -> Router {
         .route("/v1/workflows/types", get(handlers::types))
         .route("/v1/workflows/execute", post(handlers::execute))
         .route("/v1/workflows/{name}", post(handlers::execute_named))
+        .route(
+            "/v1/runs/{run}",
+            get(handlers::run_report).delete(handlers::stop_run),
+        )
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)

@@ -10,15 +10,17 @@ use std::time::Duration;
 
 use serde_json::Value;
 use wfc::durable::Submission;
-use wfc::durable::ingress::{Ingress, Submitted};
+use wfc::durable::ingress::{Ingress, RunState, Submitted};
 use wfc::loader::Loader;
 use wfc::mock::{MockConfig, MockServer, RecordedRequest};
 use wfc::run::Report;
+use wfc::serve::{AuditLog, Auth, Engine, ServeConfig, Server};
 
+use crate::serve::{SECRET, valid_token};
 use crate::support::restate::{Restate, free_port};
 use crate::support::{Ran, Wfc};
 
-fn library() -> PathBuf {
+pub(crate) fn library() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows")
 }
 
@@ -39,20 +41,24 @@ fn router(dir: &Path, mock: &MockServer) -> PathBuf {
 
 /// A Restate server, the mock model server answering after `latency`, and
 /// a router file sending every agent to it.
-struct Fleet {
-    restate: Restate,
-    mock: MockServer,
-    dir: tempfile::TempDir,
-    router: PathBuf,
+pub(crate) struct Fleet {
+    pub(crate) restate: Restate,
+    pub(crate) mock: MockServer,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) router: PathBuf,
 }
 
 impl Fleet {
     async fn start(test: &str, latency: Duration) -> Option<Fleet> {
-        let restate = Restate::start(test).await?;
         let config = MockConfig {
             default_latency: latency,
             ..MockConfig::default()
         };
+        Fleet::with_mock(test, config).await
+    }
+
+    pub(crate) async fn with_mock(test: &str, config: MockConfig) -> Option<Fleet> {
+        let restate = Restate::start(test).await?;
         let mock = MockServer::start(config).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let router = router(dir.path(), &mock);
@@ -373,4 +379,252 @@ async fn runs_survive_a_restart_of_the_restate_server() {
     assert!(mock.requests().iter().all(|r| r.finished.is_none()));
     restate.restart().await;
     all_succeed(&restate, &runs).await;
+}
+
+/// A `wfc serve` on the durable engine of `restate`: no model servers of
+/// its own, its audit log at `audit`.
+pub(crate) async fn serve_on(restate: &Restate, audit: &Path, deadline: Duration) -> Server {
+    Server::start(ServeConfig {
+        sources: vec![library()],
+        engine: Engine::Durable(Ingress::new(&restate.ingress)),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        auth: Auth::shared_secret(SECRET, "wfc", None),
+        rate_limit: None,
+        max_runs: 64,
+        deadline,
+        max_body: 1 << 20,
+        audit: AuditLog::to_file(audit).unwrap(),
+        runs_dir: None,
+        shutdown_grace: Duration::from_secs(5),
+        client_timeout: Duration::from_secs(10),
+    })
+    .await
+    .unwrap()
+}
+
+fn example(name: &str) -> Value {
+    let text = std::fs::read_to_string(library().join(format!("examples/{name}.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// An HTTP client of one serve instance, as one caller.
+pub(crate) struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub(crate) fn of(server: &Server, caller: &str) -> Client {
+        Client {
+            base: format!("http://{}", server.addr()),
+            token: valid_token(caller),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn execute(&self, workflow: &str, run: &str, query: &str) -> reqwest::Response {
+        self.execute_with(workflow, run, query, &example(&workflow.replace('-', "_")))
+            .await
+    }
+
+    pub(crate) async fn execute_with(
+        &self,
+        workflow: &str,
+        run: &str,
+        query: &str,
+        context: &Value,
+    ) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/workflows/{workflow}{query}", self.base))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", run)
+            .json(context)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn run(&self, method: reqwest::Method, run: &str) -> reqwest::Response {
+        self.http
+            .request(method, format!("{}/v1/runs/{run}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+async fn report_in(response: reqwest::Response, status: u16) -> Report {
+    assert_eq!(response.status().as_u16(), status);
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_instances_share_the_durable_engines_runs() {
+    let Some(Fleet {
+        restate,
+        mock,
+        dir,
+        router,
+    }) = Fleet::start(
+        "durable::serve_instances_share_the_durable_engines_runs",
+        Duration::from_millis(300),
+    )
+    .await
+    else {
+        return;
+    };
+    let _worker = restate.worker(&[&library()], &router, free_port()).await;
+    let first = serve_on(
+        &restate,
+        &dir.path().join("first.jsonl"),
+        Duration::from_mins(1),
+    )
+    .await;
+    let second = serve_on(
+        &restate,
+        &dir.path().join("second.jsonl"),
+        Duration::from_mins(1),
+    )
+    .await;
+    let hasty = serve_on(
+        &restate,
+        &dir.path().join("hasty.jsonl"),
+        Duration::from_millis(100),
+    )
+    .await;
+    let (a, b) = (Client::of(&first, "dr-a"), Client::of(&second, "dr-a"));
+
+    let ready = reqwest::get(format!("{}/readyz", a.base)).await.unwrap();
+    assert_eq!(ready.status(), 200, "the workers are registered");
+
+    // A request sent again, to another instance, follows the first run.
+    let response = a.execute("discharge-summary", "visit-1", "").await;
+    assert_eq!(response.headers()["wfc-run"], "visit-1");
+    let report = report_in(response, 200).await;
+    assert!(report.success, "{report:#?}");
+    let again = report_in(b.execute("discharge-summary", "visit-1", "").await, 200).await;
+    assert_eq!(outcome(&again), outcome(&report));
+    assert_eq!(
+        mock.requests().len(),
+        2,
+        "one run: two tasks, each asked once"
+    );
+    let fetched = report_in(b.run(reqwest::Method::GET, "visit-1").await, 200).await;
+    assert_eq!(fetched, report, "any instance answers for any run");
+
+    // Runs are the caller's own.
+    let stranger = Client::of(&second, "dr-b");
+    let hidden = stranger.run(reqwest::Method::GET, "visit-1").await;
+    assert_eq!(hidden.status(), 404);
+    assert!(hidden.text().await.unwrap().contains("unknown_run"));
+    let invalid = b.run(reqwest::Method::GET, "visit%201").await;
+    assert_eq!(invalid.status(), 400);
+
+    // Progress as server-sent events, task by task, then the report.
+    let streamed = a
+        .execute("discharge-summary", "visit-2", "?stream=true")
+        .await;
+    assert_eq!(streamed.status(), 200);
+    let events = streamed.text().await.unwrap();
+    for event in ["event: started", "event: finished", "event: report"] {
+        assert!(events.contains(event), "{event} in:\n{events}");
+    }
+    let replayed = reqwest::Client::new()
+        .get(format!("{}/v1/runs/visit-2?stream=true", b.base))
+        .bearer_auth(&b.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        replayed.matches("event: finished").count(),
+        2,
+        "a finished run's events, from the first:\n{replayed}"
+    );
+
+    // Past the deadline the run is stopped, and ends with what finished.
+    let late = Client::of(&hasty, "dr-a");
+    let timed_out = report_in(late.execute("dependency_chain", "visit-3", "").await, 504).await;
+    assert!(timed_out.metadata.interrupted);
+    assert_eq!(
+        report_in(a.run(reqwest::Method::GET, "visit-3").await, 200).await,
+        timed_out
+    );
+
+    // A run stopped from another instance answers its caller with the
+    // report of what finished.
+    let waiting = tokio::spawn({
+        let a = Client::of(&first, "dr-a");
+        async move { a.execute("dependency_chain", "visit-4", "").await }
+    });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while b.run(reqwest::Method::GET, "visit-4").await.status() != 202 {
+        assert!(tokio::time::Instant::now() < deadline, "visit-4 never ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopping = b.run(reqwest::Method::DELETE, "visit-4").await;
+    assert_eq!(stopping.status(), 202);
+    let stopped = report_in(waiting.await.unwrap(), 200).await;
+    assert!(stopped.metadata.interrupted, "{stopped:#?}");
+    assert!(stopped.results.iter().any(|r| r.status != "ok"));
+    let audit = std::fs::read_to_string(dir.path().join("first.jsonl")).unwrap();
+    assert!(audit.contains("\"stopped\""), "{audit}");
+    let gone = b.run(reqwest::Method::DELETE, "visit-never").await;
+    assert_eq!(gone.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_a_durable_run_and_detach_only_submits() {
+    let Some(Fleet {
+        restate,
+        mock,
+        dir,
+        router,
+    }) = Fleet::start(
+        "durable::ctrl_c_stops_a_durable_run",
+        Duration::from_millis(400),
+    )
+    .await
+    else {
+        return;
+    };
+    let _worker = restate.worker(&[&library()], &router, free_port()).await;
+    let run = |id: &str, extra: &[&str]| {
+        Wfc::new()
+            .args(["run", "workflows/dependency_chain.wf", "--inputs"])
+            .arg("workflows/examples/dependency_chain.json")
+            .args(["--engine", "restate", "--restate", &restate.ingress])
+            .args(["--run-id", id, "--run-dir"])
+            .arg(dir.path().join(id))
+            .args(extra)
+    };
+    let detached = run("detached", &["--detach"]).run_in_background().await;
+    assert_eq!(detached.code, Some(0), "{}", detached.stderr);
+    assert_eq!(detached.stdout, "detached\n", "the run's id, for scripts");
+    let ingress = Ingress::new(&restate.ingress);
+    assert!(ingress.follow("detached", &()).await.unwrap().success);
+    let asked_before = mock.requests().len();
+
+    let child = run("stopped", &["--json"]).spawn();
+    until_the_mock_has(&mock, |requests| requests.len() > asked_before).await;
+    crate::run_cli::signal(&child, "INT");
+    let ran = tokio::task::spawn_blocking(move || Ran::from(child.wait_with_output().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(ran.code, Some(130), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("stopping run `stopped`"),
+        "{}",
+        ran.stderr
+    );
+    let report: Report = serde_json::from_str(&ran.stdout).unwrap();
+    assert!(report.metadata.interrupted, "{report:#?}");
+    let RunState::Ended(kept) = ingress.state("stopped").await.unwrap() else {
+        panic!("the stopped run has ended")
+    };
+    assert_eq!(outcome(&kept), outcome(&report));
 }

@@ -13,6 +13,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::support::Wfc;
+use crate::support::restate::free_port;
 use wfc::mock::{Fault, FaultKind, MockConfig, MockServer};
 use wfc::run::Deployment;
 use wfc::serve::{AuditLog, Auth, ServeConfig, Server};
@@ -151,7 +152,7 @@ async fn serve(dir: &Path, sources: PathBuf, mock: &MockServer) -> (Server, Path
     let runs = dir.join("runs");
     let server = Server::start(ServeConfig {
         sources: vec![sources],
-        deployment: Deployment::Everything(mock.base_url()),
+        engine: wfc::serve::Engine::Local(Deployment::Everything(mock.base_url())),
         listen: "127.0.0.1:0".parse().unwrap(),
         auth: Auth::shared_secret(SECRET, "wfc", None),
         rate_limit: NonZeroU32::new(1000),
@@ -437,4 +438,91 @@ async fn typed_mismatches_and_ill_typed_inputs_name_no_phi_over_http() {
     }
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert_clean("the server's logs", &logs);
+}
+
+/// The durable engine: Restate's journal holds the prompts (that is where
+/// PHI lives with this engine), but its log, its invocations' metadata,
+/// its promises, the fleet's slot objects, the worker's log, the serve
+/// instance's log and its audit log hold none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_durable_engine_keeps_phi_in_restates_journal_only() {
+    use crate::durable::{Client, Fleet, library, serve_on};
+    let logs = server_logs();
+    let mock = MockConfig {
+        faults: vec![Fault {
+            model: Some("OpenInsurance-8B".into()),
+            prompt_contains: None,
+            times: None,
+            kind: FaultKind::Status(500),
+        }],
+        ..MockConfig::default()
+    };
+    let Some(Fleet {
+        restate,
+        mock,
+        dir,
+        router,
+    }) = Fleet::with_mock("phi::the_durable_engine_keeps_phi", mock).await
+    else {
+        return;
+    };
+    let worker = restate.worker(&[&library()], &router, free_port()).await;
+    let audit = dir.path().join("audit.jsonl");
+    let server = serve_on(&restate, &audit, Duration::from_mins(1)).await;
+    let context = json!({
+        "patient_data": record(),
+        "requested_service": "MRI lumbar spine (CPT 72148)",
+        "service_date": "2026-03-02",
+    });
+    let client = Client::of(&server, "dr-house");
+    let response = client
+        .execute_with("insurance_claim", "claim-1", "", &context)
+        .await;
+    assert_eq!(response.status(), 200);
+    let report: Value = response.json().await.unwrap();
+    assert_eq!(
+        report["success"], false,
+        "the claim's model fails: {report}"
+    );
+    assert!(
+        mock.requests().iter().any(|r| r.prompt.contains(MARKER)),
+        "the marker reached the model"
+    );
+    let journal = restate
+        .query("SELECT raw FROM sys_journal WHERE id IN (SELECT id FROM sys_invocation WHERE target_service_name = 'WfcTask')")
+        .await;
+    let marker_hex: String = MARKER.bytes().map(|b| format!("{b:02x}")).collect();
+    assert!(
+        journal.contains(&marker_hex),
+        "the prompts are in Restate's journal (the one place PHI lives with this engine)"
+    );
+    for (channel, sql) in [
+        ("Restate's invocations", "SELECT * FROM sys_invocation"),
+        ("Restate's promises", "SELECT * FROM sys_promise"),
+        (
+            "Restate's journal events",
+            "SELECT * FROM sys_journal_events",
+        ),
+        (
+            "the fleet's slots",
+            "SELECT * FROM state WHERE service_name = 'AgentSlots'",
+        ),
+    ] {
+        let rows = restate.query(sql).await;
+        assert_clean(channel, &rows);
+        assert!(
+            !rows.contains(&marker_hex),
+            "PHI leaked into {channel}:\n{rows}"
+        );
+    }
+    assert_clean("Restate's log", &restate.log());
+    let worker_log = worker.log();
+    assert!(
+        worker_log.contains("DEBUG"),
+        "debug logs are captured: {worker_log}"
+    );
+    assert_clean("the worker's log", &worker_log);
+    assert_clean("the audit log", &std::fs::read_to_string(&audit).unwrap());
+    let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    assert_clean("the serve instance's log", &logs);
 }

@@ -245,7 +245,7 @@ fn resume_on_a_quick_mock(run_dir: &Path) -> Ran {
         .run()
 }
 
-fn signal(child: &std::process::Child, name: &str) {
+pub(crate) fn signal(child: &std::process::Child, name: &str) {
     let sent = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()

@@ -13,7 +13,7 @@ use wfc::mock::{MockConfig, MockServer};
 use wfc::run::Deployment;
 use wfc::serve::{AuditLog, Auth, ServeConfig, Server};
 
-const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes!!";
+pub(crate) const SECRET: &[u8] = b"a-test-secret-of-at-least-32-bytes!!";
 const AUDIENCE: &str = "wfc";
 const MARKER: &str = "PATIENT-MARKER-7f3a9c";
 
@@ -33,7 +33,7 @@ fn token(claims: Value) -> String {
     .unwrap()
 }
 
-fn valid_token(subject: &str) -> String {
+pub(crate) fn valid_token(subject: &str) -> String {
     token(json!({ "sub": subject, "aud": AUDIENCE, "exp": now() + 600 }))
 }
 
@@ -101,7 +101,7 @@ impl Harness {
         let runs = dir.path().join("runs");
         let server = Server::start(ServeConfig {
             sources: options.sources,
-            deployment: Deployment::Everything(models),
+            engine: wfc::serve::Engine::Local(Deployment::Everything(models)),
             listen: "127.0.0.1:0".parse().unwrap(),
             auth: options.auth,
             rate_limit: options.rate_limit,
@@ -874,18 +874,12 @@ workflow w {
         }
         Deployment::Router(wfc::router::RouterConfig::parse(&file, &text).unwrap())
     };
-    assert!(
-        wfc::serve::Library::load(
-            std::slice::from_ref(&file),
-            &routed(&["Used", "Backup"]),
-            true
-        )
-        .is_ok()
-    );
-    let missing = wfc::serve::Library::load(std::slice::from_ref(&file), &routed(&["Used"]), true)
-        .err()
-        .expect("the fallback needs a route")
-        .to_string();
+    let library = wfc::serve::Library::load(std::slice::from_ref(&file)).unwrap();
+    assert!(library.connect(&routed(&["Used", "Backup"]), true).is_ok());
+    let Err(missing) = library.connect(&routed(&["Used"]), true) else {
+        panic!("the fallback needs a route")
+    };
+    let missing = missing.to_string();
     assert!(missing.contains("Backup"), "{missing}");
 }
 
@@ -985,7 +979,7 @@ async fn a_streamed_run_that_fails_ends_with_an_error_event() {
     std::fs::write(&runs, "not a folder").unwrap();
     let server = Server::start(ServeConfig {
         sources: vec![library()],
-        deployment: Deployment::Everything(mock.base_url()),
+        engine: wfc::serve::Engine::Local(Deployment::Everything(mock.base_url())),
         listen: "127.0.0.1:0".parse().unwrap(),
         auth: Auth::shared_secret(SECRET, AUDIENCE, None),
         rate_limit: None,

@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::Wfc;
@@ -79,7 +80,7 @@ impl Restate {
                 "--bind-ip",
                 "127.0.0.1",
                 "--log-filter",
-                "warn",
+                "info",
             ])
             .arg("--bind-port")
             .arg(fabric.to_string())
@@ -120,7 +121,24 @@ impl Restate {
         }
     }
 
-    /// The server's log, for failures.
+    /// The rows of an SQL query over the server's own tables (its
+    /// invocations, journals, state and promises), through the admin API.
+    pub(crate) async fn query(&self, sql: &str) -> String {
+        reqwest::Client::new()
+            .post(format!("{}/query", self.admin))
+            .header("accept", "application/json")
+            .json(&serde_json::json!({ "query": sql }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The server's log.
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
@@ -137,13 +155,16 @@ impl Restate {
             .arg(router)
             .args(["--restate-admin", &self.admin])
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env("WFC_LOG", "info,wfc=debug")
             .spawn();
         let stderr = child.stderr.take().expect("the worker's stderr is piped");
         let (ready, serving) = tokio::sync::oneshot::channel();
+        let log = Arc::new(Mutex::new(String::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             let mut ready = Some(ready);
-            let mut log = String::new();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = kept.lock().unwrap();
                 log.push_str(&line);
                 log.push('\n');
                 if line.starts_with("worker serving")
@@ -153,11 +174,11 @@ impl Restate {
                 }
             }
             if let Some(ready) = ready {
-                let _ = ready.send(Err(log));
+                let _ = ready.send(Err(kept.lock().unwrap().clone()));
             }
         });
         match tokio::time::timeout(Duration::from_mins(1), serving).await {
-            Ok(Ok(Ok(()))) => Worker { child },
+            Ok(Ok(Ok(()))) => Worker { child, log },
             Ok(Ok(Err(log))) => panic!("wfc worker exited before serving:\n{log}"),
             Ok(Err(_)) | Err(_) => panic!("wfc worker did not say it serves within a minute"),
         }
@@ -173,9 +194,16 @@ impl Drop for Restate {
 /// A `wfc worker` process; killed (SIGKILL) when dropped.
 pub(crate) struct Worker {
     child: Child,
+    log: Arc<Mutex<String>>,
 }
 
 impl Worker {
+    /// Everything the worker has written to stderr (its logs, at debug
+    /// level for wfc's own).
+    pub(crate) fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
     /// SIGKILL: no goodbye to Restate, connections cut mid-request.
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
