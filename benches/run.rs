@@ -15,6 +15,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::dag::Dag;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 use wfc::check::conform::Given;
@@ -246,130 +249,6 @@ fn seed(runtime: &tokio::runtime::Runtime, base_url: &str) -> Row {
 // ---------------------------------------------------------------------------
 // 2 and 3. The 1,000-task layered DAG.
 
-/// The DAG's shape: each task's agent and the tasks its prompt reads.
-struct Dag {
-    agent: Vec<usize>,
-    reads: Vec<Vec<usize>>,
-}
-
-impl Dag {
-    /// 20 layers of 50; task `i` belongs to agent `i % 4` (250 tasks each);
-    /// a task past the first layer reads 1–3 distinct tasks of the layer
-    /// before, chosen by a fixed LCG so every run sees the same graph.
-    fn layered() -> Dag {
-        let mut state: u64 = 0x5eed;
-        let mut next = |bound: usize| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as usize % bound
-        };
-        let tasks = LAYERS * WIDTH;
-        let mut reads = Vec::with_capacity(tasks);
-        for i in 0..tasks {
-            let layer = i / WIDTH;
-            let mut chosen: Vec<usize> = Vec::new();
-            if layer > 0 {
-                let count = 1 + next(3);
-                while chosen.len() < count {
-                    let pick = (layer - 1) * WIDTH + next(WIDTH);
-                    if !chosen.contains(&pick) {
-                        chosen.push(pick);
-                    }
-                }
-            }
-            reads.push(chosen);
-        }
-        Dag {
-            agent: (0..tasks).map(|i| i % AGENTS).collect(),
-            reads,
-        }
-    }
-
-    fn source(&self, slots: Option<usize>) -> String {
-        let mut text = String::new();
-        for a in 0..AGENTS {
-            let limit = slots.map_or(String::new(), |n| format!("  max_concurrency = {n}"));
-            text.push_str(&format!("agent A{a} {{ model = \"m{a}\"{limit} }}\n"));
-        }
-        text.push_str("\nworkflow layered {\n  input record: text\n\n");
-        let mut read = vec![false; self.reads.len()];
-        for (i, reads) in self.reads.iter().enumerate() {
-            let context: String = if reads.is_empty() {
-                "      Record: {{ record }}\n".into()
-            } else {
-                reads
-                    .iter()
-                    .map(|&r| {
-                        read[r] = true;
-                        format!("      Finding: {{{{ t{r} }}}}\n")
-                    })
-                    .collect()
-            };
-            text.push_str(&format!(
-                "  task t{i} -> A{agent} {{\n    max_tokens = 64\n    prompt = \"\"\"\n      \
-                 Step {i}: combine the findings below into one line.\n{context}    \"\"\"\n  }}\n",
-                agent = self.agent[i],
-            ));
-        }
-        // The output reads every task no other task reads, so none is unused.
-        let unread: Vec<String> = (0..self.reads.len())
-            .filter(|&i| !read[i])
-            .map(|i| format!("{{{{ t{i} }}}}"))
-            .collect();
-        text.push_str(&format!("  output = \"{}\"\n}}\n", unread.join("\\n")));
-        text
-    }
-
-    /// A lower bound on the makespan when every task takes at least
-    /// `TASK_MS`. `depth[i]` is the number of tasks on the longest chain
-    /// ending before `i`, `height[i]` on the longest chain starting after it.
-    /// The critical path is one bound. With `s` slots per agent, take any
-    /// agent and any `d`, `h`: its `n` tasks with depth ≥ d and height ≥ h
-    /// cannot start before `d·TASK_MS`, must be done by makespan − `h·TASK_MS`,
-    /// and at most `s` run at once, so they need `ceil(n/s)·TASK_MS` between:
-    /// makespan ≥ (d + ceil(n/s) + `h)·TASK_MS`. (Summing per-layer bounds over
-    /// the layers would not be valid: layers overlap in time.)
-    fn lower_bound_ms(&self, slots: Option<usize>) -> u64 {
-        let tasks = self.reads.len();
-        let mut depth = vec![0usize; tasks];
-        for i in 0..tasks {
-            depth[i] = self.reads[i]
-                .iter()
-                .map(|&r| depth[r] + 1)
-                .max()
-                .unwrap_or(0);
-        }
-        let mut height = vec![0usize; tasks];
-        for i in (0..tasks).rev() {
-            for &r in &self.reads[i] {
-                height[r] = height[r].max(height[i] + 1);
-            }
-        }
-        let critical = (0..tasks)
-            .map(|i| depth[i] + 1 + height[i])
-            .max()
-            .unwrap_or(0);
-        let mut bound = critical;
-        if let Some(s) = slots {
-            let longest = depth.iter().max().copied().unwrap_or(0);
-            for a in 0..AGENTS {
-                for d in 0..=longest {
-                    for h in 0..=longest {
-                        let n = (0..tasks)
-                            .filter(|&i| self.agent[i] == a && depth[i] >= d && height[i] >= h)
-                            .count();
-                        if n > 0 {
-                            bound = bound.max(d + n.div_ceil(s) + h);
-                        }
-                    }
-                }
-            }
-        }
-        bound as u64 * TASK_MS
-    }
-}
-
 fn dag(
     runtime: &tokio::runtime::Runtime,
     mock: &MockProcess,
@@ -408,7 +287,7 @@ fn dag(
     Row {
         scenario: format!("{tasks}-task DAG, {slots_text} ({mode})"),
         makespan_ms,
-        bound_ms: shape.lower_bound_ms(slots),
+        bound_ms: shape.lower_bound_ms(slots, TASK_MS),
         speedup,
         cpu_per_task: Some(per_task(cpu)),
         mock_cpu_per_task: Some(per_task(mock_cpu)),
@@ -431,7 +310,7 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     let dir = tempfile::tempdir().expect("a temp dir");
-    let shape = Dag::layered();
+    let shape = Dag::layered(LAYERS, WIDTH, AGENTS);
 
     let mut rows = vec![seed(&runtime, &mock.base_url())];
     for slots in [Some(SLOTS), None] {

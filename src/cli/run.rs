@@ -432,7 +432,12 @@ async fn execute_durable(
         return Ok(());
     }
     let progress = (!args.quiet).then(|| Progress::for_stderr(workflow));
-    let follow = ingress.follow(run, &progress);
+    let follow = async {
+        match &progress {
+            Some(progress) => ingress.follow(run, progress).await,
+            None => ingress.outcome(run, &()).await,
+        }
+    };
     tokio::pin!(follow);
     let mut stopped_by = Code::Interrupted;
     let report = tokio::select! {

@@ -153,8 +153,28 @@ impl Ingress {
     }
 
     /// Waits for the run to end, telling `observer` of each event as it
-    /// comes, and returns its report.
+    /// comes (for a display of progress), and returns its report.
     pub async fn follow(&self, run: &str, observer: &dyn Observer) -> Result<Report, IngressError> {
+        self.attach(run, observer, Some(POLL)).await
+    }
+
+    /// Waits for the run to end, then tells `observer` of all its events
+    /// at once (for metrics), and returns its report: no polling while
+    /// it runs, which costs Restate an invocation each time.
+    pub async fn outcome(
+        &self,
+        run: &str,
+        observer: &dyn Observer,
+    ) -> Result<Report, IngressError> {
+        self.attach(run, observer, None).await
+    }
+
+    async fn attach(
+        &self,
+        run: &str,
+        observer: &dyn Observer,
+        poll: Option<Duration>,
+    ) -> Result<Report, IngressError> {
         let url = format!(
             "{}/restate/workflow/WfcRun/{}/attach",
             self.url,
@@ -163,14 +183,18 @@ impl Ingress {
         let attach = self.http.get(&url).send();
         tokio::pin!(attach);
         let mut seen = 0;
-        let response = loop {
-            tokio::select! {
-                response = &mut attach => break response.map_err(|err| self.unreachable(&err))?,
-                () = tokio::time::sleep(POLL) => {
-                    seen = self.tell(run, seen, observer).await?;
+        let response = match poll {
+            Some(every) => loop {
+                tokio::select! {
+                    response = &mut attach => break response,
+                    () = tokio::time::sleep(every) => {
+                        seen = self.tell(run, seen, observer).await?;
+                    }
                 }
-            }
-        };
+            },
+            None => attach.await,
+        }
+        .map_err(|err| self.unreachable(&err))?;
         if !response.status().is_success() {
             return Err(self.failure(run, response).await);
         }

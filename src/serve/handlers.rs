@@ -422,6 +422,7 @@ async fn start(
         caller: caller.subject,
         inputs,
         run,
+        stream,
     };
     let note = Note {
         caller: Some(run.caller.clone()),
@@ -612,6 +613,8 @@ struct AcceptedRun {
     caller: String,
     inputs: Map<String, Value>,
     run: RunId,
+    /// Whether the caller takes task events as they come.
+    stream: bool,
 }
 
 impl AcceptedRun {
@@ -718,7 +721,15 @@ impl AcceptedRun {
             .submit(&key, &submission)
             .await
             .map_err(|err| engine_error(err, id))?;
-        let follow = ingress.follow(&key, observer);
+        // Task events as they come only for a stream; the metrics take
+        // them at the end.
+        let follow = async {
+            if self.stream {
+                ingress.follow(&key, observer).await
+            } else {
+                ingress.outcome(&key, observer).await
+            }
+        };
         tokio::pin!(follow);
         tokio::select! {
             report = &mut follow => return report.map_err(|err| engine_error(err, id)),

@@ -201,7 +201,7 @@ async fn a_run_id_submitted_twice_starts_one_run_and_any_process_reads_its_repor
         ingress.submit(run, &discharge(1)).await.unwrap(),
         Submitted::AlreadyStarted
     );
-    let report = ingress.follow(run, &()).await.unwrap();
+    let report = ingress.outcome(run, &()).await.unwrap();
     assert!(report.success, "{report:#?}");
     assert_eq!(mock.requests().len(), 2, "two tasks, each asked once");
 
@@ -227,7 +227,7 @@ async fn a_run_id_submitted_twice_starts_one_run_and_any_process_reads_its_repor
 async fn all_succeed(restate: &Restate, runs: &[String]) {
     let ingress = Ingress::new(&restate.ingress);
     for run in runs {
-        let report = tokio::time::timeout(Duration::from_mins(2), ingress.follow(run, &()))
+        let report = tokio::time::timeout(Duration::from_mins(2), ingress.outcome(run, &()))
             .await
             .unwrap_or_else(|_| {
                 panic!("{run} did not finish; the server's log:\n{}", restate.log())
@@ -606,7 +606,7 @@ async fn ctrl_c_stops_a_durable_run_and_detach_only_submits() {
     assert_eq!(detached.code, Some(0), "{}", detached.stderr);
     assert_eq!(detached.stdout, "detached\n", "the run's id, for scripts");
     let ingress = Ingress::new(&restate.ingress);
-    assert!(ingress.follow("detached", &()).await.unwrap().success);
+    assert!(ingress.outcome("detached", &()).await.unwrap().success);
     let asked_before = mock.requests().len();
 
     let child = run("stopped", &["--json"]).spawn();
@@ -627,4 +627,125 @@ async fn ctrl_c_stops_a_durable_run_and_detach_only_submits() {
         panic!("the stopped run has ended")
     };
     assert_eq!(outcome(&kept), outcome(&report));
+}
+
+/// One agent taking 4 requests at once, and two workflows on it: routine
+/// work, and urgent work of a higher priority.
+const TRIAGE: &str = r#"
+agent Scribe {
+  model = "scribe"
+  max_concurrency = 4
+}
+
+workflow routine {
+  input note: text
+  task file_note -> Scribe {
+    priority = 1
+    prompt = "File this note: {{ note }}"
+  }
+}
+
+workflow urgent {
+  input note: text
+  task escalate -> Scribe {
+    priority = 9
+    prompt = "Escalate this note: {{ note }}"
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_hold_an_agents_slots_and_priorities_across_200_runs() {
+    let Some(Fleet {
+        restate,
+        mock,
+        dir,
+        router: _,
+    }) = Fleet::start(
+        "durable::two_workers_hold_an_agents_slots",
+        Duration::from_millis(100),
+    )
+    .await
+    else {
+        return;
+    };
+    let file = dir.path().join("triage.wf");
+    std::fs::write(&file, TRIAGE).unwrap();
+    let router = dir.path().join("triage.toml");
+    std::fs::write(
+        &router,
+        format!(
+            "[[agents.Scribe.endpoints]]\nurl = \"{}\"\n",
+            mock.base_url()
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let _first = restate.worker(&[&file], &router, port).await;
+    let _second = restate.worker(&[&file], &router, port).await;
+    let unit = Loader::default().load_unit(&file).unwrap();
+    let ingress = Ingress::new(&restate.ingress);
+    let submit = |workflow: &'static str, range: std::ops::Range<usize>| {
+        let ingress = ingress.clone();
+        let runs: Vec<(String, Submission)> = range
+            .map(|i| {
+                let inputs = serde_json::json!({ "note": format!("note {i}") });
+                let Value::Object(inputs) = inputs else {
+                    unreachable!()
+                };
+                (
+                    format!("{workflow}-{i}"),
+                    Submission::new(&unit, workflow, inputs),
+                )
+            })
+            .collect();
+        async move {
+            for (run, submission) in &runs {
+                ingress.submit(run, submission).await.unwrap();
+            }
+            runs.into_iter().map(|(run, _)| run).collect::<Vec<_>>()
+        }
+    };
+    // Routine work fills the queue; urgent work of later runs arrives
+    // while most of it still waits.
+    let mut runs = submit("routine", 0..100).await;
+    until_the_mock_has(&mock, |requests| requests.len() >= 8).await;
+    runs.extend(submit("urgent", 100..200).await);
+    all_succeed(&restate, &runs).await;
+
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 200, "each task asked once");
+    let first = requests.iter().map(|r| r.received).min().unwrap();
+    let last = requests.iter().filter_map(|r| r.finished).max().unwrap();
+    eprintln!("DEBUG span {:?} overtaken/waited", last - first);
+    assert_eq!(
+        most_at_once(&mock, "scribe", std::time::Instant::now()),
+        4,
+        "never more than the agent's 4 slots, across both workers"
+    );
+    let received = |prefix: &str| -> Vec<std::time::Instant> {
+        requests
+            .iter()
+            .filter(|r| r.prompt.starts_with(prefix))
+            .map(|r| r.received)
+            .collect()
+    };
+    let (routine, urgent) = (received("File"), received("Escalate"));
+    let first_urgent = *urgent.iter().min().unwrap();
+    let last_urgent = *urgent.iter().max().unwrap();
+    // Between the first urgent request and the last, only a routine
+    // request already granted a slot when the urgent ones queued may start.
+    let overtaken = routine
+        .iter()
+        .filter(|at| **at > first_urgent && **at < last_urgent)
+        .count();
+    assert!(
+        overtaken <= 4,
+        "{overtaken} routine requests started while urgent ones waited"
+    );
+    let waited = routine.iter().filter(|at| **at > last_urgent).count();
+    assert!(
+        waited >= 20,
+        "urgent work overtook queued routine work (only {waited} routine requests came after it)"
+    );
 }

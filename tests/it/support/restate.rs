@@ -148,6 +148,19 @@ impl Restate {
     /// registered. Its log is read all along, so it never blocks on a
     /// full pipe.
     pub(crate) async fn worker(&self, paths: &[&Path], router: &Path, port: u16) -> Worker {
+        self.worker_logging(paths, router, port, "info,wfc=debug")
+            .await
+    }
+
+    /// A worker as [`Restate::worker`] starts it, logging what `filter`
+    /// (`WFC_LOG`) lets through.
+    pub(crate) async fn worker_logging(
+        &self,
+        paths: &[&Path],
+        router: &Path,
+        port: u16,
+        filter: &str,
+    ) -> Worker {
         let mut child = Wfc::new()
             .arg("worker")
             .args(paths)
@@ -155,7 +168,7 @@ impl Restate {
             .arg(router)
             .args(["--restate-admin", &self.admin])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("WFC_LOG", "info,wfc=debug")
+            .env("WFC_LOG", filter)
             .spawn();
         let stderr = child.stderr.take().expect("the worker's stderr is piped");
         let (ready, serving) = tokio::sync::oneshot::channel();
