@@ -9,7 +9,10 @@
 //!    runs at a time, one after another), and runs per second with 200 runs
 //!    submitted at once; on the local engine, and on Restate with 1, 2 and 4
 //!    workers.
-//! 2. A 500-task layered DAG (10 layers of 50, 4 agents of 8 slots): the
+//! 2. A chain of 5 tasks on an agent of 4 slots, one run at a time: the
+//!    latency each task adds (from the answer of the task before it to
+//!    its own request reaching the model server), on both engines.
+//! 3. A 500-task layered DAG (10 layers of 50, 4 agents of 8 slots): the
 //!    makespan against its lower bound, on both engines.
 
 #[path = "../tests/it/support/command.rs"]
@@ -49,6 +52,48 @@ const LATENCY_RUNS: usize = 60;
 const THROUGHPUT_RUNS: usize = 200;
 const WORKERS: [usize; 3] = [1, 2, 4];
 const DAG_SLOTS: usize = 8;
+const CHAIN: usize = 5;
+const CHAIN_RUNS: usize = 20;
+
+/// A chain of tasks, each reading the one before, on an agent of 4 slots.
+fn chain_source() -> String {
+    let mut text = String::from(
+        "agent Scribe {\n  model = \"scribe\"\n  max_concurrency = 4\n}\n\nworkflow chain {\n  input note: text\n",
+    );
+    for step in 0..CHAIN {
+        let before = if step == 0 {
+            "{{ note }}".to_string()
+        } else {
+            format!("{{{{ s{} }}}}", step - 1)
+        };
+        text.push_str(&format!(
+            "  task s{step} -> Scribe {{\n    prompt = \"Step {step}: {before}\"\n  }}\n"
+        ));
+    }
+    text.push_str(&format!("  output = \"{{{{ s{} }}}}\"\n}}\n", CHAIN - 1));
+    text
+}
+
+/// The latency each chain task added: from the answer before it to its
+/// own request, in ms, sorted; the runs go one at a time.
+async fn chain_gaps<E: Engine>(engine: &E, mock: &MockServer, round: usize) -> Vec<f64> {
+    let mut gaps = Vec::new();
+    for run in 0..CHAIN_RUNS {
+        let before = mock.requests().len();
+        let Value::Object(inputs) = json!({ "note": format!("chain {round}-{run}") }) else {
+            unreachable!()
+        };
+        let report = engine.run(format!("chain-{round}-{run}"), inputs).await;
+        assert!(report.success, "the chain failed");
+        let requests = mock.requests();
+        for pair in requests[before..].windows(2) {
+            let answered = pair[0].finished.expect("answered");
+            gaps.push(pair[1].received.duration_since(answered).as_secs_f64() * 1e3);
+        }
+    }
+    gaps.sort_by(f64::total_cmp);
+    gaps
+}
 
 /// The latency each run added, and the throughput.
 struct Row {
@@ -101,7 +146,7 @@ impl Engine for Durable {
             .submit(&id, &submission)
             .await
             .expect("submitted");
-        self.ingress.outcome(&id, &()).await.expect("a report")
+        self.ingress.report(&id).await.expect("a report")
     }
 }
 
@@ -260,6 +305,7 @@ async fn bench() {
         "MedicalQA",
         "Billing",
         "Claims",
+        "Scribe",
         "A0",
         "A1",
         "A2",
@@ -273,6 +319,20 @@ async fn bench() {
         program: Arc::new(load(&discharge)),
         mock_url: mock.base_url(),
     });
+    let chain = dir.path().join("chain.wf");
+    std::fs::write(&chain, chain_source()).expect("write the chain");
+    let mut chains = vec![(
+        "local".to_string(),
+        chain_gaps(
+            &Local {
+                program: Arc::new(load(&chain)),
+                mock_url: mock.base_url(),
+            },
+            &mock,
+            0,
+        )
+        .await,
+    )];
     let mut rows = vec![measure("local".into(), local, 0).await];
     let dag_local = dag_makespan(
         &Local {
@@ -303,7 +363,22 @@ async fn bench() {
             "restate, {workers} worker{}",
             if workers == 1 { "" } else { "s" }
         );
-        rows.push(measure(name, durable, round + 1).await);
+        // The first runs on a new deployment open its connections.
+        for warm_up in 0..CLIENTS {
+            durable
+                .run(
+                    format!("warm-up-{round}-{warm_up}"),
+                    discharge_inputs(warm_up),
+                )
+                .await;
+        }
+        rows.push(measure(name.clone(), durable, round + 1).await);
+        let engine = Durable {
+            ingress: Ingress::new(&restate.ingress),
+            file: chain.clone(),
+            workflow: "chain".into(),
+        };
+        chains.push((name, chain_gaps(&engine, &mock, round + 1).await));
         if workers == 2 {
             let engine = Durable {
                 ingress: Ingress::new(&restate.ingress),
@@ -329,6 +404,16 @@ async fn bench() {
             row.p99_ms,
             row.runs_per_s,
             row.cpu_busy * 100.0
+        );
+    }
+    println!(
+        "\n{CHAIN}-task chain, one run at a time: latency added per task (its request − the answer before it), {CHAIN_RUNS} runs"
+    );
+    for (engine, gaps) in &chains {
+        println!(
+            "{engine:<20} p50 {:>6.1} ms   p99 {:>6.1} ms",
+            percentile(gaps, 0.5),
+            percentile(gaps, 0.99)
         );
     }
     let bound = shape.lower_bound_ms(Some(DAG_SLOTS), TASK_MS);

@@ -435,7 +435,7 @@ async fn execute_durable(
     let follow = async {
         match &progress {
             Some(progress) => ingress.follow(run, progress).await,
-            None => ingress.outcome(run, &()).await,
+            None => ingress.report(run).await,
         }
     };
     tokio::pin!(follow);

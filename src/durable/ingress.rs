@@ -155,7 +155,7 @@ impl Ingress {
     /// Waits for the run to end, telling `observer` of each event as it
     /// comes (for a display of progress), and returns its report.
     pub async fn follow(&self, run: &str, observer: &dyn Observer) -> Result<Report, IngressError> {
-        self.attach(run, observer, Some(POLL)).await
+        self.attach(run, Some(observer), Some(POLL)).await
     }
 
     /// Waits for the run to end, then tells `observer` of all its events
@@ -166,13 +166,20 @@ impl Ingress {
         run: &str,
         observer: &dyn Observer,
     ) -> Result<Report, IngressError> {
-        self.attach(run, observer, None).await
+        self.attach(run, Some(observer), None).await
     }
 
+    /// Waits for the run to end and returns its report, without its events.
+    pub async fn report(&self, run: &str) -> Result<Report, IngressError> {
+        self.attach(run, None, None).await
+    }
+
+    /// Waits for the run's report; tells `observer` of the run's events
+    /// every `poll` while it runs, and of the rest at the end.
     async fn attach(
         &self,
         run: &str,
-        observer: &dyn Observer,
+        observer: Option<&dyn Observer>,
         poll: Option<Duration>,
     ) -> Result<Report, IngressError> {
         let url = format!(
@@ -183,8 +190,8 @@ impl Ingress {
         let attach = self.http.get(&url).send();
         tokio::pin!(attach);
         let mut seen = 0;
-        let response = match poll {
-            Some(every) => loop {
+        let response = match (poll, observer) {
+            (Some(every), Some(observer)) => loop {
                 tokio::select! {
                     response = &mut attach => break response,
                     () = tokio::time::sleep(every) => {
@@ -192,14 +199,16 @@ impl Ingress {
                     }
                 }
             },
-            None => attach.await,
+            _ => attach.await,
         }
         .map_err(|err| self.unreachable(&err))?;
         if !response.status().is_success() {
             return Err(self.failure(run, response).await);
         }
         let report = self.json(response, "a run report").await?;
-        self.tell(run, seen, observer).await?;
+        if let Some(observer) = observer {
+            self.tell(run, seen, observer).await?;
+        }
         Ok(report)
     }
 

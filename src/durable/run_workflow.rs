@@ -1,11 +1,13 @@
 //! A run on the durable engine: a Restate workflow keyed by the run's id.
 //! It drives the same [`Conductor`] as the local engine. Each ready task
-//! asks its agent's fleet-wide slots for a lease, then calls the task
-//! service; all of these are durable futures awaited together, so a task
-//! starts the moment its dependencies finish and its slot is granted, and
-//! a replay after a crash sees the same order of events. Every time the
-//! conductor sees comes from the journal (the task service's own clock),
-//! so a replay takes the same steps.
+//! gets an awakeable for its result and goes to its agent's fleet-wide
+//! slots, which start the task service when a slot is free (or straight
+//! to the task service, for an agent without a limit); the awakeables are
+//! durable futures awaited together, so a task starts the moment its
+//! dependencies finish and its slot is free, and a replay after a crash
+//! sees the same order of events. Every time the conductor sees comes from
+//! the submission and the journal (the task service's own clock), so a
+//! replay takes the same steps.
 //!
 //! The run keeps its events in its state for `wfc run`, `wfc serve` and
 //! their observers, readable at any time through the `events` handler.
@@ -19,9 +21,9 @@ use restate_sdk::context::DurableFuture;
 use restate_sdk::prelude::*;
 
 use super::Worker;
-use super::slots::{AgentSlotsClient, LeaseRequest};
+use super::slots::{Acquire, AgentSlotsClient, LeaseRequest};
 use super::submission::Submission;
-use super::task_service::{Attempted, WfcTaskClient, epoch_ms};
+use super::task_service::{Attempted, TaskCall, WfcTaskClient};
 use crate::check::phi::Policy;
 use crate::render::Renderer;
 use crate::run::conduct::{Conductor, Engine};
@@ -29,9 +31,7 @@ use crate::run::{Failure, Finished, Job, Recorder, Report, RunEvent};
 
 /// What the run awaits.
 enum Step {
-    /// A slot for the task was granted (or the wait ended in an error).
-    Granted(usize, Result<(), TerminalError>),
-    /// The task service answered for the task.
+    /// The task service resolved the task's awakeable.
     Done(usize, Result<Json<Attempted>, TerminalError>),
     /// Someone asked the run to stop (`stop`): it ends as if interrupted.
     Stop,
@@ -69,7 +69,7 @@ impl WfcRun {
         let workflow = &program.workflows[index];
         let renderer =
             Renderer::new(workflow).map_err(|err| TerminalError::new(err.to_string()))?;
-        let start_ms = ctx.run(|| async { Ok(epoch_ms()) }).name("start").await?;
+        let start_ms = submission.submitted_ms;
         let recorder = Recorder::default();
         // Slots are the fleet's, granted by each agent's object.
         let unlimited = |_: &str| None;
@@ -84,83 +84,81 @@ impl WfcRun {
         let run = ctx.key().to_string();
         let mut conductor = Conductor::new(&engine, &submission.inputs);
         let mut pending: DurableFuturesUnordered<Pending<'_>> = DurableFuturesUnordered::new();
-        // Each task's job and the lease (its awakeable) it asked for.
-        let mut jobs: BTreeMap<usize, (Job, String)> = BTreeMap::new();
-        let (mut now_ms, mut running, mut peak, mut events) = (0_u64, 0_usize, 0_usize, 0_u64);
+        // Each task's job, and whether it waits for (or holds) a slot of
+        // its agent's.
+        let mut jobs: BTreeMap<usize, (Job, bool)> = BTreeMap::new();
+        // When each answered task's attempts began and ended.
+        let mut spans: Vec<(u64, u64)> = Vec::new();
+        let (mut now_ms, mut events) = (0_u64, 0_u64);
         let mut interrupted = false;
         let stop = ctx.promise::<()>(STOP);
         pending.push(Box::pin(stop.map(|_| Step::Stop)));
         loop {
             for (task, job) in conductor.ready(now_ms) {
+                let (done, result) = ctx.awakeable::<Json<Attempted>>();
+                pending.push(Box::pin(result.map(move |r| Step::Done(task, r))));
+                let capacity = self.worker.capacity(&program.agents, &job.agent);
+                let limited = capacity != u32::MAX;
+                jobs.insert(task, (job.clone(), limited));
+                // An agent without a limit needs no lease: the task starts now.
+                if !limited {
+                    ctx.service_client::<WfcTaskClient>()
+                        .exec(Json(TaskCall {
+                            job,
+                            done,
+                            slot_of: None,
+                        }))
+                        .send();
+                    continue;
+                }
                 let (priority, remaining_cost) = conductor.urgency(task);
-                let (awakeable, granted) = ctx.awakeable::<()>();
+                let request = LeaseRequest {
+                    awakeable: done,
+                    run: run.clone(),
+                    priority,
+                    remaining_cost,
+                    capacity,
+                };
                 ctx.object_client::<AgentSlotsClient>(job.agent.clone())
-                    .acquire(Json(LeaseRequest {
-                        awakeable: awakeable.clone(),
-                        run: run.clone(),
-                        priority,
-                        remaining_cost,
-                        capacity: self.worker.capacity(&program.agents, &job.agent),
-                    }))
+                    .acquire(Json(Acquire { request, job }))
                     .send();
-                pending.push(Box::pin(granted.map(move |r| Step::Granted(task, r))));
-                jobs.insert(task, (job, awakeable));
             }
             events = publish(&ctx, &recorder, events);
             if jobs.is_empty() {
                 break;
             }
-            let next = match pending.next().await {
-                Ok(Some((_, step))) => step,
-                Ok(None) => break,
-                Err(_cancelled) => Step::Stop,
-            };
-            match next {
-                Step::Stop => {
+            let (task, result) = match pending.next().await {
+                Ok(Some((_, Step::Done(task, result)))) => (task, result),
+                Ok(Some((_, Step::Stop))) | Err(_) => {
                     interrupted = true;
                     break;
                 }
-                Step::Granted(task, Ok(())) => {
-                    let job = jobs[&task].0.clone();
-                    let call = ctx.service_client::<WfcTaskClient>().exec(Json(job)).call();
-                    pending.push(Box::pin(call.map(move |r| Step::Done(task, r))));
-                    running += 1;
-                    peak = peak.max(running);
-                }
-                Step::Granted(task, Err(error)) => {
-                    let (job, _) = jobs.remove(&task).expect("a waiting task has a job");
-                    let failure = Failure::permanent(error.message().to_string(), 0);
-                    conductor.settle(task, job, Err(failure), now_ms);
-                }
-                Step::Done(task, result) => {
-                    running -= 1;
-                    let (job, lease) = jobs.remove(&task).expect("a running task has a job");
-                    ctx.object_client::<AgentSlotsClient>(job.agent.clone())
-                        .release(lease)
-                        .send();
-                    let attempted = match result {
-                        Ok(Json(attempted)) => attempted,
-                        Err(error) => Attempted {
-                            result: Err(Failure::permanent(error.message().to_string(), 0)),
-                            started_ms: 0,
-                            finished_ms: 0,
-                            events: Vec::new(),
-                        },
-                    };
-                    if attempted.started_ms > 0 {
-                        conductor.started_at(task, attempted.started_ms.saturating_sub(start_ms));
-                    }
-                    now_ms = now_ms.max(attempted.finished_ms.saturating_sub(start_ms));
-                    for event in &attempted.events {
-                        event.replay(&recorder);
-                    }
-                    conductor.settle(task, job, attempted.result, now_ms);
-                }
+                Ok(None) => break,
+            };
+            let (job, _) = jobs.remove(&task).expect("a running task has a job");
+            let attempted = match result {
+                Ok(Json(attempted)) => attempted,
+                Err(error) => Attempted {
+                    result: Err(Failure::permanent(error.message().to_string(), 0)),
+                    started_ms: 0,
+                    finished_ms: 0,
+                    events: Vec::new(),
+                },
+            };
+            if attempted.started_ms > 0 {
+                conductor.started_at(task, attempted.started_ms.saturating_sub(start_ms));
+                spans.push((attempted.started_ms, attempted.finished_ms));
             }
+            now_ms = now_ms.max(attempted.finished_ms.saturating_sub(start_ms));
+            for event in &attempted.events {
+                event.replay(&recorder);
+            }
+            conductor.settle(task, job, attempted.result, now_ms);
         }
         if interrupted {
             for agent in jobs
                 .values()
+                .filter(|(_, limited)| *limited)
                 .map(|(job, _)| job.agent.clone())
                 .collect::<std::collections::BTreeSet<_>>()
             {
@@ -177,7 +175,7 @@ impl WfcRun {
             records,
             scope,
             wall: Duration::from_millis(now_ms),
-            peak_parallelism: peak,
+            peak_parallelism: most_at_once(&spans),
             interrupted,
         };
         Ok(Json(Report::new(&workflow.name, &finished, output)))
@@ -212,6 +210,23 @@ impl WfcRun {
         }
         Ok(Json(events))
     }
+}
+
+/// The most tasks that were running at once.
+fn most_at_once(spans: &[(u64, u64)]) -> usize {
+    let mut changes: Vec<(u64, i32)> = spans
+        .iter()
+        .flat_map(|&(start, end)| [(start, 1), (end, -1)])
+        .collect();
+    // Ends before starts at the same instant.
+    changes.sort_unstable();
+    let mut now = 0_i32;
+    let mut most = 0_i32;
+    for (_, change) in changes {
+        now += change;
+        most = most.max(now);
+    }
+    usize::try_from(most).unwrap_or(0)
 }
 
 /// Keeps the events recorded since the last call in the run's state;

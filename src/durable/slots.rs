@@ -4,26 +4,34 @@
 //! `max_concurrency` and its servers' capacity hold for every run on every
 //! worker at once.
 //!
-//! A run asks for a slot by sending `acquire` with an awakeable it then
-//! awaits; the object resolves that awakeable when the slot is granted
-//! (never awaiting anything itself, so its key is never locked for long)
-//! and forgets the lease on `release`. Among waiting requests the most
-//! urgent goes first: higher priority, then more work still ahead of the
-//! task, then the earlier request; so an urgent task of a later run
-//! overtakes the queued tasks of earlier ones.
+//! A run asks for a slot by sending `acquire` with the task's job and the
+//! awakeable it awaits the task's result on. The object starts the task
+//! service itself when it grants the slot (never awaiting anything, so its
+//! key is never locked for long), and the task service gives the slot
+//! back with `release` when it is done: a slot passes from one task to
+//! the next in two one-way messages, without the runs in between. Among
+//! waiting requests the most urgent goes first: higher priority, then
+//! more work still ahead of the task, then the earlier request; so an
+//! urgent task of a later run overtakes the queued tasks of earlier ones.
 //!
 //! Cost per task: two one-way calls to the object (acquire, release), one
-//! awakeable, and one rewrite of the object's state for each.
+//! rewrite of the object's queue for each, and, while the task waits, its
+//! job in the object's state (prompts, like the journal: see the README on
+//! where PHI lives).
 
 use std::collections::BTreeMap;
 
 use restate_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::task_service::{TaskCall, WfcTaskClient};
+use crate::run::Job;
+
 /// A run's request for a slot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRequest {
-    /// Resolved when the slot is granted; also the lease's id.
+    /// The awakeable the run awaits the task's result on; also the
+    /// lease's id.
     pub awakeable: String,
     /// The run that asks, so a cancelled run's leases can be freed.
     pub run: String,
@@ -83,43 +91,78 @@ impl Slots {
     }
 }
 
+/// A task waiting for a slot of its agent, and what it will send.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Acquire {
+    pub request: LeaseRequest,
+    pub job: Job,
+}
+
 const STATE: &str = "slots";
+
+/// Where a waiting task's job is kept until its slot is granted.
+fn job_key(lease: &str) -> String {
+    format!("job/{lease}")
+}
 
 pub struct AgentSlots;
 
 #[restate_sdk::object]
 impl AgentSlots {
-    /// Queues a request for a slot; the slot is granted by resolving the
-    /// request's awakeable, at once when one is free.
+    /// Queues a task for a slot, and starts it at once when one is free.
     #[handler]
     async fn acquire(
         &self,
         ctx: ObjectContext<'_>,
-        Json(request): Json<LeaseRequest>,
+        Json(Acquire { request, job }): Json<Acquire>,
     ) -> HandlerResult<()> {
         let mut slots = load(&ctx).await?;
+        let lease = request.awakeable.clone();
         slots.queue(request);
-        grant_and_store(&ctx, slots);
+        let mut job = Some(job);
+        for granted in slots.grant() {
+            let job = match job.take_if(|_| granted == lease) {
+                Some(job) => job,
+                None => waiting_job(&ctx, &granted).await?,
+            };
+            start(&ctx, granted, job);
+        }
+        if let Some(job) = job {
+            ctx.set(&job_key(&lease), Json(job));
+        }
+        ctx.set(STATE, Json(slots));
         Ok(())
     }
 
-    /// Frees the lease's slot; an unknown lease is already free.
+    /// Frees the lease's slot (the task service, when its task is done);
+    /// an unknown lease is already free.
     #[handler]
     async fn release(&self, ctx: ObjectContext<'_>, lease: String) -> HandlerResult<()> {
         let mut slots = load(&ctx).await?;
         slots.held.remove(&lease);
-        grant_and_store(&ctx, slots);
+        for granted in slots.grant() {
+            let job = waiting_job(&ctx, &granted).await?;
+            start(&ctx, granted, job);
+        }
+        ctx.set(STATE, Json(slots));
         Ok(())
     }
 
-    /// Frees every lease of a run, and drops its waiting requests: for a
-    /// run that ends before its tasks do (cancelled).
+    /// Drops a run's waiting requests, for a run that ends before its
+    /// tasks do (stopped). Its tasks already started keep their slots
+    /// until their requests end: the model servers are still busy with
+    /// them.
     #[handler]
     async fn release_run(&self, ctx: ObjectContext<'_>, run: String) -> HandlerResult<()> {
         let mut slots = load(&ctx).await?;
-        slots.held.retain(|_, holder| *holder != run);
-        slots.waiting.retain(|w| w.request.run != run);
-        grant_and_store(&ctx, slots);
+        slots.waiting.retain(|w| {
+            let keep = w.request.run != run;
+            if !keep {
+                ctx.clear(&job_key(&w.request.awakeable));
+            }
+            keep
+        });
+        ctx.set(STATE, Json(slots));
         Ok(())
     }
 }
@@ -132,11 +175,26 @@ async fn load(ctx: &ObjectContext<'_>) -> Result<Slots, TerminalError> {
         .unwrap_or_default())
 }
 
-fn grant_and_store(ctx: &ObjectContext<'_>, mut slots: Slots) {
-    for awakeable in slots.grant() {
-        ctx.resolve_awakeable(&awakeable, ());
-    }
-    ctx.set(STATE, Json(slots));
+/// The job of a task that waited for its slot, taken out of the state.
+async fn waiting_job(ctx: &ObjectContext<'_>, lease: &str) -> Result<Job, TerminalError> {
+    let key = job_key(lease);
+    let job = ctx
+        .get::<Json<Job>>(&key)
+        .await?
+        .ok_or_else(|| TerminalError::new(format!("lease {lease} has no job")))?;
+    ctx.clear(&key);
+    Ok(job.into_inner())
+}
+
+/// Starts a task whose slot was granted; it gives the slot back itself.
+fn start(ctx: &ObjectContext<'_>, lease: String, job: Job) {
+    ctx.service_client::<WfcTaskClient>()
+        .exec(Json(TaskCall {
+            job,
+            done: lease,
+            slot_of: Some(ctx.key().to_string()),
+        }))
+        .send();
 }
 
 #[cfg(test)]

@@ -20,6 +20,10 @@ pub struct Submission {
     /// The text of the root file and of every file it imports.
     pub sources: BTreeMap<PathBuf, String>,
     pub inputs: serde_json::Map<String, serde_json::Value>,
+    /// When it was made (milliseconds since the Unix epoch, by the
+    /// submitter's clock): the run's time zero, so its wall time counts
+    /// from the request, and it costs no journal step to take.
+    pub submitted_ms: u64,
 }
 
 impl Submission {
@@ -42,6 +46,7 @@ impl Submission {
                 })
                 .collect(),
             inputs,
+            submitted_ms: super::task_service::epoch_ms(),
         }
     }
 

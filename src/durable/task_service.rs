@@ -16,6 +16,7 @@ use restate_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Worker;
+use super::slots::AgentSlotsClient;
 use crate::run::{Answer, Attempts, Executor, Failure, Job, Observer, Recorder, RunEvent, retried};
 
 /// What came of a job, with when its first attempt began and its last
@@ -37,32 +38,58 @@ struct Timed {
     finished_ms: u64,
 }
 
+/// A task to run, and where its result goes.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TaskCall {
+    pub job: Job,
+    /// The run's awakeable, resolved with the [`Attempted`].
+    pub done: String,
+    /// The agent whose slot the task holds (lease `done`), given back when
+    /// the task is done; `None` for an agent without a limit.
+    pub slot_of: Option<String>,
+}
+
 pub struct WfcTask {
     pub worker: Arc<Worker>,
 }
 
 #[restate_sdk::service]
 impl WfcTask {
+    /// Runs the task's attempts, then resolves the run's awakeable with
+    /// what came of them and gives the slot back.
     #[handler]
-    async fn exec(&self, ctx: Context<'_>, Json(job): Json<Job>) -> HandlerResult<Json<Attempted>> {
+    async fn exec(&self, ctx: Context<'_>, Json(call): Json<TaskCall>) -> HandlerResult<()> {
+        let attempted = self.attempted(&ctx, &call.job).await;
+        ctx.resolve_awakeable(&call.done, Json(attempted));
+        if let Some(agent) = call.slot_of {
+            ctx.object_client::<AgentSlotsClient>(agent)
+                .release(call.done)
+                .send();
+        }
+        Ok(())
+    }
+}
+
+impl WfcTask {
+    async fn attempted(&self, ctx: &Context<'_>, job: &Job) -> Attempted {
         let recorder = Recorder::default();
         let steps = Journaled {
-            ctx: &ctx,
+            ctx,
             worker: &self.worker,
             times: Mutex::new(None),
         };
-        let result = retried(&steps, &job, &self.worker.backoff, &recorder).await;
+        let result = retried(&steps, job, &self.worker.backoff, &recorder).await;
         let (started_ms, finished_ms) = steps
             .times
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
             .unwrap_or_default();
-        Ok(Json(Attempted {
+        Attempted {
             result,
             started_ms,
             finished_ms,
             events: recorder.take(),
-        }))
+        }
     }
 }
 
