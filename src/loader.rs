@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::ast::{Import, Item, Module};
-use crate::parse::{self, SyntaxError};
+use crate::parse::{self, Recovered, SyntaxError};
 use crate::source::{SourceFile, Span};
 
 /// A file as read and parsed.
@@ -15,6 +15,21 @@ use crate::source::{SourceFile, Span};
 pub struct Loaded {
     pub source: Arc<SourceFile>,
     pub module: Result<Module, SyntaxError>,
+    /// When the file has syntax errors: every one, and what parses
+    /// around them.
+    pub recovered: Option<Recovered>,
+}
+
+impl Loaded {
+    /// The file's items: all of them, or those its syntax errors left.
+    #[must_use]
+    pub fn items(&self) -> Option<&Module> {
+        match (&self.module, &self.recovered) {
+            (Ok(module), _) => Some(module),
+            (Err(_), Some(recovered)) => recovered.module.as_ref(),
+            (Err(_), None) => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -57,7 +72,7 @@ impl Loader {
             imports: Vec::new(),
             errors: Vec::new(),
         };
-        if let Ok(module) = &root.module {
+        if let Some(module) = root.items() {
             Walk::new(self, &root).imports_of(module, &mut unit);
         }
         Ok(unit)
@@ -65,9 +80,14 @@ impl Loader {
 
     fn parse(source: SourceFile) -> Loaded {
         let module = parse::parse(&source);
+        let recovered = module
+            .as_ref()
+            .err()
+            .map(|first| parse::recover(&source, first.clone()));
         Loaded {
             source: Arc::new(source),
             module,
+            recovered,
         }
     }
 }
@@ -89,6 +109,7 @@ fn not_utf8(path: &Path, err: &std::string::FromUtf8Error) -> Loaded {
             label: "not UTF-8".into(),
             help: Some("save the file as UTF-8; .wf files are UTF-8 text".into()),
         }),
+        recovered: None,
     }
 }
 

@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use crate::ast::{self, Item};
 use crate::loader::{Imported, Loader, Unit, file_name};
+use crate::parse::{Broken, Recovered};
 use crate::source::{SourceFile, Span};
 pub use agents::PROPERTIES as AGENT_PROPERTIES;
 pub use problem::Problem;
@@ -56,12 +57,24 @@ pub fn check_file(loader: &mut Loader, path: &Path) -> std::io::Result<FileRepor
 /// Pure: every file it needs is already in `unit`.
 pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
     let loaded = &unit.root;
-    let module = match &loaded.module {
-        Ok(module) => module,
-        Err(syntax) => {
+    let (module, recovered) = match (&loaded.module, &loaded.recovered) {
+        (Ok(module), _) => (module, None),
+        (
+            Err(_),
+            Some(
+                recovered @ Recovered {
+                    module: Some(module),
+                    ..
+                },
+            ),
+        ) => (module, Some(recovered)),
+        (Err(syntax), recovered) => {
+            let errors = recovered
+                .as_ref()
+                .map_or_else(|| vec![syntax.clone()], |r| r.errors.clone());
             return FileReport {
                 source: loaded.source.clone(),
-                problems: vec![Problem::Syntax(syntax.clone())],
+                problems: errors.into_iter().map(Problem::Syntax).collect(),
                 program: None,
             };
         }
@@ -108,6 +121,19 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
         budget::check(workflow, &def, &agents, &mut problems);
         workflows.push(def);
     }
+    if let Some(recovered) = recovered {
+        // Only what the syntax errors do not explain: no warnings about a
+        // file that does not parse, no unknown names the broken parts
+        // declared, and no program.
+        problems.retain(|problem| problem.is_error() && !explained(&recovered.broken, problem));
+        problems.extend(recovered.errors.iter().cloned().map(Problem::Syntax));
+        problems.sort_by_key(primary_offset);
+        return FileReport {
+            source: loaded.source.clone(),
+            problems,
+            program: None,
+        };
+    }
     problems.sort_by_key(primary_offset);
 
     let mut agents: Vec<AgentDef> = agents.into_values().collect();
@@ -116,6 +142,22 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
         source: loaded.source.clone(),
         problems,
         program: Some(Program { agents, workflows }),
+    }
+}
+
+/// Whether `problem` follows from the parts a syntax error broke: a
+/// reference to what they declared, or a workflow or file left empty.
+fn explained(broken: &Broken, problem: &Problem) -> bool {
+    match problem {
+        Problem::UnknownTask { name, .. }
+        | Problem::UnknownInput { name, .. }
+        | Problem::UnknownName { name, .. }
+        | Problem::MissingInput { name, .. } => broken.names.contains(name),
+        Problem::UnknownAgent { name, .. } | Problem::UnknownType { name, .. } => {
+            broken.imports || broken.names.contains(name)
+        }
+        Problem::NoTasks { .. } | Problem::EmptyFile { .. } => true,
+        _ => false,
     }
 }
 

@@ -2,6 +2,7 @@
 //! grammar rule; syntax errors are explained in words in `error.rs`.
 
 mod error;
+mod recover;
 mod strings;
 
 use pest::Parser as _;
@@ -14,6 +15,7 @@ use crate::ast::{
 };
 use crate::source::{SourceFile, Span};
 pub use error::SyntaxError;
+pub use recover::{Broken, Recovered, recover};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "../grammar/wf.pest"]
