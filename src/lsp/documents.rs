@@ -91,6 +91,14 @@ impl Documents {
         }
     }
 
+    /// Each open document's path and text.
+    pub(super) fn texts(&self) -> Vec<(std::path::PathBuf, String)> {
+        self.open
+            .values()
+            .map(|doc| (convert::path(&doc.uri), doc.text.clone()))
+            .collect()
+    }
+
     pub(super) fn uris(&self) -> Vec<Uri> {
         self.open.values().map(|doc| doc.uri.clone()).collect()
     }

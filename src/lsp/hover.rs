@@ -45,6 +45,7 @@ pub(super) fn hover(analysis: &Analysis, position: Position) -> Option<Hover> {
             let input = workflow()?.inputs.iter().find(|i| i.name == key.name)?;
             input_text(input)
         }
+        Kind::Field => field_text(analysis, key)?,
     };
     Some(Hover {
         contents: HoverContents::Markup(MarkupContent {
@@ -53,6 +54,37 @@ pub(super) fn hover(analysis: &Analysis, position: Position) -> Option<Hover> {
         }),
         range: Some(convert::range(source, occurrence.span)),
     })
+}
+
+/// A field as declared (its line, and the doc comments above it), and
+/// whose answer it belongs to.
+fn field_text(analysis: &Analysis, key: &super::symbols::Key) -> Option<String> {
+    let declaration = analysis.index.declaration(key)?;
+    let text = analysis.source().text();
+    let line_start = text[..declaration.span.start]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line_end = text[declaration.span.start..]
+        .find('\n')
+        .map_or(text.len(), |i| declaration.span.start + i);
+    let line = text[line_start..line_end].trim().trim_end_matches(',');
+    let docs: Vec<&str> = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .take_while(|line| line.starts_with("///"))
+        .map(|line| line.trim_start_matches('/').trim())
+        .collect();
+    let (owner, _) = key.name.split_once('.')?;
+    let mut out = format!("```wf\n{line}\n```");
+    let docs: Vec<&str> = docs.into_iter().rev().collect();
+    doc(&mut out, &docs.join("\n"));
+    let whose = match &key.workflow {
+        Some(_) => format!("a field of task `{owner}`'s answer"),
+        None => format!("a field of schema `{owner}`"),
+    };
+    list(&mut out, &[whose]);
+    Some(out)
 }
 
 fn doc(out: &mut String, doc: &str) {

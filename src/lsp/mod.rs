@@ -262,8 +262,13 @@ impl Server {
                     serde_json::from_value(params).map_err(invalid)?;
                 let at = params.text_document_position;
                 let edit = match self.analysis(&at.text_document.uri) {
-                    Some(analysis) => navigate::rename(&analysis, at.position, &params.new_name)
-                        .map_err(|message| (ErrorCode::InvalidParams, message))?,
+                    Some(analysis) => navigate::rename(
+                        &analysis,
+                        at.position,
+                        &params.new_name,
+                        &self.documents.texts(),
+                    )
+                    .map_err(|message| (ErrorCode::InvalidParams, message))?,
                     None => None,
                 };
                 json(serde_json::to_value(edit))

@@ -1,12 +1,44 @@
-//! An index of one file's names: where each agent, workflow, task and input
-//! is declared and every place it is used, prompt templates included.
+//! An index of one file's names: where each agent, workflow, task, input
+//! and typed-answer field is declared and every place it is used, prompt
+//! templates, conditions and the output included.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::ast::{self, ExpectationKind, Item, Member, TestStep, ValueKind};
-use crate::check::template;
+use crate::ast::{self, ExpectationKind, Item, Member, TestStep, TypeKind, ValueKind};
+use crate::check::template::{Read, Templates};
 use crate::source::Span;
+
+/// Whose fields a typed answer has: a schema's, or a task's own.
+#[derive(Clone, Copy)]
+enum Shape<'m> {
+    Schema(&'m ast::Schema),
+    Inline(&'m str, &'m [ast::Field]),
+}
+
+impl<'m> Shape<'m> {
+    fn fields(self) -> &'m [ast::Field] {
+        match self {
+            Shape::Schema(schema) => &schema.fields,
+            Shape::Inline(_, fields) => fields,
+        }
+    }
+
+    fn key(self, workflow: &str, field: &str) -> Key {
+        match self {
+            Shape::Schema(schema) => Key {
+                kind: Kind::Field,
+                workflow: None,
+                name: format!("{}.{field}", schema.name.text),
+            },
+            Shape::Inline(task, _) => Key {
+                kind: Kind::Field,
+                workflow: Some(workflow.to_string()),
+                name: format!("{task}.{field}"),
+            },
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Kind {
@@ -14,9 +46,14 @@ pub(super) enum Kind {
     Workflow,
     Input,
     Task,
+    /// A field of a typed answer: `name` is `Owner.field`, the owner being
+    /// a schema (no workflow) or the task whose inline `json { ... }`
+    /// declares it.
+    Field,
 }
 
-/// What a name refers to. Tasks and inputs belong to a workflow.
+/// What a name refers to. Tasks, inputs and inline fields belong to a
+/// workflow.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct Key {
     pub kind: Kind,
@@ -43,6 +80,15 @@ impl Index {
     pub(super) fn build(module: &ast::Module, file: &Path) -> Index {
         let mut index = Index::default();
         let folder = file.parent().unwrap_or(Path::new("."));
+        let schemas: HashMap<&str, &ast::Schema> = module
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                Item::Schema(schema) => Some((schema.name.text.as_str(), schema)),
+                _ => None,
+            })
+            .collect();
+        let mut templates = Templates::default();
         for item in &module.items {
             match item {
                 Item::Import(import) => index
@@ -52,8 +98,13 @@ impl Index {
                     index.add(agent_key(&agent.name.text), agent.name.span, true);
                     index.agent_names(&agent.properties);
                 }
-                Item::Workflow(workflow) => index.workflow(workflow),
-                Item::Schema(_) => {}
+                Item::Workflow(workflow) => index.workflow(workflow, &schemas, &mut templates),
+                Item::Schema(schema) => {
+                    for field in &schema.fields {
+                        let key = Shape::Schema(schema).key("", &field.name.text);
+                        index.add(key, field.name.span, true);
+                    }
+                }
             }
         }
         index.occurrences.sort_by_key(|occurrence| occurrence.span);
@@ -100,7 +151,12 @@ impl Index {
         }
     }
 
-    fn workflow(&mut self, workflow: &ast::Workflow) {
+    fn workflow<'m>(
+        &mut self,
+        workflow: &'m ast::Workflow,
+        schemas: &HashMap<&str, &'m ast::Schema>,
+        templates: &mut Templates,
+    ) {
         let scope = Some(workflow.name.text.clone());
         let key = |kind, name: &str| Key {
             kind,
@@ -131,6 +187,33 @@ impl Index {
             declared.insert(&name.text, kind);
             self.add(key(kind, &name.text), name.span, true);
         }
+        // What each typed task answers, its inline fields declared here.
+        let mut shapes: HashMap<&str, Shape<'m>> = HashMap::new();
+        for member in &workflow.members {
+            let Member::Task(task) = member else { continue };
+            let output = task.properties.iter().find(|p| p.key.text == "output");
+            let shape = match output.map(|p| &p.value.kind) {
+                Some(ValueKind::Schema(fields)) => Shape::Inline(&task.name.text, fields),
+                Some(ValueKind::Name(name)) => match schemas.get(name.text.as_str()) {
+                    Some(schema) => Shape::Schema(schema),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            if let Shape::Inline(..) = shape {
+                for field in shape.fields() {
+                    let key = shape.key(&workflow.name.text, &field.name.text);
+                    self.add(key, field.name.span, true);
+                }
+            }
+            shapes.entry(&task.name.text).or_insert(shape);
+        }
+        let reads = Reads {
+            workflow: &workflow.name.text,
+            declared: &declared,
+            shapes: &shapes,
+            schemas,
+        };
         for member in &workflow.members {
             match member {
                 Member::Input(_) => {}
@@ -140,7 +223,11 @@ impl Index {
                     for property in &task.properties {
                         match (property.key.text.as_str(), &property.value.kind) {
                             ("prompt", ValueKind::Text(text)) => {
-                                self.template(text, &declared, &key);
+                                self.reads(templates.read(text, &mut Vec::new()), &reads, &key);
+                            }
+                            ("when", ValueKind::Text(text)) => {
+                                let read = templates.read_expression(text, &mut Vec::new());
+                                self.reads(read, &reads, &key);
                             }
                             ("after", ValueKind::List(items)) => {
                                 for item in items {
@@ -153,7 +240,10 @@ impl Index {
                         }
                     }
                 }
-                Member::Output(output) => self.template(&output.template, &declared, &key),
+                Member::Output(output) => {
+                    let read = templates.read(&output.template, &mut Vec::new());
+                    self.reads(read, &reads, &key);
+                }
                 Member::Test(test) => {
                     for step in &test.steps {
                         let names: Vec<(&ast::Name, Kind)> = match step {
@@ -176,27 +266,48 @@ impl Index {
         }
     }
 
-    /// The inputs and tasks a template reads; a template that does not parse
-    /// (yet) adds nothing.
-    fn template(
+    /// The inputs, tasks and fields a template reads; a template that does
+    /// not parse (yet) adds nothing.
+    fn reads(
         &mut self,
-        text: &ast::Text,
-        declared: &HashMap<&str, Kind>,
+        read: Option<Read>,
+        reads: &Reads<'_, '_>,
         key: &impl Fn(Kind, &str) -> Key,
     ) {
-        let Ok(uses) = template::analyze(&text.value) else {
+        let Some(read) = read else {
             return;
         };
-        for (name, range) in uses.variables {
-            if let Some(kind) = declared.get(name.as_str()) {
-                self.add(
-                    key(*kind, &name),
-                    text.file_span(range.start, range.end),
-                    false,
-                );
+        for (name, span) in read.variables {
+            if let Some(kind) = reads.declared.get(name.as_str()) {
+                self.add(key(*kind, &name), span, false);
+            }
+        }
+        for chain in read.fields {
+            let mut shape = reads.shapes.get(chain.variable.as_str()).copied();
+            for (part, span) in &chain.path {
+                let Some(current) = shape else { break };
+                let Some(field) = current.fields().iter().find(|f| f.name.text == *part) else {
+                    break;
+                };
+                self.add(current.key(reads.workflow, part), *span, false);
+                shape = match &field.ty.kind {
+                    TypeKind::Named(name) => reads
+                        .schemas
+                        .get(name.text.as_str())
+                        .map(|s| Shape::Schema(s)),
+                    _ => None,
+                };
             }
         }
     }
+}
+
+/// What a workflow's templates can read.
+struct Reads<'a, 'm> {
+    workflow: &'a str,
+    declared: &'a HashMap<&'m str, Kind>,
+    shapes: &'a HashMap<&'m str, Shape<'m>>,
+    schemas: &'a HashMap<&'m str, &'m ast::Schema>,
 }
 
 fn agent_key(name: &str) -> Key {

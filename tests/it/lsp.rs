@@ -51,6 +51,24 @@ workflow triage_flow {
 }
 "#;
 
+/// A typed answer: inline fields, and a schema's.
+const TYPED: &str = r#"import "agents.wf"
+
+schema Finding {
+  /// How sure the model is.
+  certainty: number,
+  note: text,
+}
+
+workflow typed {
+  task assess -> Clinical {
+    prompt = "Assess."
+    output = json { urgency: one_of("low", "high"), finding: Finding }
+  }
+  output = "{% if assess.ok %}{{ assess.urgency }} {{ assess.finding.note }}{% endif %}"
+}
+"#;
+
 struct Client {
     child: Child,
     stdin: Option<ChildStdin>,
@@ -461,14 +479,46 @@ fn hover_definition_references_and_rename() {
             { "range": range(MAIN, "triage", 4), "newText": "assess" },
         ] } })
     );
-    // Agents live in several files and are not renamed; bad names are refused.
+    // An agent is renamed where it is declared (another file) and in every
+    // file that sees it.
     assert_eq!(
         client.at(
             "textDocument/prepareRename",
             position(MAIN, "-> Clinical", 0, 4)
         ),
-        Value::Null
+        range(MAIN, "Clinical", 0)
     );
+    let edit = client.request(
+        "textDocument/rename",
+        json!({
+            "textDocument": { "uri": uri },
+            "position": position(MAIN, "-> Clinical", 0, 4),
+            "newName": "Clinician",
+        }),
+    );
+    let agents_uri = file_uri(&client.main.with_file_name("agents.wf"));
+    assert_eq!(
+        edit,
+        json!({ "changes": {
+            uri.clone(): [{ "range": range(MAIN, "Clinical", 0), "newText": "Clinician" }],
+            agents_uri: [{ "range": range(AGENTS, "Clinical", 0), "newText": "Clinician" }],
+        } })
+    );
+    let taken = client.respond(
+        "textDocument/rename",
+        json!({
+            "textDocument": { "uri": uri },
+            "position": position(MAIN, "-> Clinical", 0, 4),
+            "newName": "Reviewer",
+        }),
+    );
+    assert!(
+        taken["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already sees an agent `Reviewer`")),
+        "{taken}"
+    );
+    // Bad names are refused.
     let refused = client.respond(
         "textDocument/rename",
         json!({
@@ -711,22 +761,6 @@ fn half_typed_text_never_brings_the_server_down() {
 
 #[test]
 fn completion_after_a_dot_offers_attributes_and_declared_fields() {
-    const TYPED: &str = r#"import "agents.wf"
-
-schema Finding {
-  /// How sure the model is.
-  certainty: number,
-  note: text,
-}
-
-workflow typed {
-  task assess -> Clinical {
-    prompt = "Assess."
-    output = json { urgency: one_of("low", "high"), finding: Finding }
-  }
-  output = "{% if assess.ok %}{{ assess.urgency }} {{ assess.finding.note }}{% endif %}"
-}
-"#;
     let mut client = Client::start();
     assert_eq!(client.open(TYPED), Vec::<Value>::new());
     let items = client.at(
@@ -757,6 +791,78 @@ workflow typed {
         text.contains("answers: `json { urgency: one_of(\"low\", \"high\"), finding:"),
         "{hover}"
     );
+}
+
+#[test]
+fn fields_of_typed_answers_have_definitions_hovers_and_renames() {
+    let mut client = Client::start();
+    assert_eq!(client.open(TYPED), Vec::<Value>::new());
+    let uri = client.uri.clone();
+    // An inline field, and a schema's field read through another.
+    let definition = client.at(
+        "textDocument/definition",
+        position(TYPED, "{{ assess.urgency", 0, 12),
+    );
+    assert_eq!(
+        definition,
+        json!({ "uri": uri, "range": range(TYPED, "urgency", 0) })
+    );
+    let definition = client.at(
+        "textDocument/definition",
+        position(TYPED, "{{ assess.finding.note", 0, 19),
+    );
+    assert_eq!(
+        definition,
+        json!({ "uri": uri, "range": range(TYPED, "note", 0) })
+    );
+    let hover = client.at(
+        "textDocument/hover",
+        position(TYPED, "{{ assess.finding.note", 0, 19),
+    );
+    let text = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(text.contains("note: text"), "{hover}");
+    assert!(text.contains("a field of schema `Finding`"), "{hover}");
+
+    let edit = client.request(
+        "textDocument/rename",
+        json!({
+            "textDocument": { "uri": uri },
+            "position": position(TYPED, "{{ assess.urgency", 0, 12),
+            "newName": "severity",
+        }),
+    );
+    assert_eq!(
+        edit,
+        json!({ "changes": { uri.clone(): [
+            { "range": range(TYPED, "urgency", 0), "newText": "severity" },
+            { "range": range(TYPED, "urgency", 1), "newText": "severity" },
+        ] } })
+    );
+    let edit = client.request(
+        "textDocument/rename",
+        json!({
+            "textDocument": { "uri": uri },
+            "position": position(TYPED, "note: text", 0, 1),
+            "newName": "remark",
+        }),
+    );
+    assert_eq!(
+        edit,
+        json!({ "changes": { uri.clone(): [
+            { "range": range(TYPED, "note", 0), "newText": "remark" },
+            { "range": range(TYPED, "note", 1), "newText": "remark" },
+        ] } })
+    );
+    let taken = client.respond(
+        "textDocument/rename",
+        json!({
+            "textDocument": { "uri": uri },
+            "position": position(TYPED, "note: text", 0, 1),
+            "newName": "certainty",
+        }),
+    );
+    assert!(taken["error"]["message"].as_str().is_some(), "{taken}");
+    assert_eq!(client.stop(), 0);
 }
 
 #[test]
