@@ -1,7 +1,7 @@
 // The wfc extension: `.wf` highlighting comes from the grammar in
 // syntaxes/; this file starts the language server, `wfc lsp`, over stdio.
-// Plain JavaScript, so that neither the extension nor its tests need a
-// build step.
+// Plain JavaScript; `npm run bundle` packs it with vscode-languageclient
+// into dist/extension.js, which is what VS Code loads.
 'use strict';
 
 const vscode = require('vscode');
