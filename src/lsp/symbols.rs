@@ -248,6 +248,15 @@ impl Index {
                     for step in &test.steps {
                         let names: Vec<(&ast::Name, Kind)> = match step {
                             TestStep::Input { name, .. } => vec![(name, Kind::Input)],
+                            TestStep::Mock {
+                                task,
+                                response,
+                                fails: false,
+                                ..
+                            } => {
+                                self.mocked_fields(task, response, &reads);
+                                vec![(task, Kind::Task)]
+                            }
                             TestStep::Mock { task, .. } => vec![(task, Kind::Task)],
                             TestStep::Expect(expectation) => match &expectation.kind {
                                 ExpectationKind::Output(_) => vec![],
@@ -290,13 +299,32 @@ impl Index {
                     break;
                 };
                 self.add(current.key(reads.workflow, part), *span, false);
-                shape = match &field.ty.kind {
-                    TypeKind::Named(name) => reads
-                        .schemas
-                        .get(name.text.as_str())
-                        .map(|s| Shape::Schema(s)),
-                    _ => None,
-                };
+                shape = reads.shape_of(&field.ty);
+            }
+        }
+    }
+}
+
+impl Index {
+    /// The keys of a typed task's mocked JSON answer, as uses of the
+    /// fields they name.
+    fn mocked_fields(&mut self, task: &ast::Name, response: &ast::Text, reads: &Reads<'_, '_>) {
+        let Some(&shape) = reads.shapes.get(task.text.as_str()) else {
+            return;
+        };
+        for key in json_keys(&response.value) {
+            let mut current = Some(shape);
+            for parent in &key.parents {
+                current = current.and_then(|shape| {
+                    let field = shape.fields().iter().find(|f| f.name.text == *parent)?;
+                    reads.shape_of(&field.ty)
+                });
+            }
+            if let Some(current) = current
+                && current.fields().iter().any(|f| f.name.text == key.name)
+            {
+                let span = response.file_span(key.range.start, key.range.end);
+                self.add(current.key(reads.workflow, &key.name), span, false);
             }
         }
     }
@@ -308,6 +336,90 @@ struct Reads<'a, 'm> {
     declared: &'a HashMap<&'m str, Kind>,
     shapes: &'a HashMap<&'m str, Shape<'m>>,
     schemas: &'a HashMap<&'m str, &'m ast::Schema>,
+}
+
+impl<'m> Reads<'_, 'm> {
+    /// The fields a value of type `ty` has: a schema's, or a list's items'.
+    fn shape_of(&self, ty: &ast::TypeExpr) -> Option<Shape<'m>> {
+        match &ty.kind {
+            TypeKind::Named(name) => self
+                .schemas
+                .get(name.text.as_str())
+                .map(|s| Shape::Schema(s)),
+            TypeKind::List(item) => self.shape_of(item),
+            TypeKind::OneOf(_) => None,
+        }
+    }
+}
+
+/// A key of a JSON object, with the keys of the objects around it.
+struct JsonKey {
+    parents: Vec<String>,
+    name: String,
+    /// The name's bytes, quotes excluded.
+    range: std::ops::Range<usize>,
+}
+
+/// Every object key of a JSON text, read as far as it goes: a mock that
+/// is not JSON has none, or some.
+fn json_keys(text: &str) -> Vec<JsonKey> {
+    struct Frame {
+        object: bool,
+        key: Option<String>,
+        expects_key: bool,
+    }
+    let bytes = text.as_bytes();
+    let mut frames: Vec<Frame> = Vec::new();
+    let mut keys = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'"' => {
+                let start = at + 1;
+                let mut end = start;
+                while end < bytes.len() && bytes[end] != b'"' {
+                    end += if bytes[end] == b'\\' { 2 } else { 1 };
+                }
+                let end = end.min(bytes.len());
+                if let Some(frame) = frames.last_mut()
+                    && frame.object
+                    && frame.expects_key
+                {
+                    let name = text[start..end].to_string();
+                    let parents = frames[..frames.len() - 1]
+                        .iter()
+                        .filter_map(|frame| frame.key.clone())
+                        .collect();
+                    keys.push(JsonKey {
+                        parents,
+                        name: name.clone(),
+                        range: start..end,
+                    });
+                    let frame = frames.last_mut().expect("a frame");
+                    frame.key = Some(name);
+                    frame.expects_key = false;
+                }
+                at = end + 1;
+                continue;
+            }
+            b'{' | b'[' => frames.push(Frame {
+                object: bytes[at] == b'{',
+                key: None,
+                expects_key: bytes[at] == b'{',
+            }),
+            b'}' | b']' => {
+                frames.pop();
+            }
+            b',' => {
+                if let Some(frame) = frames.last_mut().filter(|frame| frame.object) {
+                    frame.expects_key = true;
+                }
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    keys
 }
 
 fn agent_key(name: &str) -> Key {

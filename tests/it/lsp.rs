@@ -66,6 +66,11 @@ workflow typed {
     output = json { urgency: one_of("low", "high"), finding: Finding }
   }
   output = "{% if assess.ok %}{{ assess.urgency }} {{ assess.finding.note }}{% endif %}"
+
+  test "urgent" {
+    mock assess = """{"urgency": "high", "finding": {"certainty": 0.9, "note": "soon"}}"""
+    expect output contains "high"
+  }
 }
 "#;
 
@@ -795,6 +800,8 @@ fn completion_after_a_dot_offers_attributes_and_declared_fields() {
 
 #[test]
 fn fields_of_typed_answers_have_definitions_hovers_and_renames() {
+    // A rename reaches the keys of the mocked answers too, so the tests
+    // still hold the declared shape after it.
     let mut client = Client::start();
     assert_eq!(client.open(TYPED), Vec::<Value>::new());
     let uri = client.uri.clone();
@@ -836,6 +843,7 @@ fn fields_of_typed_answers_have_definitions_hovers_and_renames() {
         json!({ "changes": { uri.clone(): [
             { "range": range(TYPED, "urgency", 0), "newText": "severity" },
             { "range": range(TYPED, "urgency", 1), "newText": "severity" },
+            { "range": range(TYPED, "urgency", 2), "newText": "severity" },
         ] } })
     );
     let edit = client.request(
@@ -851,6 +859,7 @@ fn fields_of_typed_answers_have_definitions_hovers_and_renames() {
         json!({ "changes": { uri.clone(): [
             { "range": range(TYPED, "note", 0), "newText": "remark" },
             { "range": range(TYPED, "note", 1), "newText": "remark" },
+            { "range": range(TYPED, "note", 2), "newText": "remark" },
         ] } })
     );
     let taken = client.respond(
