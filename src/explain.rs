@@ -63,6 +63,23 @@ pub const CODES: &[Entry] = codes![
     "context-budget",
 ];
 
+/// The codes whose diagnostics are warnings; the rest are errors.
+const WARNINGS: &[&str] = &[
+    "wf::unused-input",
+    "wf::unused-task",
+    "wf::redundant-after",
+    "wf::loop-over-non-list",
+    "wf::unguarded-field",
+    "wf::context-budget",
+];
+
+/// Whether diagnostics of `code` are warnings (they do not fail `wfc
+/// check` without `--deny-warnings`).
+#[must_use]
+pub fn is_warning(code: &str) -> bool {
+    WARNINGS.contains(&code)
+}
+
 /// The entry for `code`, written with or without its `wf::` prefix.
 #[must_use]
 pub fn lookup(code: &str) -> Option<&'static Entry> {

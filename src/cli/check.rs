@@ -37,6 +37,8 @@ enum Format {
     Json,
     /// GitHub Actions `::error` annotations
     Github,
+    /// One SARIF 2.1.0 log of every file, for code scanning
+    Sarif,
 }
 
 pub(super) fn run(args: &Args) -> Result<(), Error> {
@@ -59,6 +61,7 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
     };
     let mut loader = Loader::default();
     let (mut errors, mut warnings, mut worst) = (0, 0, Worst::default());
+    let mut reports = Vec::new();
     for path in &paths {
         let report = match loader
             .load_unit(path)
@@ -74,6 +77,23 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
         warnings += file_warnings;
         errors += report.problems.len() - file_warnings;
         print(&report, args.format);
+        reports.push(report);
+    }
+    if matches!(args.format, Format::Sarif) {
+        let files: Vec<_> = reports
+            .iter()
+            .map(|report| {
+                let records = report
+                    .problems
+                    .iter()
+                    .map(|problem| diagnostics::record(&report.source, problem))
+                    .collect();
+                (report.source.as_ref(), records)
+            })
+            .collect();
+        let base = std::env::current_dir().unwrap_or_default();
+        let log = diagnostics::sarif::log(&files, &base);
+        outln!("{}", serde_json::to_string_pretty(&log).unwrap_or_default());
     }
     if matches!(args.format, Format::Human) {
         eprintln!("{}", summary(paths.len(), errors, warnings));
@@ -97,6 +117,8 @@ fn print(report: &FileReport, format: Format) {
                 outln!("{}", serde_json::to_string(&record).unwrap_or_default());
             }
         }
+        // One log of every file, written once they are all checked.
+        Format::Sarif => {}
         Format::Github => {
             for problem in problems {
                 outln!(

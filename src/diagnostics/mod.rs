@@ -1,5 +1,7 @@
 //! Showing problems to people and to machines: miette's graphical report,
-//! JSON lines, and GitHub Actions annotations.
+//! JSON lines, GitHub Actions annotations and SARIF.
+
+pub mod sarif;
 
 use std::fmt;
 
