@@ -9,6 +9,7 @@ use wfc::loader::Loader;
 use wfc::mock::{MockConfig, MockServer};
 use wfc::router::RouterConfig;
 use wfc::run::{Deployment, HttpExecutor, agents_used};
+use wfc::testing::report::{self, CaseResult};
 use wfc::testing::{self, snapshot};
 
 #[derive(clap::Args)]
@@ -27,15 +28,44 @@ pub(super) struct Args {
     /// The router file for --live (default: wfc.toml beside each workflow)
     #[arg(long, value_name = "FILE", requires = "live")]
     router: Option<PathBuf>,
+    /// The report on stdout: for people, or for CI (progress then goes to
+    /// stderr)
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// `cargo test`'s layout
+    Human,
+    /// One JSON object: the counts and every test with its failures and output
+    Json,
+    #[value(help = "JUnit XML, as CI dashboards read test reports")]
+    Junit,
 }
 
 #[derive(Default)]
 struct Tally {
-    passed: usize,
-    failed: Vec<(String, Vec<String>)>,
+    cases: Vec<CaseResult>,
     written: usize,
     updated: usize,
     broken_files: usize,
+}
+
+impl Tally {
+    fn failed(&self) -> impl Iterator<Item = &CaseResult> {
+        self.cases.iter().filter(|case| !case.passed())
+    }
+}
+
+/// A line of the report for people: on stdout, or on stderr when stdout
+/// carries the report for machines.
+fn say(args: &Args, line: &str) {
+    if args.format == Format::Human {
+        outln!("{line}");
+    } else {
+        eprintln!("{line}");
+    }
 }
 
 pub(super) fn run(args: &Args) -> Result<(), Error> {
@@ -82,7 +112,10 @@ async fn run_all(args: &Args, paths: &[PathBuf]) -> Result<(), Error> {
         .flat_map(|(_, p)| &p.workflows)
         .map(|w| w.tests.iter().filter(|t| selected(w, t)).count())
         .sum();
-    outln!("running {count} test{}", if count == 1 { "" } else { "s" });
+    say(
+        args,
+        &format!("running {count} test{}", if count == 1 { "" } else { "s" }),
+    );
     for (path, program) in &programs {
         let executor = match executor(args, mock.as_ref(), path, program) {
             Ok(executor) => executor,
@@ -101,7 +134,7 @@ async fn run_all(args: &Args, paths: &[PathBuf]) -> Result<(), Error> {
     if let Some(server) = mock {
         server.shutdown().await;
     }
-    summarise(&tally)
+    summarise(args, &tally)
 }
 
 /// Where the tests of `program` send their unscripted requests: the mock
@@ -143,7 +176,9 @@ async fn run_one(
     tally: &mut Tally,
 ) {
     let name = format!("{}::{:?}", workflow.name, test.name);
+    let started = std::time::Instant::now();
     let run = testing::run(program, workflow, test, executor, args.live).await;
+    let duration = started.elapsed();
     let mut failures = run.failures;
     let mut note = String::new();
     // A test that already failed neither writes nor updates its snapshot:
@@ -184,26 +219,42 @@ async fn run_one(
     if let (Some(report), true) = (&run.report, args.live) {
         note = format!(" (quality {:.2})", report.quality_score);
     }
-    if failures.is_empty() {
-        outln!("test {name} ... ok{note}");
-        tally.passed += 1;
-    } else {
-        outln!("test {name} ... FAILED{note}");
-        tally.failed.push((name, failures));
-    }
+    let verdict = if failures.is_empty() { "ok" } else { "FAILED" };
+    say(args, &format!("test {name} ... {verdict}{note}"));
+    tally.cases.push(CaseResult {
+        file: path.to_path_buf(),
+        workflow: workflow.name.clone(),
+        test: test.name.clone(),
+        duration,
+        failures,
+        output: run.report.map(|report| report.aggregated_content),
+    });
 }
 
-fn summarise(tally: &Tally) -> Result<(), Error> {
-    if !tally.failed.is_empty() {
-        outln!("\nfailures:");
-        for (name, failures) in &tally.failed {
-            outln!("\n---- {name} ----");
-            for failure in failures {
-                outln!("  {}", failure.replace('\n', "\n  "));
+fn summarise(args: &Args, tally: &Tally) -> Result<(), Error> {
+    match args.format {
+        Format::Json => outln!(
+            "{}",
+            serde_json::to_string_pretty(&report::json(&tally.cases)).unwrap_or_default()
+        ),
+        Format::Junit => out!("{}", report::junit(&tally.cases)),
+        Format::Human => {}
+    }
+    let mut failed = tally.failed().peekable();
+    if failed.peek().is_some() {
+        say(args, "\nfailures:");
+        for case in failed {
+            say(
+                args,
+                &format!("\n---- {}::{:?} ----", case.workflow, case.test),
+            );
+            for failure in &case.failures {
+                say(args, &format!("  {}", failure.replace('\n', "\n  ")));
             }
         }
     }
-    let ok = tally.failed.is_empty() && tally.broken_files == 0;
+    let failed = tally.failed().count();
+    let ok = failed == 0 && tally.broken_files == 0;
     let mut extras = Vec::new();
     if tally.written > 0 {
         extras.push(format!("{} new snapshots written", tally.written));
@@ -219,11 +270,13 @@ fn summarise(tally: &Tally) -> Result<(), Error> {
     } else {
         format!("; {}", extras.join("; "))
     };
-    outln!(
-        "\ntest result: {}. {} passed; {} failed{extras}",
-        if ok { "ok" } else { "FAILED" },
-        tally.passed,
-        tally.failed.len()
+    say(
+        args,
+        &format!(
+            "\ntest result: {}. {} passed; {failed} failed{extras}",
+            if ok { "ok" } else { "FAILED" },
+            tally.cases.len() - failed,
+        ),
     );
     if ok {
         Ok(())

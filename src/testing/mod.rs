@@ -1,6 +1,7 @@
 //! Running a workflow's `test` blocks: the inputs, a scripted answer per
 //! mocked task, the expectations, and a snapshot of the rendered output.
 
+pub mod report;
 pub mod snapshot;
 
 use tokio_util::sync::CancellationToken;
@@ -72,7 +73,10 @@ fn unmet(test: &TestDef, report: &Report) -> Vec<String> {
         match expectation {
             Expectation::Output(check) => {
                 if !check.holds(&report.aggregated_content) {
-                    failures.push(format!("expected the output to meet `{check}`"));
+                    failures.push(format!(
+                        "expected the output to meet `{check}`; the output was:\n{}",
+                        excerpt(&report.aggregated_content)
+                    ));
                 }
             }
             Expectation::TaskState { task, state } => {
@@ -119,4 +123,27 @@ fn unmet(test: &TestDef, report: &Report) -> Vec<String> {
         }
     }
     failures
+}
+
+/// The lines of the output shown: 30 of them at most, each behind a bar.
+const SHOWN_LINES: usize = 30;
+
+/// The output a failed expectation checked, as a failure shows it.
+fn excerpt(output: &str) -> String {
+    if output.is_empty() {
+        return "  | (empty)".into();
+    }
+    let lines: Vec<&str> = output.lines().collect();
+    let mut shown: Vec<String> = lines
+        .iter()
+        .take(SHOWN_LINES)
+        .map(|line| format!("  | {line}"))
+        .collect();
+    if lines.len() > SHOWN_LINES {
+        shown.push(format!(
+            "  | ... ({} more lines)",
+            lines.len() - SHOWN_LINES
+        ));
+    }
+    shown.join("\n")
 }

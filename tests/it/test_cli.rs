@@ -125,8 +125,8 @@ fn unmet_expectations_are_each_named() {
     assert!(out.contains("test claim::\"outage\" ... ok"), "{out}");
     assert!(out.contains("test claim::\"unmet\" ... FAILED"), "{out}");
     assert!(
-        out.contains("expected the output to meet `contains \"approved\"`"),
-        "{out}"
+        out.contains("expected the output to meet `contains \"approved\"`; the output was:\n    | === NECESSITY ===\n    | not needed"),
+        "the failure shows what it checked: {out}"
     );
     assert!(
         out.contains("expected task `necessity` to be failed, but it is ok"),
@@ -137,6 +137,81 @@ fn unmet_expectations_are_each_named() {
         "{out}"
     );
     insta::assert_snapshot!(output.normalised(&[(dir.path(), "[DIR]")]));
+}
+
+/// Element `name`'s attributes, for each such element of an XML text, as
+/// a real XML parser reads them.
+fn elements(xml: &str, name: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut found = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Event::Start(element) | Event::Empty(element) if element.name().as_ref() == name => {
+                found.push(
+                    element
+                        .attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            (
+                                a.key.as_ref().to_string(),
+                                a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                    .unwrap()
+                                    .into_owned(),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            Event::Eof => return found,
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn reports_for_ci_as_junit_xml_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("claim.wf"), CLAIM).unwrap();
+    let junit = wfc(dir.path(), &["test", "--format", "junit", "claim.wf"]);
+    assert_eq!(junit.code, Some(1), "{}", junit.stderr);
+    assert!(
+        junit.stderr.contains("test claim::\"unmet\" ... FAILED"),
+        "progress goes to stderr"
+    );
+    let suites = elements(&junit.stdout, "testsuites");
+    assert_eq!(suites[0]["tests"], "3");
+    assert_eq!(suites[0]["failures"], "1");
+    let suite = elements(&junit.stdout, "testsuite");
+    assert_eq!(suite.len(), 1);
+    assert_eq!(suite[0]["name"], "claim.wf");
+    let cases = elements(&junit.stdout, "testcase");
+    let names: Vec<&str> = cases.iter().map(|c| c["name"].as_str()).collect();
+    assert_eq!(names, ["knee MRI", "outage", "unmet"]);
+    assert!(
+        cases
+            .iter()
+            .all(|c| c["classname"] == "claim" && c["time"].parse::<f64>().is_ok())
+    );
+    let failures = elements(&junit.stdout, "failure");
+    assert_eq!(failures.len(), 1);
+    assert!(
+        failures[0]["message"].starts_with("expected the output to meet `contains \"approved\"`")
+    );
+    let times = regex::Regex::new(r#"time="[0-9.]+""#).unwrap();
+    insta::assert_snapshot!(times.replace_all(&junit.stdout, r#"time="[T]""#));
+
+    let json = wfc(dir.path(), &["test", "--format", "json", "claim.wf"]);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        (report["passed"].as_u64(), report["failed"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let unmet = &report["tests"][2];
+    assert_eq!(unmet["test"], "unmet");
+    assert!(unmet["duration_ms"].as_f64().is_some());
+    assert!(unmet["output"].as_str().unwrap().contains("not needed"));
+    assert_eq!(unmet["failures"].as_array().unwrap().len(), 2);
 }
 
 #[test]
