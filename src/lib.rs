@@ -28,4 +28,5 @@ pub mod serve;
 pub mod source;
 pub mod template;
 pub mod testing;
+pub mod timeline;
 pub mod tokens;

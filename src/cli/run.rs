@@ -73,6 +73,10 @@ pub(super) struct Args {
     /// without waiting for it
     #[arg(long)]
     detach: bool,
+    /// Draw the run as an SVG timeline: a bar per task on its agent's lane,
+    /// the critical path outlined
+    #[arg(long, value_name = "FILE.svg")]
+    timeline: Option<PathBuf>,
 }
 
 impl Args {
@@ -396,7 +400,7 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     let mut report = result.map_err(|err| Error::Problems(err.to_string()))?;
     report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
     let stopped_by = stopped_by.get().copied().unwrap_or(Code::Interrupted);
-    finish(args, &prepared.run_dir, &report, stopped_by)
+    finish(args, &prepared, &report, stopped_by)
 }
 
 /// Submits the run to the durable engine and follows it to its report.
@@ -451,7 +455,7 @@ async fn execute_durable(
     };
     let mut report = report.map_err(|err| Error::Problems(err.to_string()))?;
     report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
-    finish(args, &prepared.run_dir, &report, stopped_by)
+    finish(args, prepared, &report, stopped_by)
 }
 
 /// "3 tasks in 1102 ms (2100 ms one after another: 1.91x speedup, parallel
@@ -497,7 +501,25 @@ async fn start_mock(args: &Args, program: &Program) -> Result<MockServer, Error>
     super::mock_server::start(config).await
 }
 
-fn finish(args: &Args, run_dir: &Path, report: &Report, stopped_by: Code) -> Result<(), Error> {
+fn finish(
+    args: &Args,
+    prepared: &Prepared,
+    report: &Report,
+    stopped_by: Code,
+) -> Result<(), Error> {
+    let run_dir = &prepared.run_dir;
+    if let Some(path) = &args.timeline {
+        let workflow = &prepared.program.workflows[prepared.workflow];
+        let drawn = wfc::timeline::svg(workflow, report);
+        match std::fs::write(path, drawn) {
+            Ok(()) if !args.quiet => eprintln!("timeline: {}", path.display()),
+            Ok(()) => {}
+            Err(err) => eprintln!(
+                "warning: cannot write the timeline to `{}`: {err}",
+                path.display()
+            ),
+        }
+    }
     let json = serde_json::to_string_pretty(report).expect("reports serialise");
     if let Err(err) =
         journal::write_atomically(&run_dir.join(journal::REPORT_FILE), json.as_bytes())

@@ -548,6 +548,55 @@ pub(super) async fn run_report(
     Ok(response)
 }
 
+/// `GET /v1/runs/{run}/timeline.svg`: an ended run of the caller's as a
+/// timeline (202 while it runs).
+pub(super) async fn run_timeline(
+    Shared(state): AppState,
+    Path(run): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let caller = admit(&state, &headers)?;
+    let served = state.served();
+    let ingress = ingress(&served, &caller)?;
+    let key = valid_run_id(&run, &caller)?.key(&caller.subject);
+    let failed = |err| engine_error(err, &run).with_note(note(&caller, None));
+    let report = match ingress.state(&key).await.map_err(failed)? {
+        RunState::Missing => return Err(failed(IngressError::NoSuchRun(key))),
+        RunState::Running => {
+            let mut response = (
+                StatusCode::ACCEPTED,
+                Json(json!({ "run": run, "status": "running" })),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
+            return Ok(response);
+        }
+        RunState::Ended(report) => report,
+    };
+    let Some(entry) = served.library.get(&report.workflow_type) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_workflow",
+            format!(
+                "run `{run}` ran workflow `{}`, which this server no longer serves; its report is still at /v1/runs/{run}",
+                report.workflow_type
+            ),
+        )
+        .with_note(note(&caller, None)));
+    };
+    let mut response = (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        crate::timeline::svg(entry.workflow(), &report),
+    )
+        .into_response();
+    response
+        .extensions_mut()
+        .insert(note(&caller, Some(&report.workflow_type)));
+    Ok(response)
+}
+
 /// `DELETE /v1/runs/{run}`: stops one of the caller's runs; it ends with
 /// the report of what finished (`GET` it).
 pub(super) async fn stop_run(

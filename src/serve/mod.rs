@@ -32,7 +32,7 @@ pub use library::Library;
 use metrics::Metrics;
 
 /// The routes, as the `OpenAPI` document (`docs/openapi.json`) lists them.
-pub const ROUTES: [(&str, &str); 9] = [
+pub const ROUTES: [(&str, &str); 10] = [
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -42,6 +42,7 @@ pub const ROUTES: [(&str, &str); 9] = [
     ("post", "/v1/workflows/{name}"),
     ("get", "/v1/runs/{run}"),
     ("delete", "/v1/runs/{run}"),
+    ("get", "/v1/runs/{run}/timeline.svg"),
 ];
 
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
@@ -327,6 +328,7 @@ fn routes(state: Arc<State>, audit: AuditLog) -> Router {
             "/v1/runs/{run}",
             get(handlers::run_report).delete(handlers::stop_run),
         )
+        .route("/v1/runs/{run}/timeline.svg", get(handlers::run_timeline))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .with_state(state)

@@ -520,6 +520,14 @@ async fn serve_instances_share_the_durable_engines_runs() {
     );
     let fetched = report_in(b.run(reqwest::Method::GET, "visit-1").await, 200).await;
     assert_eq!(fetched, report, "any instance answers for any run");
+    let timeline = b.run(reqwest::Method::GET, "visit-1/timeline.svg").await;
+    assert_eq!(timeline.status(), 200);
+    assert_eq!(timeline.headers()["content-type"], "image/svg+xml");
+    let drawn = timeline.text().await.unwrap();
+    assert!(
+        drawn.starts_with("<svg") && drawn.contains("workflow discharge_summary"),
+        "{drawn}"
+    );
 
     // Runs are the caller's own.
     let stranger = Client::of(&second, "dr-b");

@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["catalog", "client", "render", "mock"],
     &["router"],
     &["run"],
-    &["durable"],
+    &["durable", "timeline"],
     &["testing", "serve", "lsp"],
     &["cli"],
 ];

@@ -21,3 +21,4 @@ mod scheduler;
 mod serve;
 mod support;
 mod test_cli;
+mod timeline;
