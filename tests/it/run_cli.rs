@@ -394,3 +394,27 @@ async fn resume_remembers_the_deployment() {
     let told = resume(&["--router", router.to_str().unwrap()]).await;
     assert_eq!(told.code, Some(0), "{}", told.stderr);
 }
+
+#[test]
+fn timeline_draws_the_run_beside_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("run.svg");
+    let ran = Wfc::new()
+        .args(["run", "workflows/discharge_summary.wf", "--inputs"])
+        .arg("workflows/examples/discharge_summary.json")
+        .args(["--mock", "--mock-latency", "20ms", "--run-dir"])
+        .arg(dir.path().join("run"))
+        .arg("--timeline")
+        .arg(&svg)
+        .run();
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.stderr.contains("timeline: "), "{}", ran.stderr);
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg"), "{drawn}");
+    for task in ["clinical_summary", "billing_codes"] {
+        assert!(
+            drawn.contains(&format!("<title>{task} on ")),
+            "{task}: {drawn}"
+        );
+    }
+}
