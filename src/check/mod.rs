@@ -116,8 +116,11 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
             continue;
         }
         first_span.insert(workflow.name.text.clone(), workflow.name.span);
-        let def = workflow::check(workflow, &agents, &schemas, &mut templates, &mut problems);
-        phi::check(workflow, &def, &agents, phi, &mut problems);
+        let mut def = workflow::check(workflow, &agents, &schemas, &mut templates, &mut problems);
+        let tainted = phi::check(workflow, &def, &agents, phi, &mut problems);
+        for (task, reads_phi) in def.tasks.iter_mut().zip(tainted) {
+            task.reads_phi = reads_phi;
+        }
         budget::check(workflow, &def, &agents, &mut problems);
         workflows.push(def);
     }

@@ -79,18 +79,21 @@ struct Prompt {
 /// Reports each task that sends PHI to an agent (or a fallback agent) that
 /// may not receive it. Runs after the workflow itself checked, and reports
 /// nothing a template or name problem already explains.
+/// Reports each path on which PHI reaches an agent that may not receive
+/// it; returns, for each task, whether its prompt carries PHI.
 pub fn check(
     workflow: &ast::Workflow,
     def: &WorkflowDef,
     agents: &HashMap<String, AgentDef>,
     policy: Policy<'_>,
     problems: &mut Vec<Problem>,
-) {
+) -> Vec<bool> {
+    let untainted = vec![false; def.tasks.len()];
     let phi_inputs: Vec<usize> = (0..def.inputs.len())
         .filter(|&i| def.inputs[i].phi)
         .collect();
     if phi_inputs.is_empty() {
-        return;
+        return untainted;
     }
     let ast_tasks: Vec<&ast::Task> = def
         .tasks
@@ -103,7 +106,7 @@ pub fn check(
         })
         .collect();
     if ast_tasks.len() != def.tasks.len() {
-        return;
+        return untainted;
     }
     let prompts: Vec<Prompt> = ast_tasks
         .iter()
@@ -187,6 +190,7 @@ pub fn check(
             report(fallback, label);
         }
     }
+    reached.iter().map(Option::is_some).collect()
 }
 
 /// The agents a task on `agent` may fall back to, in order, each with the

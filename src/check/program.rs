@@ -220,6 +220,9 @@ pub struct TaskDef {
     /// `deidentify = true`: the task removes identifiers, so its answer is
     /// not PHI even though its prompt reads some.
     pub deidentify: bool,
+    /// Whether the prompt carries PHI (from an `@phi` input, directly or
+    /// through the answers it reads).
+    pub reads_phi: bool,
 }
 
 /// A property an answer should have.

@@ -118,6 +118,8 @@ pub(super) fn task_def(index: usize, task: &ast::Task, context: &mut Context<'_,
         deidentify: properties
             .boolean("deidentify", context.problems)
             .unwrap_or(false),
+        // Set once the PHI flow of the whole workflow is known.
+        reads_phi: false,
     }
 }
 

@@ -173,6 +173,58 @@ struct EngineArgs {
     restate: String,
 }
 
+/// Recording a cassette, for `wfc run` and `wfc test --live`.
+#[derive(clap::Args)]
+struct RecordArgs {
+    /// Write every request and its answer to this cassette folder, for
+    /// `wfc test --replay`
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    /// Record prompts that carry PHI as they are (keep the cassette inside
+    /// the PHI boundary)
+    #[arg(long, requires = "record", conflicts_with = "redact")]
+    allow_phi: bool,
+    /// Write prompts and answers through the `redact` filter
+    #[arg(long, requires = "record")]
+    redact: bool,
+}
+
+impl RecordArgs {
+    /// `http` wrapped in a recorder, when asked for; refused when a
+    /// workflow's prompts carry PHI and neither `--allow-phi` nor
+    /// `--redact` says what to do with it.
+    fn recorder<'h>(
+        &self,
+        http: &'h wfc::run::HttpExecutor,
+        workflows: &[&wfc::check::WorkflowDef],
+    ) -> Result<Option<wfc::run::cassette::Recorder<&'h wfc::run::HttpExecutor>>, Error> {
+        let Some(dir) = &self.record else {
+            return Ok(None);
+        };
+        let carrying: Vec<String> = workflows
+            .iter()
+            .flat_map(|workflow| workflow.tasks.iter())
+            .filter(|task| task.reads_phi)
+            .map(|task| format!("`{}`", task.name))
+            .collect();
+        if !carrying.is_empty() && !self.allow_phi && !self.redact {
+            return Err(Error::usage(format!(
+                "the prompts of {} carry PHI (from an `@phi` input), and a cassette would keep them: add --redact to write prompts and answers through `redact`, or --allow-phi to keep them as they are (then keep `{}` inside the PHI boundary)",
+                carrying.join(", "),
+                dir.display()
+            )));
+        }
+        wfc::run::cassette::Recorder::new(http, dir, self.redact)
+            .map(Some)
+            .map_err(|err| {
+                Error::usage(format!(
+                    "cannot write the cassette `{}`: {err}",
+                    dir.display()
+                ))
+            })
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Engine {
     Local,

@@ -7,7 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::error::{Code, Error};
 use super::progress::Progress;
-use super::{Engine, EngineArgs};
+use super::{Engine, EngineArgs, RecordArgs};
 use wfc::check::conform::Given;
 use wfc::check::phi::Policy;
 use wfc::check::{self, Program, WorkflowDef};
@@ -77,6 +77,8 @@ pub(super) struct Args {
     /// the critical path outlined
     #[arg(long, value_name = "FILE.svg")]
     timeline: Option<PathBuf>,
+    #[command(flatten)]
+    record: RecordArgs,
 }
 
 impl Args {
@@ -84,6 +86,7 @@ impl Args {
     /// and Restate's journal take their place.
     fn refuse_for_restate(&self) -> Result<(), Error> {
         let local_only = [
+            ("--record", self.record.record.is_some()),
             ("--mock", self.mock),
             ("--router", self.router.is_some()),
             ("--resume", self.resume.is_some()),
@@ -378,7 +381,12 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     let http = deployment
         .connect(&agents, !args.no_stream)
         .map_err(Error::usage)?;
-    let session = Session::new(program, workflow, &http)
+    let recorder = args.record.recorder(&http, &[workflow])?;
+    let base: &dyn wfc::run::Executor = match &recorder {
+        Some(recorder) => recorder,
+        None => &http,
+    };
+    let session = Session::new(program, workflow, base)
         .journal(&prepared.run_dir)
         .map_err(|err| Error::usage(format!("cannot open the journal: {err}")))?
         .cache(args.cache.clone());

@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
+use super::RecordArgs;
 use super::error::{Code, Error};
 use wfc::check::{self, Program, TestDef, WorkflowDef};
 use wfc::loader::Loader;
 use wfc::mock::{MockConfig, MockServer};
 use wfc::router::RouterConfig;
-use wfc::run::{Deployment, HttpExecutor, agents_used};
+use wfc::run::cassette::Replayer;
+use wfc::run::{Deployment, Executor, HttpExecutor, agents_used};
 use wfc::testing::report::{self, CaseResult};
 use wfc::testing::{self, snapshot};
 
@@ -28,6 +30,17 @@ pub(super) struct Args {
     /// The router file for --live (default: wfc.toml beside each workflow)
     #[arg(long, value_name = "FILE", requires = "live")]
     router: Option<PathBuf>,
+    /// With --live: record every request and its answer
+    #[command(flatten)]
+    record: RecordArgs,
+    /// Answer every request from this cassette (made with --live --record)
+    /// instead of the mocks: a request it has no recording of fails, with
+    /// the nearest recording and what changed
+    #[arg(long, value_name = "DIR", conflicts_with = "live")]
+    replay: Option<PathBuf>,
+    /// With --replay: also fail when a recording is missing or unused
+    #[arg(long, requires = "replay")]
+    replay_check: bool,
     /// The report on stdout: for people, or for CI (progress then goes to
     /// stderr)
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -50,6 +63,10 @@ struct Tally {
     written: usize,
     updated: usize,
     broken_files: usize,
+    /// With --replay-check: recordings no test asked for.
+    stale: Vec<String>,
+    /// With --replay-check: the tasks whose requests had no recording.
+    missing: Vec<String>,
 }
 
 impl Tally {
@@ -74,7 +91,18 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
 }
 
 async fn run_all(args: &Args, paths: &[PathBuf]) -> Result<(), Error> {
-    let mock = if args.live {
+    if args.record.record.is_some() && !args.live {
+        return Err(Error::usage(
+            "--record keeps what real models answer: add --live (mocked answers are already in the tests)",
+        ));
+    }
+    let replayer = args
+        .replay
+        .as_deref()
+        .map(Replayer::open)
+        .transpose()
+        .map_err(Error::usage)?;
+    let mock = if args.live || replayer.is_some() {
         None
     } else {
         Some(super::mock_server::start(MockConfig::default()).await?)
@@ -117,22 +145,44 @@ async fn run_all(args: &Args, paths: &[PathBuf]) -> Result<(), Error> {
         &format!("running {count} test{}", if count == 1 { "" } else { "s" }),
     );
     for (path, program) in &programs {
-        let executor = match executor(args, mock.as_ref(), path, program) {
-            Ok(executor) => executor,
-            Err(message) => {
-                Error::Usage(message).render();
-                tally.broken_files += 1;
-                continue;
-            }
+        let http = match &replayer {
+            Some(_) => None,
+            None => match executor(args, mock.as_ref(), path, program) {
+                Ok(executor) => Some(executor),
+                Err(message) => {
+                    Error::Usage(message).render();
+                    tally.broken_files += 1;
+                    continue;
+                }
+            },
+        };
+        let workflows: Vec<&WorkflowDef> = program.workflows.iter().collect();
+        let recorder = match &http {
+            Some(http) => args.record.recorder(http, &workflows)?,
+            None => None,
+        };
+        let base: &dyn Executor = match (&replayer, &recorder, &http) {
+            (Some(replayer), _, _) => replayer,
+            (None, Some(recorder), _) => recorder,
+            (None, None, Some(http)) => http,
+            (None, None, None) => unreachable!("an executor is made whenever there is no replayer"),
         };
         for workflow in &program.workflows {
             for test in workflow.tests.iter().filter(|t| selected(workflow, t)) {
-                run_one(args, path, program, workflow, test, &executor, &mut tally).await;
+                run_one(args, path, program, workflow, test, base, &mut tally).await;
             }
         }
     }
     if let Some(server) = mock {
         server.shutdown().await;
+    }
+    if let (Some(replayer), true) = (&replayer, args.replay_check) {
+        tally.stale = replayer
+            .unused()
+            .iter()
+            .map(|recording| format!("task `{}` ({})", recording.task, recording.key))
+            .collect();
+        tally.missing = replayer.missed();
     }
     summarise(args, &tally)
 }
@@ -172,18 +222,21 @@ async fn run_one(
     program: &Program,
     workflow: &WorkflowDef,
     test: &TestDef,
-    executor: &HttpExecutor,
+    executor: &dyn Executor,
     tally: &mut Tally,
 ) {
     let name = format!("{}::{:?}", workflow.name, test.name);
     let started = std::time::Instant::now();
-    let run = testing::run(program, workflow, test, executor, args.live).await;
+    // Real answers (live or replayed) are not the tests' mocks, and have no
+    // snapshots.
+    let real = args.live || args.replay.is_some();
+    let run = testing::run(program, workflow, test, executor, real).await;
     let duration = started.elapsed();
     let mut failures = run.failures;
     let mut note = String::new();
     // A test that already failed neither writes nor updates its snapshot:
     // only output that met its expectations is kept.
-    if let (Some(report), false, true) = (&run.report, args.live, failures.is_empty()) {
+    if let (Some(report), false, true) = (&run.report, real, failures.is_empty()) {
         let snapshot_path = snapshot::path(path, &workflow.name, &test.name);
         let header = format!(
             "workflow: {}\ntest: {}\nsource: {}",
@@ -253,8 +306,22 @@ fn summarise(args: &Args, tally: &Tally) -> Result<(), Error> {
             }
         }
     }
+    for (what, list) in [
+        ("recordings no test asked for (stale)", &tally.stale),
+        ("requests the cassette has no recording of", &tally.missing),
+    ] {
+        if !list.is_empty() {
+            say(args, &format!("\nreplay check: {what}:"));
+            for item in list {
+                say(args, &format!("  {item}"));
+            }
+        }
+    }
     let failed = tally.failed().count();
-    let ok = failed == 0 && tally.broken_files == 0;
+    let ok = failed == 0
+        && tally.broken_files == 0
+        && tally.stale.is_empty()
+        && tally.missing.is_empty();
     let mut extras = Vec::new();
     if tally.written > 0 {
         extras.push(format!("{} new snapshots written", tally.written));
@@ -264,6 +331,13 @@ fn summarise(args: &Args, tally: &Tally) -> Result<(), Error> {
     }
     if tally.broken_files > 0 {
         extras.push(format!("{} files could not be tested", tally.broken_files));
+    }
+    if !tally.stale.is_empty() || !tally.missing.is_empty() {
+        extras.push(format!(
+            "{} stale and {} missing recordings",
+            tally.stale.len(),
+            tally.missing.len()
+        ));
     }
     let extras = if extras.is_empty() {
         String::new()

@@ -12,6 +12,10 @@ use crate::check::{AgentDef, TaskDef, Type};
 use crate::client::ChatRequest;
 use crate::policy::{ErrorClass, RetryPolicy};
 
+/// Changes whenever what [`Job::key`] covers changes, so that an old
+/// journal, cache or cassette is never read as a new one.
+pub const KEY_VERSION: &str = "wfc-answer-key/1";
+
 /// One task's request to one agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -69,19 +73,28 @@ impl Job {
     }
 
     /// The fingerprint of what is asked: agent, model, messages and
-    /// sampling parameters. The journal and the cache both key on it, so
-    /// an identical request is never paid for twice.
+    /// sampling parameters, and the version of this key. The journal, the
+    /// cache and cassettes all key on it, so an identical request is never
+    /// paid for twice.
     #[must_use]
     pub fn key(&self) -> String {
+        self.key_with(self.chat_request().schema.as_ref())
+    }
+
+    /// The key as if the answer's schema were `schema`: a recording made
+    /// before the schema changed is found under it.
+    #[must_use]
+    pub fn key_with(&self, schema: Option<&serde_json::Value>) -> String {
         let request = self.chat_request();
         let canonical = json!([
+            KEY_VERSION,
             self.agent,
             request.model,
             request.system,
             request.prompt,
             request.max_tokens,
             request.temperature,
-            request.schema,
+            schema,
         ]);
         let digest = Sha256::digest(canonical.to_string().as_bytes());
         digest.iter().map(|byte| format!("{byte:02x}")).collect()

@@ -6,6 +6,7 @@
 //! task's [`Job`]: over HTTP, with retries, from the journal or cache, or
 //! from a test's script.
 
+pub mod cassette;
 pub mod conduct;
 pub mod dag;
 pub mod events;

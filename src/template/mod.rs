@@ -3,6 +3,12 @@
 
 mod filters;
 
+/// Text with the identifiers the `redact` filter finds replaced.
+#[must_use]
+pub fn redact(text: &str) -> String {
+    filters::redact(minijinja::Value::from(text))
+}
+
 use std::collections::HashSet;
 
 use minijinja::Environment;

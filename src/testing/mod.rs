@@ -10,7 +10,7 @@ use crate::ast::TaskState;
 use crate::check::conform::Given;
 use crate::check::{Expectation, Program, TestDef, WorkflowDef};
 use crate::run::inputs;
-use crate::run::{HttpExecutor, Report, Session};
+use crate::run::{Executor, Report, Session};
 
 /// What became of one test.
 #[derive(Debug)]
@@ -21,13 +21,13 @@ pub struct TestRun {
 }
 
 /// Runs `test` of `workflow` and checks its expectations: the mocked
-/// tasks get their scripted answers (unless `live`), every other request
-/// goes to `http`.
+/// tasks get their scripted answers (unless `live`: real answers, asked
+/// for or replayed), every other request goes to `http`.
 pub async fn run(
     program: &Program,
     workflow: &WorkflowDef,
     test: &TestDef,
-    http: &HttpExecutor,
+    http: &dyn Executor,
     live: bool,
 ) -> TestRun {
     let given = test

@@ -2,6 +2,7 @@
 //! harness ([`support`]) for starting servers and running the CLI.
 
 mod budget;
+mod cassette;
 mod check;
 mod cli;
 mod durable;
