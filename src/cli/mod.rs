@@ -24,6 +24,7 @@ mod mock_server;
 mod progress;
 mod run;
 mod serve;
+mod telemetry;
 mod test;
 mod worker;
 
@@ -44,6 +45,13 @@ use error::Error;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        help = "Export traces over OTLP/HTTP to this collector (wfc run, serve and worker; default: OTEL_EXPORTER_OTLP_ENDPOINT, if set)"
+    )]
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -91,7 +99,12 @@ pub(crate) fn main() -> i32 {
             };
         }
     };
-    match dispatch(cli.command) {
+    let otlp = cli
+        .otlp_endpoint
+        .clone()
+        .or_else(|| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").ok())
+        .filter(|endpoint| !endpoint.is_empty());
+    match dispatch(cli.command, otlp.as_deref()) {
         Ok(()) => 0,
         Err(err) => {
             err.render();
@@ -100,29 +113,17 @@ pub(crate) fn main() -> i32 {
     }
 }
 
-fn dispatch(command: Command) -> Result<(), Error> {
+fn dispatch(command: Command, otlp: Option<&str>) -> Result<(), Error> {
     match command {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::List(args) => list::run(&args),
-        Command::Run(args) => {
-            logging();
-            run::run(*args)
-        }
+        Command::Run(args) => traced(otlp, || run::run(*args)),
         Command::Test(args) => test::run(&args),
-        Command::Serve(args) => {
-            logging();
-            serve::run(&args)
-        }
-        Command::Worker(args) => {
-            logging();
-            worker::run(&args)
-        }
-        Command::MockServer(args) => {
-            logging();
-            mock_server::run(&args)
-        }
+        Command::Serve(args) => traced(otlp, || serve::run(&args)),
+        Command::Worker(args) => traced(otlp, || worker::run(&args)),
+        Command::MockServer(args) => traced(None, || mock_server::run(&args)),
         Command::Lsp => wfc::lsp::run().map_err(Error::usage),
         Command::Explain { code } => explain(code.as_deref()),
         Command::Completions { shell } => {
@@ -149,15 +150,36 @@ fn explain(code: Option<&str>) -> Result<(), Error> {
     Ok(())
 }
 
-/// Structured logs on stderr, filtered by `WFC_LOG` (e.g. `WFC_LOG=debug`);
-/// by default only errors, since progress already reports retries.
-fn logging() {
+/// Runs `command` with structured logs on stderr, filtered by `WFC_LOG`
+/// (e.g. `WFC_LOG=debug`; by default only errors, since progress already
+/// reports retries), and with `otlp`, wfc's spans exported over OTLP and
+/// flushed before it returns.
+fn traced(otlp: Option<&str>, command: impl FnOnce() -> Result<(), Error>) -> Result<(), Error> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_env("WFC_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .init();
+        .with_filter(filter);
+    let provider = otlp.map(telemetry::provider).transpose()?;
+    let spans = provider.as_ref().map(|provider| {
+        use opentelemetry::trace::TracerProvider;
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("wfc"))
+            .with_filter(
+                tracing_subscriber::filter::Targets::new().with_target("wfc", tracing::Level::INFO),
+            )
+    });
+    tracing_subscriber::registry().with(logs).with(spans).init();
+    let result = command();
+    if let Some(provider) = provider
+        && let Err(err) = provider.shutdown()
+    {
+        eprintln!("warning: the last traces may not have reached the collector: {err}");
+    }
+    result
 }
 
 /// Where runs happen, for `wfc run` and `wfc serve`.

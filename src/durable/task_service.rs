@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use restate_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 
 use super::Worker;
 use super::slots::AgentSlotsClient;
@@ -59,7 +60,13 @@ impl WfcTask {
     /// what came of them and gives the slot back.
     #[handler]
     async fn exec(&self, ctx: Context<'_>, Json(call): Json<TaskCall>) -> HandlerResult<()> {
-        let attempted = self.attempted(&ctx, &call.job).await;
+        let span = tracing::info_span!(
+            "task",
+            otel.name = %format!("task {}", call.job.task),
+            wfc.task = %call.job.task,
+            wfc.agent = %call.job.agent,
+        );
+        let attempted = self.attempted(&ctx, &call.job).instrument(span).await;
         ctx.resolve_awakeable(&call.done, Json(attempted));
         if let Some(agent) = call.slot_of {
             ctx.object_client::<AgentSlotsClient>(agent)

@@ -122,6 +122,10 @@ async fn chat(
         temperature: request.temperature,
         stream: request.stream.unwrap_or(false),
         authorization_present: authorization.is_some(),
+        traceparent: headers
+            .get("traceparent")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned),
         received,
         finished: None,
         fault: fault.map(|kind| format!("{kind:?}")),

@@ -103,6 +103,8 @@ pub struct RecordedRequest {
     /// Whether an `Authorization` header came; the key itself is never kept,
     /// so recorded requests are safe to print in test failures.
     pub authorization_present: bool,
+    /// The W3C `traceparent` header, when the client sent one.
+    pub traceparent: Option<String>,
     pub received: Instant,
     /// When the full response was written; `None` when a fault (other than
     /// `Delay`), a rejection or a shutdown kept the reply from completing.

@@ -3,6 +3,7 @@
 //! test's script, with retries around any of them.
 
 use futures_util::future::BoxFuture;
+use tracing::Instrument;
 
 use super::events::{Event, Observer};
 use super::job::{Answer, Failure, Job};
@@ -69,7 +70,12 @@ impl Executor for HttpExecutor {
         job: &'a Job,
         observer: &'a dyn Observer,
     ) -> BoxFuture<'a, Result<Answer, Failure>> {
-        Box::pin(self.attempt(job, observer))
+        Box::pin(async move {
+            let span = chat_span(job);
+            let result = self.attempt(job, observer).instrument(span.clone()).await;
+            record_outcome(&span, &result);
+            result
+        })
     }
 
     fn capacity(&self, agent: &str) -> Option<usize> {
@@ -121,6 +127,7 @@ impl HttpExecutor {
             request.model = model.clone();
         }
         tracing::debug!(task = %job.task, agent = %job.agent, url = %endpoint.url(), "request");
+        record_request(&tracing::Span::current(), &request.model, endpoint.url());
         let result = if self.stream {
             let mut on_text = |text: &str| {
                 observer.on_event(&Event::Text {
@@ -135,6 +142,9 @@ impl HttpExecutor {
         let completion = match result {
             Ok(completion) => {
                 endpoint.record(true);
+                if let Some(tokens) = completion.prompt_tokens {
+                    tracing::Span::current().record("gen_ai.usage.input_tokens", tokens);
+                }
                 completion
             }
             Err(error) => {
@@ -178,6 +188,64 @@ impl HttpExecutor {
             attempts: 1,
             replayed: false,
         })
+    }
+}
+
+/// A model request's span, as OpenTelemetry's `GenAI` conventions name its
+/// parts; what the request and its answer say is never on it (PHI).
+fn chat_span(job: &Job) -> tracing::Span {
+    let request = job.chat_request();
+    tracing::info_span!(
+        "chat",
+        otel.name = %format!("chat {}", request.model),
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        gen_ai.operation.name = "chat",
+        gen_ai.provider.name = "openai",
+        gen_ai.request.model = %request.model,
+        gen_ai.request.max_tokens = request.max_tokens,
+        gen_ai.request.temperature = request.temperature,
+        gen_ai.response.model = tracing::field::Empty,
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+        server.address = tracing::field::Empty,
+        server.port = tracing::field::Empty,
+        wfc.task = %job.task,
+        wfc.agent = %job.agent,
+    )
+}
+
+/// The model actually asked (the endpoint may name its own) and the server.
+fn record_request(span: &tracing::Span, model: &str, url: &str) {
+    span.record("otel.name", format!("chat {model}"));
+    span.record("gen_ai.request.model", model);
+    if let Ok(url) = url::Url::parse(url) {
+        if let Some(host) = url.host_str() {
+            span.record("server.address", host);
+        }
+        if let Some(port) = url.port_or_known_default() {
+            span.record("server.port", port);
+        }
+    }
+}
+
+fn record_outcome(span: &tracing::Span, result: &Result<Answer, Failure>) {
+    use opentelemetry::{Array, StringValue, Value};
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    match result {
+        Ok(answer) => {
+            span.record("gen_ai.response.model", answer.model.as_str());
+            span.record("gen_ai.usage.output_tokens", answer.tokens);
+            if let Some(reason) = &answer.finish_reason {
+                let reasons = Array::String(vec![StringValue::from(reason.clone())]);
+                span.set_attribute("gen_ai.response.finish_reasons", Value::Array(reasons));
+            }
+        }
+        Err(failure) => {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", failure.error_type());
+        }
     }
 }
 

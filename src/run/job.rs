@@ -132,6 +132,13 @@ pub struct Failure {
 }
 
 impl Failure {
+    /// The failure's class as OpenTelemetry's `error.type` names it: the
+    /// class, or `permanent` for a failure no class covers.
+    #[must_use]
+    pub fn error_type(&self) -> &'static str {
+        self.class.map_or("permanent", ErrorClass::name)
+    }
+
     /// A failure that trying again cannot mend.
     #[must_use]
     pub fn permanent(error: String, attempts: u32) -> Self {

@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::conduct::{Conductor, Engine};
 use super::job::{Answer, Failure, Job};
@@ -47,10 +48,26 @@ impl Engine<'_> {
         loop {
             for (task, job) in conductor.ready(now_ms()) {
                 let (executor, observer) = (self.executor, self.observer);
-                running.push(Box::pin(async move {
-                    let result = executor.execute(&job, observer).await;
-                    (task, job, result)
-                }));
+                let span = tracing::info_span!(
+                    "task",
+                    otel.name = %format!("task {}", job.task),
+                    wfc.task = %job.task,
+                    wfc.agent = %job.agent,
+                    otel.status_code = tracing::field::Empty,
+                    error.type = tracing::field::Empty,
+                );
+                running.push(Box::pin(
+                    async move {
+                        let result = executor.execute(&job, observer).await;
+                        if let Err(failure) = &result {
+                            let span = tracing::Span::current();
+                            span.record("otel.status_code", "ERROR");
+                            span.record("error.type", failure.error_type());
+                        }
+                        (task, job, result)
+                    }
+                    .instrument(span),
+                ));
             }
             peak = peak.max(running.len());
             if running.is_empty() {

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::conduct::Engine;
 use super::events::Observer;
@@ -166,7 +167,14 @@ impl<'a> Session<'a> {
             observer: &observer,
             capacity: &capacity,
         };
-        let finished = engine.run(inputs, cancel).await;
+        // The run's span, for OpenTelemetry: its tasks' spans hang under it.
+        let span = tracing::info_span!(
+            "invoke_workflow",
+            otel.name = %format!("invoke_workflow {}", self.workflow.name),
+            gen_ai.operation.name = "invoke_workflow",
+            wfc.workflow = %self.workflow.name,
+        );
+        let finished = engine.run(inputs, cancel).instrument(span).await;
         if let Some(journal) = self.journal {
             // Closing waits for the last sync: off the async workers.
             let _ = tokio::task::spawn_blocking(move || drop(journal)).await;

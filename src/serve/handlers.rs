@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::audit::{Note, RequestId};
 use super::auth::Caller;
@@ -160,13 +161,14 @@ pub(super) async fn execute(
     let caller = admit(&state, &headers)?;
     let stream = stream_wanted(query.as_deref(), &caller)?;
     let run = run_id(&headers, &caller, id)?;
+    let trace = trace_parent(&headers);
     let body: ExecuteBody = parse(&state, body, &caller).await?;
     start(
         state,
         caller,
         &body.workflow_type,
         body.context,
-        stream,
+        (stream, trace),
         run,
     )
     .await
@@ -185,8 +187,9 @@ pub(super) async fn execute_named(
     let caller = admit(&state, &headers)?;
     let stream = stream_wanted(query.as_deref(), &caller)?;
     let run = run_id(&headers, &caller, id)?;
+    let trace = trace_parent(&headers);
     let context: Value = parse(&state, body, &caller).await?;
-    start(state, caller, &name, context, stream, run).await
+    start(state, caller, &name, context, (stream, trace), run).await
 }
 
 /// `?stream=true` (or `1`); `false`, `0` or no `stream` for one answer.
@@ -345,13 +348,30 @@ fn valid_run_id(id: &str, caller: &Caller) -> Result<RunId, ApiError> {
     .with_note(note(caller, None)))
 }
 
-/// Everything that can be refused before a run, then the run.
+/// The trace a caller's `traceparent` header continues (an empty context
+/// without one).
+fn trace_parent(headers: &HeaderMap) -> opentelemetry::Context {
+    use opentelemetry::propagation::{Extractor, TextMapPropagator};
+    struct Headers<'h>(&'h HeaderMap);
+    impl Extractor for Headers<'_> {
+        fn get(&self, key: &str) -> Option<&str> {
+            self.0.get(key)?.to_str().ok()
+        }
+        fn keys(&self) -> Vec<&str> {
+            self.0.keys().map(header::HeaderName::as_str).collect()
+        }
+    }
+    opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Headers(headers))
+}
+
+/// Everything that can be refused before a run, then the run: with whether
+/// the caller takes task events as they come, and the trace it continues.
 async fn start(
     state: Arc<State>,
     caller: Caller,
     name: &str,
     context: Value,
-    stream: bool,
+    (stream, trace): (bool, opentelemetry::Context),
     run: RunId,
 ) -> Result<Response, ApiError> {
     let served = state.served();
@@ -423,6 +443,7 @@ async fn start(
         inputs,
         run,
         stream,
+        trace,
     };
     let note = Note {
         caller: Some(run.caller.clone()),
@@ -664,6 +685,8 @@ struct AcceptedRun {
     run: RunId,
     /// Whether the caller takes task events as they come.
     stream: bool,
+    /// The trace the caller's `traceparent` names.
+    trace: opentelemetry::Context,
 }
 
 impl AcceptedRun {
@@ -685,9 +708,27 @@ impl AcceptedRun {
         // (dropping this future) included.
         let _in_flight = InFlight::count(&self.state.metrics);
         tracing::info!(run = %self.run.0, workflow = %self.workflow, caller = %self.caller, "run started");
+        let span = tracing::info_span!(
+            "request",
+            otel.name = %format!("POST /v1/workflows/{}", self.workflow),
+            otel.kind = "server",
+            wfc.run = %self.run.0,
+        );
+        {
+            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            let _ = span.set_parent(self.trace.clone());
+        }
         let result = match &self.served.runner {
-            Runner::Local(executor) => self.local(executor, &observer, &cancel).await,
-            Runner::Durable(ingress) => self.durable(ingress, &observer, &cancel).await,
+            Runner::Local(executor) => {
+                self.local(executor, &observer, &cancel)
+                    .instrument(span)
+                    .await
+            }
+            Runner::Durable(ingress) => {
+                self.durable(ingress, &observer, &cancel)
+                    .instrument(span)
+                    .await
+            }
         };
         let timed_out = timer.is_finished() && !self.state.stopping.is_cancelled();
         timer.abort();

@@ -21,5 +21,6 @@ mod run_cli;
 mod scheduler;
 mod serve;
 mod support;
+mod telemetry;
 mod test_cli;
 mod timeline;
