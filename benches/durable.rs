@@ -350,7 +350,7 @@ async fn bench() {
         for _ in 0..workers {
             fleet.push(
                 restate
-                    .worker_logging(&[dir.path()], &router, port, "error")
+                    .worker_with(&[dir.path()], &router, port, &[("WFC_LOG", "error")])
                     .await,
             );
         }

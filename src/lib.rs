@@ -30,3 +30,4 @@ pub mod template;
 pub mod testing;
 pub mod timeline;
 pub mod tokens;
+pub mod trace_context;

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use super::error::{Code, Error};
 use super::progress::Progress;
 use super::{Engine, EngineArgs, RecordArgs};
+use tracing::Instrument;
 use wfc::check::conform::Given;
 use wfc::check::phi::Policy;
 use wfc::check::{self, Program, WorkflowDef};
@@ -363,7 +364,18 @@ fn fresh_run_id(file: &Path) -> String {
 
 async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
     if let DeploymentUsed::Restate { restate, run } = &prepared.deployment {
-        return execute_durable(args, &prepared, restate, run).await;
+        // The run's span here; its tasks' spans, on the workers, continue it.
+        let workflow = &prepared.program.workflows[prepared.workflow].name;
+        let span = tracing::info_span!(
+            "invoke_workflow",
+            otel.name = %format!("invoke_workflow {workflow}"),
+            gen_ai.operation.name = "invoke_workflow",
+            wfc.workflow = %workflow,
+            wfc.run = %run,
+        );
+        return execute_durable(args, &prepared, restate, run)
+            .instrument(span)
+            .await;
     }
     let program = &prepared.program;
     let workflow = &program.workflows[prepared.workflow];

@@ -213,7 +213,7 @@ impl Client {
         if let Some(ApiKey(key)) = &target.api_key {
             builder = builder.bearer_auth(key);
         }
-        for (name, value) in trace_headers() {
+        for (name, value) in crate::trace_context::current() {
             builder = builder.header(name, value);
         }
         let response = builder
@@ -286,19 +286,6 @@ fn parse_completion(bytes: &[u8]) -> Result<Completion, BodyProblem> {
         finish_reason: choice.finish_reason,
         text,
     })
-}
-
-/// The W3C `traceparent` (and `tracestate`) of the current span, so that a
-/// model server that traces can join the run's trace; none when nothing
-/// exports traces.
-fn trace_headers() -> std::collections::HashMap<String, String> {
-    use opentelemetry::propagation::TextMapPropagator;
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    let mut headers = std::collections::HashMap::new();
-    let context = tracing::Span::current().context();
-    opentelemetry_sdk::propagation::TraceContextPropagator::new()
-        .inject_context(&context, &mut headers);
-    headers
 }
 
 #[cfg(test)]

@@ -94,7 +94,8 @@ impl WfcRun {
         let stop = ctx.promise::<()>(STOP);
         pending.push(Box::pin(stop.map(|_| Step::Stop)));
         loop {
-            for (task, job) in conductor.ready(now_ms) {
+            for (task, mut job) in conductor.ready(now_ms) {
+                job.trace.clone_from(&submission.trace);
                 let (done, result) = ctx.awakeable::<Json<Attempted>>();
                 pending.push(Box::pin(result.map(move |r| Step::Done(task, r))));
                 let capacity = self.worker.capacity(&program.agents, &job.agent);

@@ -24,6 +24,10 @@ pub struct Submission {
     /// submitter's clock): the run's time zero, so its wall time counts
     /// from the request, and it costs no journal step to take.
     pub submitted_ms: u64,
+    /// The trace context of the submitter's span, which the run's tasks
+    /// continue on the workers.
+    #[serde(default)]
+    pub trace: std::collections::HashMap<String, String>,
 }
 
 impl Submission {
@@ -47,6 +51,7 @@ impl Submission {
                 .collect(),
             inputs,
             submitted_ms: super::task_service::epoch_ms(),
+            trace: crate::trace_context::current(),
         }
     }
 

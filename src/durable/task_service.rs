@@ -66,6 +66,10 @@ impl WfcTask {
             wfc.task = %call.job.task,
             wfc.agent = %call.job.agent,
         );
+        {
+            use tracing_opentelemetry::OpenTelemetrySpanExt;
+            let _ = span.set_parent(crate::trace_context::continued(&call.job.trace));
+        }
         let attempted = self.attempted(&ctx, &call.job).instrument(span).await;
         ctx.resolve_awakeable(&call.done, Json(attempted));
         if let Some(agent) = call.slot_of {

@@ -31,6 +31,10 @@ pub struct Job {
     /// The agent's declared `context_window`; the router's endpoints may
     /// give a smaller one.
     pub context_window: Option<u32>,
+    /// The trace context (`traceparent`, `tracestate`) of the run, for a
+    /// process that runs the job for another (a durable engine's worker).
+    #[serde(default)]
+    pub trace: std::collections::HashMap<String, String>,
 }
 
 /// What a task asks of the world.
@@ -62,6 +66,7 @@ impl Job {
             retry: task.retry.clone(),
             output: task.output.clone(),
             context_window: agent.context_window,
+            trace: std::collections::HashMap::new(),
         }
     }
 
@@ -179,6 +184,7 @@ mod tests {
             retry: RetryPolicy::retries(2),
             output: Some(Type::List(Box::new(Type::Text))),
             context_window: Some(2048),
+            trace: std::collections::HashMap::new(),
         };
         let json = serde_json::to_value(&job).unwrap();
         assert_eq!(json["request"]["kind"], "chat");
@@ -213,6 +219,7 @@ mod tests {
             retry: RetryPolicy::retries(0),
             output: None,
             context_window: None,
+            trace: std::collections::HashMap::new(),
         };
         let key = job.key();
         let Request::Chat(request) = &mut job.request;

@@ -351,17 +351,16 @@ fn valid_run_id(id: &str, caller: &Caller) -> Result<RunId, ApiError> {
 /// The trace a caller's `traceparent` header continues (an empty context
 /// without one).
 fn trace_parent(headers: &HeaderMap) -> opentelemetry::Context {
-    use opentelemetry::propagation::{Extractor, TextMapPropagator};
-    struct Headers<'h>(&'h HeaderMap);
-    impl Extractor for Headers<'_> {
-        fn get(&self, key: &str) -> Option<&str> {
-            self.0.get(key)?.to_str().ok()
-        }
-        fn keys(&self) -> Vec<&str> {
-            self.0.keys().map(header::HeaderName::as_str).collect()
-        }
-    }
-    opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&Headers(headers))
+    let carried = ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|name| {
+            Some((
+                name.to_string(),
+                headers.get(name)?.to_str().ok()?.to_string(),
+            ))
+        })
+        .collect();
+    crate::trace_context::continued(&carried)
 }
 
 /// Everything that can be refused before a run, then the run: with whether

@@ -11,7 +11,14 @@ const LAYERS: &[&[&str]] = &[
     // shared foundations: files and spans, the task record, retry policy,
     // the token estimate, the template environment, the code texts
     &[
-        "source", "files", "record", "policy", "tokens", "template", "explain",
+        "source",
+        "files",
+        "record",
+        "policy",
+        "tokens",
+        "template",
+        "explain",
+        "trace_context",
     ],
     &["ast", "diagnostics"],
     &["parse", "format"],

@@ -273,3 +273,75 @@ async fn serve_continues_the_callers_trace() {
         .unwrap();
     assert_eq!(run.parent_span_id, request.span_id);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_durable_runs_tasks_continue_the_submitters_trace_on_the_workers() {
+    use crate::durable::{Fleet, library};
+    use crate::support::restate::free_port;
+    let Some(Fleet {
+        restate,
+        mock,
+        dir,
+        router,
+    }) = Fleet::with_mock(
+        "telemetry::a_durable_runs_tasks_continue_the_submitters_trace",
+        MockConfig::default(),
+    )
+    .await
+    else {
+        return;
+    };
+    let receiver = Receiver::start().await;
+    let _worker = restate
+        .worker_with(
+            &[&library()],
+            &router,
+            free_port(),
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url.as_str())],
+        )
+        .await;
+    let ran = Wfc::new()
+        .args(["run", "workflows/discharge_summary.wf", "--inputs"])
+        .arg("workflows/examples/discharge_summary.json")
+        .args(["--engine", "restate", "--restate", &restate.ingress])
+        .args(["--run-id", "traced", "-q", "--run-dir"])
+        .arg(dir.path().join("run"))
+        .args(["--otlp-endpoint", &receiver.url])
+        .run_in_background()
+        .await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(mock.requests().len(), 2);
+    // The worker exports in batches, on its own schedule.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let (run, tasks) = loop {
+        let spans = receiver.spans();
+        let run = spans
+            .iter()
+            .find(|s| s.name == "invoke_workflow discharge_summary")
+            .cloned();
+        let tasks: Vec<Received> = spans
+            .iter()
+            .filter(|s| s.name.starts_with("task "))
+            .cloned()
+            .collect();
+        if let Some(run) = run.filter(|_| tasks.len() == 2) {
+            break (run, tasks);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the spans did not all arrive: {spans:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for task in &tasks {
+        assert_eq!(task.trace_id, run.trace_id, "{task:#?}");
+        assert_eq!(task.parent_span_id, run.span_id, "{task:#?}");
+    }
+    for request in mock.requests() {
+        assert!(
+            request
+                .traceparent
+                .is_some_and(|t| t.contains(&run.trace_id))
+        );
+    }
+}

@@ -148,27 +148,30 @@ impl Restate {
     /// registered. Its log is read all along, so it never blocks on a
     /// full pipe.
     pub(crate) async fn worker(&self, paths: &[&Path], router: &Path, port: u16) -> Worker {
-        self.worker_logging(paths, router, port, "info,wfc=debug")
+        self.worker_with(paths, router, port, &[("WFC_LOG", "info,wfc=debug")])
             .await
     }
 
-    /// A worker as [`Restate::worker`] starts it, logging what `filter`
-    /// (`WFC_LOG`) lets through.
-    pub(crate) async fn worker_logging(
+    /// A worker as [`Restate::worker`] starts it, with `env` (`WFC_LOG`,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` ...) in its environment.
+    pub(crate) async fn worker_with(
         &self,
         paths: &[&Path],
         router: &Path,
         port: u16,
-        filter: &str,
+        env: &[(&str, &str)],
     ) -> Worker {
-        let mut child = Wfc::new()
+        let mut command = Wfc::new();
+        for (key, value) in env {
+            command = command.env(key, value);
+        }
+        let mut child = command
             .arg("worker")
             .args(paths)
             .arg("--router")
             .arg(router)
             .args(["--restate-admin", &self.admin])
             .args(["--listen", &format!("127.0.0.1:{port}")])
-            .env("WFC_LOG", filter)
             .spawn();
         let stderr = child.stderr.take().expect("the worker's stderr is piped");
         let (ready, serving) = tokio::sync::oneshot::channel();
