@@ -35,10 +35,11 @@ use std::time::{Duration, Instant};
 
 use command::Wfc;
 use common::dag::Dag;
+use common::load;
 use restate::{Restate, free_port};
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
-use wfc::check::{Program, check_file};
+use wfc::check::Program;
 use wfc::durable::Submission;
 use wfc::durable::ingress::Ingress;
 use wfc::loader::Loader;
@@ -230,17 +231,6 @@ async fn measure<E: Engine + 'static>(name: String, engine: Arc<E>, round: usize
         runs_per_s: THROUGHPUT_RUNS as f64 / wall,
         cpu_busy: (busy_after - busy_before) as f64 / (total_after - total_before).max(1) as f64,
     }
-}
-
-fn load(path: &Path) -> Program {
-    let report = check_file(&mut Loader::default(), path).expect("readable workflow");
-    assert!(
-        !report.has_errors(),
-        "{}: {:?}",
-        path.display(),
-        report.problems
-    );
-    report.program.expect("a checked program")
 }
 
 /// The library's discharge summary, its agents allowed 64 requests at once.

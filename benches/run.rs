@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::dag::Dag;
+use common::load;
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
+use wfc::check::Program;
 use wfc::check::conform::Given;
-use wfc::check::{Program, check_file};
-use wfc::loader::Loader;
 use wfc::run::inputs::bind;
 use wfc::run::{Deployment, Report, Session, agents_used};
 
@@ -149,17 +149,6 @@ fn main_thread_cpu() -> Duration {
 
 // ---------------------------------------------------------------------------
 // Loading and running workflows.
-
-fn load(path: &Path) -> Program {
-    let report = check_file(&mut Loader::default(), path).expect("readable workflow");
-    assert!(
-        !report.has_errors(),
-        "{}: {:?}",
-        path.display(),
-        report.problems
-    );
-    report.program.expect("a checked program")
-}
 
 /// One run as `wfc run` wires it: a fresh client and router per run, every
 /// agent served by the mock.

@@ -19,7 +19,7 @@
 //! job in the object's state (prompts, like the journal: see the README on
 //! where PHI lives).
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 
 use restate_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -46,8 +46,9 @@ pub struct LeaseRequest {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Slots {
     capacity: u32,
-    /// Lease id (the awakeable) to run.
-    held: BTreeMap<String, String>,
+    /// The leases (each the awakeable of its task's result) granted and
+    /// not yet given back.
+    held: BTreeSet<String>,
     waiting: Vec<Waiting>,
     requests: u64,
 }
@@ -84,7 +85,7 @@ impl Slots {
                 })
                 .expect("waiting is not empty");
             let Waiting { request, .. } = self.waiting.swap_remove(best);
-            self.held.insert(request.awakeable.clone(), request.run);
+            self.held.insert(request.awakeable.clone());
             granted.push(request.awakeable);
         }
         granted
@@ -229,7 +230,7 @@ mod tests {
             ["b1"],
             "the later run's urgent task overtakes"
         );
-        slots.held.retain(|_, run| run != "a");
+        slots.held.remove("a2");
         assert_eq!(slots.grant(), ["a3"]);
         assert_eq!(slots.held.len(), 2);
     }

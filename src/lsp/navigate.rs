@@ -125,51 +125,45 @@ pub(super) fn rename(
     if new_name == occurrence.key.name.rsplit('.').next().unwrap_or_default() {
         return Ok(Some(WorkspaceEdit::default()));
     }
-    let edits = match occurrence.key.kind {
-        Kind::Agent => agent_edits(analysis, &occurrence.key, new_name, open)?,
-        Kind::Field => {
-            let (owner, _) = occurrence.key.name.split_once('.').unwrap_or_default();
-            let renamed = Key {
-                name: format!("{owner}.{new_name}"),
-                ..occurrence.key.clone()
-            };
-            if analysis.index.declaration(&renamed).is_some() {
-                return Err(format!("`{owner}` already has a field `{new_name}`"));
-            }
-            vec![(
-                analysis.uri.clone(),
-                file_edits(
-                    analysis.source(),
-                    &analysis.index,
-                    &occurrence.key,
-                    new_name,
-                ),
-            )]
-        }
-        _ => {
-            let taken = analysis.index.occurrences.iter().any(|o| {
-                o.declaration
-                    && matches!(o.key.kind, Kind::Task | Kind::Input)
-                    && o.key.workflow == occurrence.key.workflow
-                    && o.key.name == new_name
-            });
-            if taken {
-                return Err(format!(
-                    "this workflow already has an input or task `{new_name}`"
-                ));
-            }
-            vec![(
-                analysis.uri.clone(),
-                file_edits(
-                    analysis.source(),
-                    &analysis.index,
-                    &occurrence.key,
-                    new_name,
-                ),
-            )]
-        }
-    };
-    Ok(Some(WorkspaceEdit::new(edits.into_iter().collect())))
+    if occurrence.key.kind == Kind::Agent {
+        let edits = agent_edits(analysis, &occurrence.key, new_name, open)?;
+        return Ok(Some(WorkspaceEdit::new(edits.into_iter().collect())));
+    }
+    if let Some(taken) = taken_in_file(analysis, &occurrence.key, new_name) {
+        return Err(taken);
+    }
+    let edits = file_edits(
+        analysis.source(),
+        &analysis.index,
+        &occurrence.key,
+        new_name,
+    );
+    Ok(Some(WorkspaceEdit::new(
+        [(analysis.uri.clone(), edits)].into_iter().collect(),
+    )))
+}
+
+/// Why `key` (a task, an input or a field of this file) cannot take
+/// `new_name`: another of its scope has it.
+fn taken_in_file(analysis: &Analysis, key: &Key, new_name: &str) -> Option<String> {
+    if key.kind == Kind::Field {
+        let (owner, _) = key.name.split_once('.').unwrap_or_default();
+        let renamed = Key {
+            name: format!("{owner}.{new_name}"),
+            ..key.clone()
+        };
+        return analysis
+            .index
+            .declaration(&renamed)
+            .map(|_| format!("`{owner}` already has a field `{new_name}`"));
+    }
+    let taken = analysis.index.occurrences.iter().any(|o| {
+        o.declaration
+            && matches!(o.key.kind, Kind::Task | Kind::Input)
+            && o.key.workflow == key.workflow
+            && o.key.name == new_name
+    });
+    taken.then(|| format!("this workflow already has an input or task `{new_name}`"))
 }
 
 /// Every occurrence of `key` in one file, renamed.

@@ -18,6 +18,7 @@ use super::events::Observer;
 use super::execute::Executor;
 use super::job::{Answer, Failure, Job};
 use crate::check::conform::typed;
+use crate::client::ChatRequest;
 
 /// One request and its answer, as a cassette keeps it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,23 +30,15 @@ pub struct Recording {
     pub loose_key: String,
     pub task: String,
     pub agent: String,
-    pub model: String,
-    pub system: Option<String>,
-    pub prompt: String,
-    pub max_tokens: u32,
-    pub temperature: Option<f64>,
-    pub schema: Option<serde_json::Value>,
-    pub answer: String,
-    pub answered_by: String,
-    pub tokens: u32,
-    pub finish_reason: Option<String>,
+    /// What was asked, without correction turns.
+    pub request: ChatRequest,
+    pub answer: Answer,
     /// Whether the prompt and the answer were written through `redact`.
     pub redacted: bool,
 }
 
 impl Recording {
     fn of(job: &Job, answer: &Answer, redact: bool) -> Recording {
-        let request = job.chat_request();
         let text = |text: &str| {
             if redact {
                 crate::template::redact(text)
@@ -53,33 +46,20 @@ impl Recording {
                 text.to_string()
             }
         };
+        let mut request = job.chat_request().clone();
+        request.follow_ups.clear();
+        request.prompt = text(&request.prompt);
         Recording {
             key: job.key(),
             loose_key: job.key_with(None),
             task: job.task.clone(),
             agent: job.agent.clone(),
-            model: request.model.clone(),
-            system: request.system.clone(),
-            prompt: text(&request.prompt),
-            max_tokens: request.max_tokens,
-            temperature: request.temperature,
-            schema: request.schema.clone(),
-            answer: text(&answer.text),
-            answered_by: answer.model.clone(),
-            tokens: answer.tokens,
-            finish_reason: answer.finish_reason.clone(),
+            request,
+            answer: Answer {
+                text: text(&answer.text),
+                ..answer.clone()
+            },
             redacted: redact,
-        }
-    }
-
-    fn answer(&self) -> Answer {
-        Answer {
-            text: self.answer.clone(),
-            model: self.answered_by.clone(),
-            tokens: self.tokens,
-            finish_reason: self.finish_reason.clone(),
-            attempts: 0,
-            replayed: true,
         }
     }
 }
@@ -126,10 +106,7 @@ impl<E: Executor> Executor for Recorder<E> {
             let answer = self.inner.execute(job, observer).await?;
             let recording = Recording::of(job, &answer, self.redact);
             let path = self.dir.join(format!("{}.json", recording.key));
-            let written = serde_json::to_vec_pretty(&recording)
-                .map_err(std::io::Error::other)
-                .and_then(|bytes| super::journal::write_atomically(&path, &bytes));
-            if let Err(err) = written {
+            if let Err(err) = super::journal::keep_json(&path, &recording).await {
                 tracing::warn!(cassette = %path.display(), %err, "cannot record an answer");
             }
             Ok(answer)
@@ -218,7 +195,7 @@ impl Replayer {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(recording.key.clone());
         if let Some(shape) = &job.output
-            && let Err(mismatch) = typed(&recording.answer, shape)
+            && let Err(mismatch) = typed(&recording.answer.text, shape)
         {
             return Err(Failure::permanent(
                 format!(
@@ -228,7 +205,11 @@ impl Replayer {
                 0,
             ));
         }
-        Ok(recording.answer())
+        Ok(Answer {
+            attempts: 0,
+            replayed: true,
+            ..recording.answer.clone()
+        })
     }
 
     /// What the cassette holds nearest to `job`, and how it differs.
@@ -240,8 +221,11 @@ impl Replayer {
             .filter(|r| r.task == job.task)
             .max_by(|a, b| {
                 let score = |r: &Recording| {
-                    similar::TextDiff::from_chars(r.prompt.as_str(), request.prompt.as_str())
-                        .ratio()
+                    similar::TextDiff::from_chars(
+                        r.request.prompt.as_str(),
+                        request.prompt.as_str(),
+                    )
+                    .ratio()
                 };
                 score(a).total_cmp(&score(b))
             });
@@ -258,29 +242,35 @@ impl Replayer {
             }
         };
         compare("agent", nearest.agent.clone(), job.agent.clone());
-        compare("model", nearest.model.clone(), request.model.clone());
+        compare(
+            "model",
+            nearest.request.model.clone(),
+            request.model.clone(),
+        );
         compare(
             "max_tokens",
-            nearest.max_tokens.to_string(),
+            nearest.request.max_tokens.to_string(),
             request.max_tokens.to_string(),
         );
         compare(
             "temperature",
-            format!("{:?}", nearest.temperature),
+            format!("{:?}", nearest.request.temperature),
             format!("{:?}", request.temperature),
         );
         compare(
             "system prompt",
-            format!("{:?}", nearest.system),
+            format!("{:?}", nearest.request.system),
             format!("{:?}", request.system),
         );
         let mut text = format!(
             "the cassette has no recording of this request of task `{}`; the nearest differs in",
             job.task
         );
-        if nearest.prompt != request.prompt {
-            let diff =
-                similar::TextDiff::from_lines(nearest.prompt.as_str(), request.prompt.as_str());
+        if nearest.request.prompt != request.prompt {
+            let diff = similar::TextDiff::from_lines(
+                nearest.request.prompt.as_str(),
+                request.prompt.as_str(),
+            );
             changed.push(format!(
                 "the prompt{}:\n{}",
                 if nearest.redacted {

@@ -231,6 +231,21 @@ fn repair_tail(file: &File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes `value` as JSON to `path` (its folder made if missing), through
+/// [`write_atomically`], off the async workers: the sync waits for the disk.
+pub async fn keep_json<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        write_atomically(&path, &bytes)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 /// Writes through a temporary file of its own, synced, and a rename, so a
 /// reader never sees half a file and two writers never share a temporary.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -75,7 +75,7 @@ impl<E: Executor> Stored<E> {
         serde_json::from_slice(&bytes).ok()
     }
 
-    fn remember(&self, key: &str, answer: &Answer) {
+    async fn remember(&self, key: &str, answer: &Answer) {
         let Some(path) = self.cache_path(key) else {
             return;
         };
@@ -85,14 +85,7 @@ impl<E: Executor> Stored<E> {
             tokens: answer.tokens,
             finish_reason: answer.finish_reason.clone(),
         };
-        let written = path
-            .parent()
-            .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| {
-                let bytes = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
-                super::journal::write_atomically(&path, &bytes)
-            });
-        if let Err(err) = written {
+        if let Err(err) = super::journal::keep_json(&path, &entry).await {
             tracing::warn!(cache = %path.display(), %err, "cannot write to the cache");
         }
     }
@@ -117,7 +110,7 @@ impl<E: Executor> Executor for Stored<E> {
                 });
             }
             let answer = self.inner.execute(job, observer).await?;
-            self.remember(&key, &answer);
+            self.remember(&key, &answer).await;
             Ok(answer)
         })
     }

@@ -512,10 +512,14 @@ where
     Sse::new(events).into_response()
 }
 
-/// The durable engine's ingress; runs are kept only there.
-fn ingress(served: &Served, caller: &Caller) -> Result<Ingress, ApiError> {
+/// The durable engine's ingress (runs are kept only there) and the key
+/// there of the caller's run `run`.
+fn run_key(served: &Served, caller: &Caller, run: &str) -> Result<(Ingress, String), ApiError> {
     match &served.runner {
-        Runner::Durable(ingress) => Ok(ingress.clone()),
+        Runner::Durable(ingress) => Ok((
+            ingress.clone(),
+            valid_run_id(run, caller)?.key(&caller.subject),
+        )),
         Runner::Local(_) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "runs_not_kept",
@@ -536,24 +540,13 @@ pub(super) async fn run_report(
 ) -> Result<Response, ApiError> {
     let caller = admit(&state, &headers)?;
     let stream = stream_wanted(query.as_deref(), &caller)?;
-    let ingress = ingress(&state.served(), &caller)?;
-    let key = valid_run_id(&run, &caller)?.key(&caller.subject);
+    let (ingress, key) = run_key(&state.served(), &caller, &run)?;
     let failed = |err| engine_error(err, &run).with_note(note(&caller, None));
     let found = ingress.state(&key).await.map_err(failed)?;
     let mut response = match found {
         RunState::Missing => return Err(failed(IngressError::NoSuchRun(key))),
         RunState::Ended(report) if !stream => Json(report).into_response(),
-        RunState::Running if !stream => {
-            let mut response = (
-                StatusCode::ACCEPTED,
-                Json(json!({ "run": run, "status": "running" })),
-            )
-                .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
-            response
-        }
+        RunState::Running if !stream => still_running(&run),
         _ => {
             let run = run.clone();
             streamed(move |streamer| async move {
@@ -577,22 +570,11 @@ pub(super) async fn run_timeline(
 ) -> Result<Response, ApiError> {
     let caller = admit(&state, &headers)?;
     let served = state.served();
-    let ingress = ingress(&served, &caller)?;
-    let key = valid_run_id(&run, &caller)?.key(&caller.subject);
+    let (ingress, key) = run_key(&served, &caller, &run)?;
     let failed = |err| engine_error(err, &run).with_note(note(&caller, None));
     let report = match ingress.state(&key).await.map_err(failed)? {
         RunState::Missing => return Err(failed(IngressError::NoSuchRun(key))),
-        RunState::Running => {
-            let mut response = (
-                StatusCode::ACCEPTED,
-                Json(json!({ "run": run, "status": "running" })),
-            )
-                .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
-            return Ok(response);
-        }
+        RunState::Running => return Ok(still_running(&run)),
         RunState::Ended(report) => report,
     };
     let Some(entry) = served.library.get(&report.workflow_type) else {
@@ -617,6 +599,19 @@ pub(super) async fn run_timeline(
     Ok(response)
 }
 
+/// 202 for a run that has not ended: ask again in a second.
+fn still_running(run: &str) -> Response {
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(json!({ "run": run, "status": "running" })),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(1));
+    response
+}
+
 /// `DELETE /v1/runs/{run}`: stops one of the caller's runs; it ends with
 /// the report of what finished (`GET` it).
 pub(super) async fn stop_run(
@@ -625,8 +620,7 @@ pub(super) async fn stop_run(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let caller = admit(&state, &headers)?;
-    let ingress = ingress(&state.served(), &caller)?;
-    let key = valid_run_id(&run, &caller)?.key(&caller.subject);
+    let (ingress, key) = run_key(&state.served(), &caller, &run)?;
     ingress
         .stop(&key)
         .await

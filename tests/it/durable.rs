@@ -26,7 +26,7 @@ pub(crate) fn library() -> PathBuf {
 
 /// A router file sending every agent of the library to `mock`, inside the
 /// PHI boundary.
-fn router(dir: &Path, mock: &MockServer) -> PathBuf {
+pub(crate) fn router(dir: &Path, mock: &MockServer) -> PathBuf {
     let mut text = String::new();
     for agent in ["Clinical", "MedicalQA", "Billing", "Claims"] {
         text.push_str(&format!(

@@ -210,6 +210,22 @@ impl Client {
         self.diagnostics()
     }
 
+    /// The edits renaming what is at `position` in the main file.
+    fn rename(&mut self, position: Value, new_name: &str) -> Value {
+        let params = self.rename_params(position, new_name);
+        self.request("textDocument/rename", params)
+    }
+
+    /// The whole answer to a rename, for one that is refused.
+    fn respond_rename(&mut self, position: Value, new_name: &str) -> Value {
+        let params = self.rename_params(position, new_name);
+        self.respond("textDocument/rename", params)
+    }
+
+    fn rename_params(&self, position: Value, new_name: &str) -> Value {
+        json!({ "textDocument": { "uri": self.uri }, "position": position, "newName": new_name })
+    }
+
     fn at(&mut self, method: &str, position: Value) -> Value {
         let uri = self.uri.clone();
         self.request(
@@ -467,22 +483,10 @@ fn hover_definition_references_and_rename() {
         position(MAIN, "{{ triage", 0, 6),
     );
     assert_eq!(prepared, range(MAIN, "triage", 2));
-    let edit = client.request(
-        "textDocument/rename",
-        json!({
-            "textDocument": { "uri": uri },
-            "position": position(MAIN, "{{ triage", 0, 6),
-            "newName": "assess",
-        }),
-    );
+    let edit = client.rename(position(MAIN, "{{ triage", 0, 6), "assess");
     assert_eq!(
         edit,
-        json!({ "changes": { uri.clone(): [
-            { "range": range(MAIN, "triage", 1), "newText": "assess" },
-            { "range": range(MAIN, "triage", 2), "newText": "assess" },
-            { "range": range(MAIN, "triage", 3), "newText": "assess" },
-            { "range": range(MAIN, "triage", 4), "newText": "assess" },
-        ] } })
+        json!({ "changes": { uri.clone(): edits(MAIN, "triage", 1..=4, "assess") } })
     );
     // An agent is renamed where it is declared (another file) and in every
     // file that sees it.
@@ -493,14 +497,7 @@ fn hover_definition_references_and_rename() {
         ),
         range(MAIN, "Clinical", 0)
     );
-    let edit = client.request(
-        "textDocument/rename",
-        json!({
-            "textDocument": { "uri": uri },
-            "position": position(MAIN, "-> Clinical", 0, 4),
-            "newName": "Clinician",
-        }),
-    );
+    let edit = client.rename(position(MAIN, "-> Clinical", 0, 4), "Clinician");
     let agents_uri = file_uri(&client.main.with_file_name("agents.wf"));
     assert_eq!(
         edit,
@@ -509,14 +506,7 @@ fn hover_definition_references_and_rename() {
             agents_uri: [{ "range": range(AGENTS, "Clinical", 0), "newText": "Clinician" }],
         } })
     );
-    let taken = client.respond(
-        "textDocument/rename",
-        json!({
-            "textDocument": { "uri": uri },
-            "position": position(MAIN, "-> Clinical", 0, 4),
-            "newName": "Reviewer",
-        }),
-    );
+    let taken = client.respond_rename(position(MAIN, "-> Clinical", 0, 4), "Reviewer");
     assert!(
         taken["error"]["message"]
             .as_str()
@@ -524,16 +514,16 @@ fn hover_definition_references_and_rename() {
         "{taken}"
     );
     // Bad names are refused.
-    let refused = client.respond(
-        "textDocument/rename",
-        json!({
-            "textDocument": { "uri": uri },
-            "position": position(MAIN, "{{ triage", 0, 6),
-            "newName": "answer",
-        }),
-    );
+    let refused = client.respond_rename(position(MAIN, "{{ triage", 0, 6), "answer");
     assert!(refused["error"]["message"].as_str().is_some(), "{refused}");
     assert_eq!(client.stop(), 0);
+}
+
+/// The edits that give the `nths` occurrences of `needle` in `text` the
+/// name `new`.
+fn edits(text: &str, needle: &str, nths: std::ops::RangeInclusive<usize>, new: &str) -> Value {
+    nths.map(|nth| json!({ "range": range(text, needle, nth), "newText": new }))
+        .collect()
 }
 
 fn labels(items: &Value) -> Vec<&str> {
@@ -830,46 +820,17 @@ fn fields_of_typed_answers_have_definitions_hovers_and_renames() {
     assert!(text.contains("note: text"), "{hover}");
     assert!(text.contains("a field of schema `Finding`"), "{hover}");
 
-    let edit = client.request(
-        "textDocument/rename",
-        json!({
-            "textDocument": { "uri": uri },
-            "position": position(TYPED, "{{ assess.urgency", 0, 12),
-            "newName": "severity",
-        }),
-    );
+    let edit = client.rename(position(TYPED, "{{ assess.urgency", 0, 12), "severity");
     assert_eq!(
         edit,
-        json!({ "changes": { uri.clone(): [
-            { "range": range(TYPED, "urgency", 0), "newText": "severity" },
-            { "range": range(TYPED, "urgency", 1), "newText": "severity" },
-            { "range": range(TYPED, "urgency", 2), "newText": "severity" },
-        ] } })
+        json!({ "changes": { uri.clone(): edits(TYPED, "urgency", 0..=2, "severity") } })
     );
-    let edit = client.request(
-        "textDocument/rename",
-        json!({
-            "textDocument": { "uri": uri },
-            "position": position(TYPED, "note: text", 0, 1),
-            "newName": "remark",
-        }),
-    );
+    let edit = client.rename(position(TYPED, "note: text", 0, 1), "remark");
     assert_eq!(
         edit,
-        json!({ "changes": { uri.clone(): [
-            { "range": range(TYPED, "note", 0), "newText": "remark" },
-            { "range": range(TYPED, "note", 1), "newText": "remark" },
-            { "range": range(TYPED, "note", 2), "newText": "remark" },
-        ] } })
+        json!({ "changes": { uri.clone(): edits(TYPED, "note", 0..=2, "remark") } })
     );
-    let taken = client.respond(
-        "textDocument/rename",
-        json!({
-            "textDocument": { "uri": uri },
-            "position": position(TYPED, "note: text", 0, 1),
-            "newName": "certainty",
-        }),
-    );
+    let taken = client.respond_rename(position(TYPED, "note: text", 0, 1), "certainty");
     assert!(taken["error"]["message"].as_str().is_some(), "{taken}");
     assert_eq!(client.stop(), 0);
 }

@@ -53,6 +53,20 @@ fn journal_metadata(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The mock model server with the claim's model failing every request, so
+/// a run has task errors to report.
+fn claims_fail() -> MockConfig {
+    MockConfig {
+        faults: vec![Fault {
+            model: Some("OpenInsurance-8B".into()),
+            prompt_contains: None,
+            times: None,
+            kind: FaultKind::Status(500),
+        }],
+        ..MockConfig::default()
+    }
+}
+
 fn assert_clean(channel: &str, text: &str) {
     assert!(!text.contains(MARKER), "PHI leaked into {channel}:\n{text}");
 }
@@ -174,17 +188,7 @@ async fn the_server_logs_audits_counts_and_journals_no_phi() {
     let logs = server_logs();
 
     // The claim's model fails, so the run has task errors to report.
-    let mock = MockServer::start(MockConfig {
-        faults: vec![Fault {
-            model: Some("OpenInsurance-8B".into()),
-            prompt_contains: None,
-            times: None,
-            kind: FaultKind::Status(500),
-        }],
-        ..MockConfig::default()
-    })
-    .await
-    .unwrap();
+    let mock = MockServer::start(claims_fail()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (server, audit, runs) = serve(
         dir.path(),
@@ -448,21 +452,12 @@ async fn typed_mismatches_and_ill_typed_inputs_name_no_phi_over_http() {
 async fn the_durable_engine_keeps_phi_in_restates_journal_only() {
     use crate::durable::{Client, Fleet, library, serve_on};
     let logs = server_logs();
-    let mock = MockConfig {
-        faults: vec![Fault {
-            model: Some("OpenInsurance-8B".into()),
-            prompt_contains: None,
-            times: None,
-            kind: FaultKind::Status(500),
-        }],
-        ..MockConfig::default()
-    };
     let Some(Fleet {
         restate,
         mock,
         dir,
         router,
-    }) = Fleet::with_mock("phi::the_durable_engine_keeps_phi", mock).await
+    }) = Fleet::with_mock("phi::the_durable_engine_keeps_phi", claims_fail()).await
     else {
         return;
     };

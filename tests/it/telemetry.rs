@@ -120,25 +120,12 @@ impl Receiver {
     }
 }
 
-fn router(dir: &std::path::Path, mock: &MockServer) -> std::path::PathBuf {
-    let mut text = String::new();
-    for agent in ["Clinical", "MedicalQA", "Billing", "Claims"] {
-        text.push_str(&format!(
-            "[[agents.{agent}.endpoints]]\nurl = \"{}\"\nphi_allowed = true\n",
-            mock.base_url()
-        ));
-    }
-    let path = dir.join("wfc.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_is_one_trace_of_task_and_model_request_spans_without_phi() {
     let receiver = Receiver::start().await;
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let router = router(dir.path(), &mock);
+    let router = crate::durable::router(dir.path(), &mock);
     let ran = Wfc::new()
         .args(["run", "workflows/discharge_summary.wf", "-q", "--router"])
         .arg(&router)
