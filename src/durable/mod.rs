@@ -4,7 +4,7 @@
 //! A worker serves three Restate services: [`run_workflow::WfcRun`] (a run,
 //! keyed by its id, driving the same conductor as the local engine),
 //! [`task_service::WfcTask`] (one task's request, each attempt a durable
-//! step) and [`slots::AgentSlots`] (an agent's slots across the fleet).
+//! step) and [`slots::ServerSlots`] (the model servers' slots across the fleet).
 //! [`ingress`] submits runs and follows them from outside (`wfc run
 //! --engine restate`).
 
@@ -36,14 +36,39 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// How many requests `agent` takes at once across the fleet.
+    /// Where a task of `agent` takes its slot across the fleet, and the
+    /// limits it holds to; `None` when nothing limits the agent.
     #[must_use]
-    pub fn capacity(&self, agents: &[AgentDef], agent: &str) -> u32 {
-        let served = self.executor.capacity(agent);
-        let slots = agents
+    pub fn slot(&self, agents: &[AgentDef], agent: &str) -> Option<Slot> {
+        let capacity = self.executor.capacity(agent);
+        let own = agents
             .iter()
             .find(|a| a.name == agent)
-            .map_or(served.unwrap_or(usize::MAX), |def| dag::slots(def, served));
-        u32::try_from(slots).unwrap_or(u32::MAX)
+            .map_or(capacity.own.unwrap_or(usize::MAX), |def| {
+                dag::slots(def, capacity.own)
+            });
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        match capacity.shared {
+            Some(pool) => Some(Slot {
+                key: pool.name,
+                agent_limit: count(own),
+                capacity: count(pool.limit),
+            }),
+            None if own == usize::MAX => None,
+            None => Some(Slot {
+                key: agent.to_string(),
+                agent_limit: count(own),
+                capacity: count(own),
+            }),
+        }
     }
+}
+
+/// A slots object's key (the pool of servers agents share, else the
+/// agent) and what a task of one agent may take there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub key: String,
+    pub agent_limit: u32,
+    pub capacity: u32,
 }

@@ -21,11 +21,12 @@ use restate_sdk::context::DurableFuture;
 use restate_sdk::prelude::*;
 
 use super::Worker;
-use super::slots::{Acquire, AgentSlotsClient, LeaseRequest};
+use super::slots::{Acquire, LeaseRequest, ServerSlotsClient};
 use super::submission::Submission;
 use super::task_service::{Attempted, TaskCall, WfcTaskClient};
 use crate::check::phi::Policy;
 use crate::render::Renderer;
+use crate::router::Capacity;
 use crate::run::conduct::{Conductor, Engine};
 use crate::run::{Failure, Finished, Job, Recorder, Report, RunEvent};
 
@@ -72,7 +73,7 @@ impl WfcRun {
         let start_ms = submission.submitted_ms;
         let recorder = Recorder::default();
         // Slots are the fleet's, granted by each agent's object.
-        let unlimited = |_: &str| None;
+        let unlimited = |_: &str| Capacity::default();
         let engine = Engine {
             workflow,
             agents: &program.agents,
@@ -84,9 +85,9 @@ impl WfcRun {
         let run = ctx.key().to_string();
         let mut conductor = Conductor::new(&engine, &submission.inputs);
         let mut pending: DurableFuturesUnordered<Pending<'_>> = DurableFuturesUnordered::new();
-        // Each task's job, and whether it waits for (or holds) a slot of
-        // its agent's.
-        let mut jobs: BTreeMap<usize, (Job, bool)> = BTreeMap::new();
+        // Each task's job, and the slots object it waits for (or holds) a
+        // slot of, if any.
+        let mut jobs: BTreeMap<usize, (Job, Option<String>)> = BTreeMap::new();
         // When each answered task's attempts began and ended.
         let mut spans: Vec<(u64, u64)> = Vec::new();
         let (mut now_ms, mut events) = (0_u64, 0_u64);
@@ -98,11 +99,10 @@ impl WfcRun {
                 job.trace.clone_from(&submission.trace);
                 let (done, result) = ctx.awakeable::<Json<Attempted>>();
                 pending.push(Box::pin(result.map(move |r| Step::Done(task, r))));
-                let capacity = self.worker.capacity(&program.agents, &job.agent);
-                let limited = capacity != u32::MAX;
-                jobs.insert(task, (job.clone(), limited));
+                let slot = self.worker.slot(&program.agents, &job.agent);
+                jobs.insert(task, (job.clone(), slot.as_ref().map(|s| s.key.clone())));
                 // An agent without a limit needs no lease: the task starts now.
-                if !limited {
+                let Some(slot) = slot else {
                     ctx.service_client::<WfcTaskClient>()
                         .exec(Json(TaskCall {
                             job,
@@ -111,16 +111,18 @@ impl WfcRun {
                         }))
                         .send();
                     continue;
-                }
+                };
                 let (priority, remaining_cost) = conductor.urgency(task);
                 let request = LeaseRequest {
                     awakeable: done,
                     run: run.clone(),
                     priority,
                     remaining_cost,
-                    capacity,
+                    agent: job.agent.clone(),
+                    agent_limit: slot.agent_limit,
+                    capacity: slot.capacity,
                 };
-                ctx.object_client::<AgentSlotsClient>(job.agent.clone())
+                ctx.object_client::<ServerSlotsClient>(slot.key)
                     .acquire(Json(Acquire { request, job }))
                     .send();
             }
@@ -157,13 +159,12 @@ impl WfcRun {
             conductor.settle(task, job, attempted.result, now_ms);
         }
         if interrupted {
-            for agent in jobs
+            for key in jobs
                 .values()
-                .filter(|(_, limited)| *limited)
-                .map(|(job, _)| job.agent.clone())
+                .filter_map(|(_, slots)| slots.clone())
                 .collect::<std::collections::BTreeSet<_>>()
             {
-                ctx.object_client::<AgentSlotsClient>(agent)
+                ctx.object_client::<ServerSlotsClient>(key)
                     .release_run(run.clone())
                     .send();
             }

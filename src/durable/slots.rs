@@ -1,8 +1,9 @@
-//! Slots of an agent across the whole fleet: a Restate virtual object per
-//! agent (keyed by its name) that grants leases in order of urgency. A
-//! GPU server does not care which worker sent a request, so an agent's
-//! `max_concurrency` and its servers' capacity hold for every run on every
-//! worker at once.
+//! Slots of model servers across the whole fleet: a Restate virtual object
+//! per group of servers (keyed by the pool of servers agents share, else by
+//! the agent) that grants leases in order of urgency. A GPU server does not
+//! care which worker or which agent sent a request, so its capacity holds
+//! for every run on every worker at once, and so does each agent's
+//! `max_concurrency`.
 //!
 //! A run asks for a slot by sending `acquire` with the task's job and the
 //! awakeable it awaits the task's result on. The object starts the task
@@ -19,7 +20,7 @@
 //! job in the object's state (prompts, like the journal: see the README on
 //! where PHI lives).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use restate_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -37,8 +38,11 @@ pub struct LeaseRequest {
     pub run: String,
     pub priority: u32,
     pub remaining_cost: u64,
-    /// How many requests the agent takes at once, as the asking run's
-    /// deployment says; the last one given holds.
+    /// The agent asking, and how many requests it may have in flight.
+    pub agent: String,
+    pub agent_limit: u32,
+    /// How many requests the object's servers take at once, as the asking
+    /// run's deployment says; the last one given holds.
     pub capacity: u32,
 }
 
@@ -47,8 +51,8 @@ pub struct LeaseRequest {
 struct Slots {
     capacity: u32,
     /// The leases (each the awakeable of its task's result) granted and
-    /// not yet given back.
-    held: BTreeSet<String>,
+    /// not yet given back, each with its agent.
+    held: BTreeMap<String, String>,
     waiting: Vec<Waiting>,
     requests: u64,
 }
@@ -61,7 +65,7 @@ struct Waiting {
 
 impl Slots {
     /// Adds a request behind those already waiting; its capacity becomes
-    /// the agent's.
+    /// the servers'.
     fn queue(&mut self, request: LeaseRequest) {
         self.capacity = request.capacity;
         self.requests += 1;
@@ -69,12 +73,17 @@ impl Slots {
         self.waiting.push(Waiting { request, order });
     }
 
-    /// Grants slots while any are free, most urgent request first; returns
-    /// the awakeables to resolve.
+    /// Grants slots while any are free, most urgent request first (of an
+    /// agent still under its own limit); returns the awakeables to resolve.
     fn grant(&mut self) -> Vec<String> {
         let mut granted = Vec::new();
-        while self.held.len() < self.capacity.max(1) as usize && !self.waiting.is_empty() {
+        while self.held.len() < self.capacity.max(1) as usize {
+            let held_by = |agent: &str| self.held.values().filter(|a| *a == agent).count();
             let best = (0..self.waiting.len())
+                .filter(|&i| {
+                    let request = &self.waiting[i].request;
+                    held_by(&request.agent) < request.agent_limit.max(1) as usize
+                })
                 .max_by_key(|&i| {
                     let w = &self.waiting[i];
                     (
@@ -82,17 +91,18 @@ impl Slots {
                         w.request.remaining_cost,
                         std::cmp::Reverse(w.order),
                     )
-                })
-                .expect("waiting is not empty");
+                });
+            let Some(best) = best else { break };
             let Waiting { request, .. } = self.waiting.swap_remove(best);
-            self.held.insert(request.awakeable.clone());
+            self.held
+                .insert(request.awakeable.clone(), request.agent.clone());
             granted.push(request.awakeable);
         }
         granted
     }
 }
 
-/// A task waiting for a slot of its agent, and what it will send.
+/// A task waiting for a slot of its servers, and what it will send.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Acquire {
     pub request: LeaseRequest,
@@ -106,10 +116,10 @@ fn job_key(lease: &str) -> String {
     format!("job/{lease}")
 }
 
-pub struct AgentSlots;
+pub struct ServerSlots;
 
 #[restate_sdk::object]
-impl AgentSlots {
+impl ServerSlots {
     /// Queues a task for a slot, and starts it at once when one is free.
     #[handler]
     async fn acquire(
@@ -208,6 +218,8 @@ mod tests {
             run: run.into(),
             priority,
             remaining_cost,
+            agent: "Billing".into(),
+            agent_limit: 2,
             capacity: 2,
         }
     }
@@ -233,5 +245,34 @@ mod tests {
         slots.held.remove("a2");
         assert_eq!(slots.grant(), ["a3"]);
         assert_eq!(slots.held.len(), 2);
+    }
+
+    #[test]
+    fn agents_sharing_servers_each_keep_to_their_own_limit() {
+        let mut slots = Slots::default();
+        let claims = |id: &str, priority| LeaseRequest {
+            agent: "Claims".into(),
+            agent_limit: 1,
+            capacity: 3,
+            ..request(id, "a", priority, 0)
+        };
+        slots.queue(claims("c1", 9));
+        slots.queue(claims("c2", 9));
+        slots.queue(LeaseRequest {
+            capacity: 3,
+            ..request("b1", "a", 1, 0)
+        });
+        assert_eq!(
+            slots.grant(),
+            ["c1", "b1"],
+            "Claims takes one slot; the urgent c2 waits for it"
+        );
+        slots.queue(LeaseRequest {
+            capacity: 3,
+            ..request("b2", "b", 0, 0)
+        });
+        assert_eq!(slots.grant(), ["b2"], "the servers' third slot");
+        slots.held.remove("c1");
+        assert_eq!(slots.grant(), ["c2"]);
     }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use super::Worker;
-use super::slots::AgentSlotsClient;
+use super::slots::ServerSlotsClient;
 use crate::run::{Answer, Attempts, Executor, Failure, Job, Observer, Recorder, RunEvent, retried};
 
 /// What came of a job, with when its first attempt began and its last
@@ -73,7 +73,7 @@ impl WfcTask {
         let attempted = self.attempted(&ctx, &call.job).instrument(span).await;
         ctx.resolve_awakeable(&call.done, Json(attempted));
         if let Some(agent) = call.slot_of {
-            ctx.object_client::<AgentSlotsClient>(agent)
+            ctx.object_client::<ServerSlotsClient>(agent)
                 .release(call.done)
                 .send();
         }

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 
 use super::Worker;
 use super::run_workflow::WfcRun;
-use super::slots::AgentSlots;
+use super::slots::ServerSlots;
 use super::task_service::WfcTask;
 
 /// How long a task's step may go without a word to Restate before Restate
@@ -92,7 +92,7 @@ pub async fn serve(worker: Arc<Worker>, listener: TcpListener, shutdown: impl Fu
                 .into_service_definition()
                 .options(task_options),
         )
-        .bind(AgentSlots)
+        .bind(ServerSlots)
         .build();
     HttpServer::new(endpoint)
         .serve_with_cancel(listener, shutdown)

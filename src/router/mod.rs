@@ -6,4 +6,4 @@ mod config;
 mod pool;
 
 pub use config::{FILE_NAME, RouterConfig, RouterError};
-pub use pool::{Endpoint, Lease, Router};
+pub use pool::{Capacity, Claim, Endpoint, Lease, Pool, Router};

@@ -113,7 +113,7 @@ impl<E: Executor> Executor for Recorder<E> {
         })
     }
 
-    fn capacity(&self, agent: &str) -> Option<usize> {
+    fn capacity(&self, agent: &str) -> crate::router::Capacity {
         self.inner.capacity(agent)
     }
 

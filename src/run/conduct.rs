@@ -13,6 +13,7 @@ use super::job::{Answer, Failure, Job, Request};
 use crate::check::{AgentDef, TaskDef, WorkflowDef};
 use crate::record::{Outcome, TaskRecord};
 use crate::render::{Renderer, Scope};
+use crate::router::{Capacity, Claim};
 
 /// What a run needs besides its inputs.
 pub struct Engine<'a> {
@@ -23,7 +24,7 @@ pub struct Engine<'a> {
     /// engine also sends its jobs through it.
     pub executor: &'a dyn Executor,
     pub observer: &'a dyn Observer,
-    pub capacity: &'a (dyn Fn(&str) -> Option<usize> + Sync),
+    pub capacity: &'a (dyn Fn(&str) -> Capacity + Sync),
 }
 
 /// A task's way through its agents so far.
@@ -44,6 +45,9 @@ pub struct Conductor<'e, 'a> {
     progress: Vec<Option<Progress>>,
     records: Vec<Option<TaskRecord>>,
     scope: Scope,
+    /// The run's affinity key: its tasks share its inputs (the patient
+    /// record, say) as a prompt prefix a server can keep cached.
+    affinity: u64,
 }
 
 impl<'e, 'a> Conductor<'e, 'a> {
@@ -59,6 +63,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
             progress: (0..tasks).map(|_| None).collect(),
             records: vec![None; tasks],
             scope: Scope::new(inputs),
+            affinity: affinity(&engine.workflow.name, inputs),
         }
     }
 
@@ -148,6 +153,10 @@ impl<'e, 'a> Conductor<'e, 'a> {
             let Request::Chat(request) = &mut job.request;
             request.model = model;
         }
+        job.claim = Claim {
+            urgency: self.dag.urgency(task),
+            affinity: Some(self.affinity),
+        };
         self.engine.observer.on_event(&Event::Started {
             task: &def.name,
             agent: &agent,
@@ -346,4 +355,16 @@ impl<'e, 'a> Conductor<'e, 'a> {
     pub fn into_results(self) -> (Vec<TaskRecord>, Scope) {
         (self.records.into_iter().flatten().collect(), self.scope)
     }
+}
+
+/// The same for every run of `workflow` on the same inputs, in any
+/// process: a durable run replays to the same key.
+fn affinity(workflow: &str, inputs: &serde_json::Map<String, serde_json::Value>) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    workflow.hash(&mut hasher);
+    serde_json::Value::Object(inputs.clone())
+        .to_string()
+        .hash(&mut hasher);
+    hasher.finish()
 }

@@ -5,7 +5,7 @@
 //! state and replay it step for step.
 //!
 //! A task starts the moment its last dependency finishes and its agent has
-//! a free slot. Queued tasks take slots in order of priority, then of the
+//! a free slot, and so do the servers it shares with other agents. Queued tasks take slots in order of priority, then of the
 //! longest path still ahead of them (so the work that holds up the end of
 //! the run goes first), then of declaration.
 
@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{AgentDef, WorkflowDef};
+use crate::router::Capacity;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TaskState {
@@ -95,6 +96,11 @@ pub struct DagState {
     queues: BTreeMap<String, BinaryHeap<(Urgency, usize)>>,
     busy: BTreeMap<String, usize>,
     slots: BTreeMap<String, usize>,
+    /// The servers each agent shares with others, by pool name, and how
+    /// many requests each pool takes and has.
+    pool_of: BTreeMap<String, String>,
+    pool_slots: BTreeMap<String, usize>,
+    pool_busy: BTreeMap<String, usize>,
 }
 
 /// How many requests `agent` may have in flight: its own `max_concurrency`
@@ -112,12 +118,13 @@ pub fn slots(agent: &AgentDef, capacity: Option<usize>) -> usize {
 
 impl DagState {
     /// The state of a run of `workflow` before anything started. `capacity`
-    /// says how many requests an agent's servers take at once, when the
-    /// deployment says; the agent's own `max_concurrency` also limits it.
+    /// says how many requests an agent's servers take at once, alone and
+    /// shared with other agents; the agent's own `max_concurrency` also
+    /// limits it.
     pub fn new(
         workflow: &WorkflowDef,
         agents: &[AgentDef],
-        capacity: impl Fn(&str) -> Option<usize>,
+        capacity: impl Fn(&str) -> Capacity,
     ) -> Self {
         let plan = &workflow.plan;
         let count = workflow.tasks.len();
@@ -127,10 +134,19 @@ impl DagState {
             .map(|t| u64::from(t.max_tokens))
             .collect();
         let remaining_cost = plan.remaining_cost(&cost);
-        let slots = agents
+        let capacities: Vec<(&AgentDef, Capacity)> = agents
             .iter()
-            .map(|agent| (agent.name.clone(), slots(agent, capacity(&agent.name))))
+            .map(|agent| (agent, capacity(&agent.name)))
             .collect();
+        let slots = capacities
+            .iter()
+            .map(|(agent, capacity)| (agent.name.clone(), slots(agent, capacity.own)))
+            .collect();
+        let shared = || {
+            capacities
+                .iter()
+                .filter_map(|(agent, capacity)| Some((&agent.name, capacity.shared.as_ref()?)))
+        };
         let mut state = DagState {
             states: (0..count)
                 .map(|task| TaskState::Blocked {
@@ -166,6 +182,13 @@ impl DagState {
             queues: BTreeMap::new(),
             busy: BTreeMap::new(),
             slots,
+            pool_of: shared()
+                .map(|(agent, pool)| (agent.clone(), pool.name.clone()))
+                .collect(),
+            pool_slots: shared()
+                .map(|(_, pool)| (pool.name.clone(), pool.limit.max(1)))
+                .collect(),
+            pool_busy: BTreeMap::new(),
         };
         for task in 0..count {
             if state.states[task] == (TaskState::Blocked { waiting: 0 }) {
@@ -207,7 +230,7 @@ impl DagState {
                 .get_mut(&agent)
                 .and_then(BinaryHeap::pop)
                 .expect("the chosen queue is not empty");
-            *self.busy.entry(agent.clone()).or_default() += 1;
+            self.occupy(&agent, true);
             self.states[task] = TaskState::Running {
                 agent: agent.clone(),
             };
@@ -219,13 +242,37 @@ impl DagState {
     fn most_urgent_with_a_slot(&self) -> Option<String> {
         self.queues
             .iter()
-            .filter(|(agent, _)| {
-                let limit = self.slots.get(agent.as_str()).copied();
-                self.busy.get(*agent).copied().unwrap_or(0) < limit.unwrap_or(usize::MAX)
-            })
+            .filter(|(agent, _)| self.has_a_slot(agent))
             .filter_map(|(agent, queue)| queue.peek().map(|(urgency, _)| (*urgency, agent)))
             .max()
             .map(|(_, agent)| agent.clone())
+    }
+
+    fn has_a_slot(&self, agent: &str) -> bool {
+        let free = |busy: &BTreeMap<String, usize>, limits: &BTreeMap<String, usize>, key: &str| {
+            busy.get(key).copied().unwrap_or(0) < limits.get(key).copied().unwrap_or(usize::MAX)
+        };
+        free(&self.busy, &self.slots, agent)
+            && self
+                .pool_of
+                .get(agent)
+                .is_none_or(|pool| free(&self.pool_busy, &self.pool_slots, pool))
+    }
+
+    /// Takes (or gives back) a slot of `agent` and of its shared servers.
+    fn occupy(&mut self, agent: &str, take: bool) {
+        let count = |busy: &mut BTreeMap<String, usize>, key: &str| {
+            let busy = busy.entry(key.to_string()).or_default();
+            *busy = if take {
+                *busy + 1
+            } else {
+                busy.saturating_sub(1)
+            };
+        };
+        count(&mut self.busy, agent);
+        if let Some(pool) = self.pool_of.get(agent) {
+            count(&mut self.pool_busy, pool);
+        }
     }
 
     /// Settles a running task: frees its slot, then queues it for a
@@ -234,9 +281,7 @@ impl DagState {
         let TaskState::Running { agent } = self.states[task].clone() else {
             panic!("task {task} is settled but not running");
         };
-        if let Some(busy) = self.busy.get_mut(&agent) {
-            *busy -= 1;
-        }
+        self.occupy(&agent, false);
         let mut settled = Settled::default();
         let ended = match verdict {
             Verdict::Answered => Ended::Answered,
@@ -260,10 +305,8 @@ impl DagState {
     /// when a run is interrupted. Returns what can no longer run because
     /// of it.
     pub fn abandon(&mut self, task: usize, ended: Ended) -> Vec<(usize, String)> {
-        if let TaskState::Running { agent } = &self.states[task]
-            && let Some(busy) = self.busy.get_mut(agent)
-        {
-            *busy -= 1;
+        if let TaskState::Running { agent } = self.states[task].clone() {
+            self.occupy(&agent, false);
         }
         if let TaskState::Queued { agent } = &self.states[task]
             && let Some(queue) = self.queues.get_mut(agent)
@@ -371,7 +414,9 @@ workflow w {
     #[test]
     fn tasks_start_when_ready_by_priority_within_slots() {
         let (program, _dir) = workflow(DIAMOND);
-        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| None);
+        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| {
+            Capacity::default()
+        });
         let first = dag.ready();
         assert_eq!(names(&program, &first), ["root", "alone"]);
         assert!(dag.ready().is_empty(), "nothing else is ready");
@@ -397,7 +442,9 @@ workflow w {
     #[test]
     fn a_failure_skips_what_depends_on_it_transitively() {
         let (program, _dir) = workflow(DIAMOND);
-        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| None);
+        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| {
+            Capacity::default()
+        });
         dag.ready();
         let settled = dag.settle(index(&program, "root"), Verdict::Failed);
         let skipped: Vec<(String, String)> = settled
@@ -433,7 +480,9 @@ workflow w {
 }
 "#,
         );
-        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| None);
+        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| {
+            Capacity::default()
+        });
         let t = index(&program, "t");
         assert_eq!(dag.ready()[0].agent, "A");
         assert_eq!(
@@ -472,7 +521,9 @@ workflow w {
 }
 "#,
         );
-        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| None);
+        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| {
+            Capacity::default()
+        });
         dag.ready();
         let settled = dag.settle(index(&program, "draft"), Verdict::Failed);
         assert!(settled.skipped.is_empty());
@@ -491,16 +542,51 @@ workflow w {
 }
 "#,
         );
-        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| Some(2));
+        let two = |_: &str| Capacity {
+            own: Some(2),
+            shared: None,
+        };
+        let mut dag = DagState::new(&program.workflows[0], &program.agents, two);
         assert_eq!(dag.ready().len(), 2);
-        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| None);
+        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| {
+            Capacity::default()
+        });
         assert_eq!(dag.ready().len(), 3);
+    }
+
+    #[test]
+    fn agents_on_shared_servers_take_its_slots_most_urgent_first() {
+        let (program, _dir) = workflow(
+            r#"
+agent Billing { model = "b" }
+agent Claims { model = "c" }
+workflow w {
+  task bill -> Billing { prompt = "b" priority = 1 }
+  task claim -> Claims { prompt = "c" priority = 9 }
+  task appeal -> Claims { prompt = "a" priority = 5 }
+}
+"#,
+        );
+        let one_server = |_: &str| Capacity {
+            own: Some(2),
+            shared: Some(crate::router::Pool {
+                name: "http://gpu/v1".into(),
+                limit: 2,
+            }),
+        };
+        let mut dag = DagState::new(&program.workflows[0], &program.agents, one_server);
+        assert_eq!(names(&program, &dag.ready()), ["claim", "appeal"]);
+        dag.settle(index(&program, "appeal"), Verdict::Answered);
+        assert_eq!(names(&program, &dag.ready()), ["bill"]);
+        assert!(dag.ready().is_empty());
     }
 
     #[test]
     fn the_state_round_trips_through_json() {
         let (program, _dir) = workflow(DIAMOND);
-        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| None);
+        let mut dag = DagState::new(&program.workflows[0], &program.agents, |_| {
+            Capacity::default()
+        });
         dag.ready();
         dag.settle(index(&program, "root"), Verdict::Answered);
         let json = serde_json::to_string(&dag).unwrap();

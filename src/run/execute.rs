@@ -11,7 +11,7 @@ use crate::check::Type;
 use crate::check::conform::{Mismatch, typed};
 use crate::client::{CallError, Client, Role, Turn};
 use crate::policy::ErrorClass;
-use crate::router::Router;
+use crate::router::{Capacity, Router};
 
 pub trait Executor: Send + Sync {
     fn execute<'a>(
@@ -20,10 +20,10 @@ pub trait Executor: Send + Sync {
         observer: &'a dyn Observer,
     ) -> BoxFuture<'a, Result<Answer, Failure>>;
 
-    /// How many requests `agent`'s servers take at once, when the
+    /// How many requests `agent`'s servers take at once, as the
     /// deployment says; layers around an executor pass the question on.
-    fn capacity(&self, _agent: &str) -> Option<usize> {
-        None
+    fn capacity(&self, _agent: &str) -> Capacity {
+        Capacity::default()
     }
 
     /// The model the deployment serves for `agent`, when it names one
@@ -43,7 +43,7 @@ impl<T: Executor + ?Sized> Executor for &T {
         (**self).execute(job, observer)
     }
 
-    fn capacity(&self, agent: &str) -> Option<usize> {
+    fn capacity(&self, agent: &str) -> Capacity {
         (**self).capacity(agent)
     }
 
@@ -78,7 +78,7 @@ impl Executor for HttpExecutor {
         })
     }
 
-    fn capacity(&self, agent: &str) -> Option<usize> {
+    fn capacity(&self, agent: &str) -> Capacity {
         self.router.capacity(agent)
     }
 
@@ -111,7 +111,7 @@ impl HttpExecutor {
             // Sending it would only fail (or be cut short) on every attempt.
             return Err(Failure::permanent(error, 0));
         }
-        let Some(lease) = self.router.pick(&job.agent) else {
+        let Some(lease) = self.router.acquire(&job.agent, job.claim).await else {
             return Err(Failure::permanent(
                 format!("agent `{}` has no endpoint", job.agent),
                 0,
@@ -141,7 +141,7 @@ impl HttpExecutor {
         };
         let completion = match result {
             Ok(completion) => {
-                endpoint.record(true);
+                lease.record(true);
                 if let Some(tokens) = completion.prompt_tokens {
                     tracing::Span::current().record("gen_ai.usage.input_tokens", tokens);
                 }
@@ -149,7 +149,7 @@ impl HttpExecutor {
             }
             Err(error) => {
                 if error.is_endpoint_fault() {
-                    endpoint.record(false);
+                    lease.record(false);
                 }
                 return Err(call_failure(&error));
             }

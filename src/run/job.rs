@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::check::{AgentDef, TaskDef, Type};
 use crate::client::ChatRequest;
 use crate::policy::{ErrorClass, RetryPolicy};
+use crate::router::Claim;
 
 /// Changes whenever what [`Job::key`] covers changes, so that an old
 /// journal, cache or cassette is never read as a new one.
@@ -35,6 +36,10 @@ pub struct Job {
     /// process that runs the job for another (a durable engine's worker).
     #[serde(default)]
     pub trace: std::collections::HashMap<String, String>,
+    /// Its turn when it waits for a server's slot, and the replica its
+    /// run keeps to; set by the run, not part of what is asked.
+    #[serde(default)]
+    pub claim: Claim,
 }
 
 /// What a task asks of the world.
@@ -67,6 +72,7 @@ impl Job {
             output: task.output.clone(),
             context_window: agent.context_window,
             trace: std::collections::HashMap::new(),
+            claim: Claim::default(),
         }
     }
 
@@ -185,6 +191,7 @@ mod tests {
             output: Some(Type::List(Box::new(Type::Text))),
             context_window: Some(2048),
             trace: std::collections::HashMap::new(),
+            claim: Claim::default(),
         };
         let json = serde_json::to_value(&job).unwrap();
         assert_eq!(json["request"]["kind"], "chat");
@@ -220,6 +227,7 @@ mod tests {
             output: None,
             context_window: None,
             trace: std::collections::HashMap::new(),
+            claim: Claim::default(),
         };
         let key = job.key();
         let Request::Chat(request) = &mut job.request;

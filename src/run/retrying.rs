@@ -27,7 +27,7 @@ impl<E: Executor> Executor for Retrying<E> {
         Box::pin(self.attempts(job, observer))
     }
 
-    fn capacity(&self, agent: &str) -> Option<usize> {
+    fn capacity(&self, agent: &str) -> crate::router::Capacity {
         self.inner.capacity(agent)
     }
 

@@ -39,7 +39,7 @@ impl<E: Executor> Executor for Scripted<'_, E> {
         Box::pin(async move { result })
     }
 
-    fn capacity(&self, agent: &str) -> Option<usize> {
+    fn capacity(&self, agent: &str) -> crate::router::Capacity {
         self.rest.capacity(agent)
     }
 

@@ -115,7 +115,7 @@ impl<E: Executor> Executor for Stored<E> {
         })
     }
 
-    fn capacity(&self, agent: &str) -> Option<usize> {
+    fn capacity(&self, agent: &str) -> crate::router::Capacity {
         self.inner.capacity(agent)
     }
 

@@ -59,7 +59,7 @@ pub enum Engine {
 
 /// What runs the library's workflows.
 pub(crate) enum Runner {
-    Local(HttpExecutor),
+    Local(Box<HttpExecutor>),
     Durable(Ingress),
 }
 
@@ -67,7 +67,9 @@ impl Engine {
     fn load(&self, sources: &[PathBuf]) -> Result<Served, library::LoadError> {
         let library = Library::load(sources)?;
         let runner = match self {
-            Engine::Local(deployment) => Runner::Local(library.connect(deployment, true)?),
+            Engine::Local(deployment) => {
+                Runner::Local(Box::new(library.connect(deployment, true)?))
+            }
             Engine::Durable(ingress) => Runner::Durable(ingress.clone()),
         };
         Ok(Served { library, runner })

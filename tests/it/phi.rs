@@ -500,7 +500,7 @@ async fn the_durable_engine_keeps_phi_in_restates_journal_only() {
         ),
         (
             "the fleet's slots",
-            "SELECT * FROM state WHERE service_name = 'AgentSlots'",
+            "SELECT * FROM state WHERE service_name = 'ServerSlots'",
         ),
     ] {
         let rows = restate.query(sql).await;

@@ -447,6 +447,51 @@ async fn requests_spread_over_endpoints_and_avoid_a_dead_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_routed_to_one_server_share_its_limit_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let tasks: String = (0..4)
+        .map(|i| {
+            format!(
+                "  task bill{i} -> Billing {{ prompt = \"bill {i}\" }}\n  task claim{i} -> Claims {{ prompt = \"claim {i}\" }}\n"
+            )
+        })
+        .collect();
+    let program = program(
+        dir.path(),
+        &format!(
+            "agent Billing {{ model = \"billing\" }}\nagent Claims {{ model = \"claims\" }}\nworkflow wide {{\n{tasks}}}\n"
+        ),
+    );
+    let mock = MockServer::start(latency(&[("billing", 40), ("claims", 40)]))
+        .await
+        .unwrap();
+    // The seed's deployment: Billing and Claims on one server.
+    let text = format!(
+        "[[agents.Billing.endpoints]]\nurl = \"{0}\"\nmax_concurrency = 2\n[[agents.Claims.endpoints]]\nurl = \"{0}\"\nmax_concurrency = 2\n",
+        mock.base_url()
+    );
+    let mut setup = Setup::new(&program, &mock);
+    setup.routes =
+        wfc::router::RouterConfig::parse(std::path::Path::new("wfc.toml"), &text).unwrap();
+    let report = setup.run().await;
+    assert!(report.success, "{report:#?}");
+    assert_eq!(mock.requests().len(), 8);
+    assert_eq!(
+        mock.peak_in_flight(),
+        2,
+        "the server's limit holds for both agents together"
+    );
+
+    // Two runs at once on one process's executor (as `wfc serve` runs them).
+    let http = setup.executor();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (first, second) = tokio::join!(setup.run_on(&http, &cancel), setup.run_on(&http, &cancel));
+    assert!(first.success && second.success);
+    assert_eq!(mock.requests().len(), 24);
+    assert_eq!(mock.peak_in_flight(), 2, "and across runs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_keeps_what_finished_and_accounts_for_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let program = program(

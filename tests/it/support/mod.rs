@@ -93,18 +93,26 @@ impl<'a> Setup<'a> {
     }
 
     pub(crate) async fn run_until(&self, cancel: &CancellationToken) -> Report {
+        self.run_on(&self.executor(), cancel).await
+    }
+
+    /// An executor for the test's own routes, whatever `WFC_ROUTE_*` the
+    /// environment has; runs that share one share its servers' slots.
+    pub(crate) fn executor(&self) -> HttpExecutor {
         let names: Vec<&str> = self
             .program
             .agents
             .iter()
             .map(|a| a.name.as_str())
             .collect();
-        // The test's own routes, whatever `WFC_ROUTE_*` the environment has.
-        let http = HttpExecutor {
+        HttpExecutor {
             router: Router::with_env(&self.routes, &names, |_| None).unwrap(),
             client: Client::default(),
             stream: self.stream,
-        };
+        }
+    }
+
+    pub(crate) async fn run_on(&self, http: &HttpExecutor, cancel: &CancellationToken) -> Report {
         let given = self
             .inputs
             .as_object()
@@ -113,7 +121,7 @@ impl<'a> Setup<'a> {
             .map(|(k, v)| (k.clone(), wfc::check::conform::Given::Json(v.clone())))
             .collect();
         let inputs = wfc::run::inputs::bind(self.workflow, given).unwrap();
-        let mut session = Session::new(self.program, self.workflow, &http)
+        let mut session = Session::new(self.program, self.workflow, http)
             .backoff(QUICK)
             .cache(self.cache.clone());
         if let Some(dir) = &self.run_dir {
