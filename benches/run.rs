@@ -177,24 +177,23 @@ async fn run_once(
 
 /// The median makespan and the median speedup (sum of task latencies over
 /// makespan) of some runs.
-fn medians(reports: &[Report]) -> (u64, f64) {
-    let mut speedups: Vec<f64> = reports
+fn medians(reports: &[Report]) -> (f64, f64) {
+    let speedups = reports
         .iter()
-        .map(|r| r.metadata.sequential_time_ms as f64 / r.total_latency_ms as f64)
+        .map(|r| r.metadata.sequential_time_ms / r.total_latency_ms)
         .collect();
-    speedups.sort_by(f64::total_cmp);
     let makespan = median(reports.iter().map(|r| r.total_latency_ms).collect());
-    (makespan, speedups[speedups.len() / 2])
+    (makespan, median(speedups))
 }
 
-fn median(mut values: Vec<u64>) -> u64 {
-    values.sort_unstable();
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
 struct Row {
     scenario: String,
-    makespan_ms: u64,
+    makespan_ms: f64,
     bound_ms: u64,
     speedup: f64,
     cpu_per_task: Option<Duration>,
@@ -324,11 +323,11 @@ fn main() {
     );
     for row in &rows {
         println!(
-            "{:<34} {:>7}ms {:>7}ms {:>7.3} {:>7.2}x {:>12} {:>12} {:>9}",
+            "{:<34} {:>7.1}ms {:>7}ms {:>7.3} {:>7.2}x {:>12} {:>12} {:>9}",
             row.scenario,
             row.makespan_ms,
             row.bound_ms,
-            row.makespan_ms as f64 / row.bound_ms as f64,
+            row.makespan_ms / row.bound_ms as f64,
             row.speedup,
             micros(row.cpu_per_task),
             micros(row.mock_cpu_per_task),

@@ -17,6 +17,7 @@ pub mod format;
 pub mod loader;
 pub mod lsp;
 pub mod mock;
+pub mod overlap;
 pub mod parse;
 pub mod plan;
 pub mod policy;

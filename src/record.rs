@@ -4,6 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Microseconds as the milliseconds reports show: the seed's field names
+/// and units, with the precision a 20 ms request needs.
+#[must_use]
+pub fn millis(micros: u64) -> f64 {
+    micros as f64 / 1000.0
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskRecord {
     pub task: String,
@@ -13,11 +20,13 @@ pub struct TaskRecord {
     #[serde(flatten)]
     pub outcome: Outcome,
     pub tokens: u32,
-    /// How long the task held its slot, retries included.
-    pub latency_ms: u64,
-    /// When it started and finished, from the start of the run.
-    pub started_ms: u64,
-    pub finished_ms: u64,
+    /// How long the task held its slot, retries included, in
+    /// milliseconds to the microsecond.
+    pub latency_ms: f64,
+    /// When it started and finished, in milliseconds from the start of
+    /// the run.
+    pub started_ms: f64,
+    pub finished_ms: f64,
     pub attempts: u32,
     /// The request's fingerprint, shared by the journal and the cache.
     pub key: Option<String>,
@@ -49,16 +58,16 @@ pub enum Outcome {
 impl TaskRecord {
     /// A task that never ran.
     #[must_use]
-    pub fn skipped(task: &str, agent: &str, model: &str, reason: String, at_ms: u64) -> Self {
+    pub fn skipped(task: &str, agent: &str, model: &str, reason: String, at_us: u64) -> Self {
         TaskRecord {
             task: task.to_string(),
             agent: agent.to_string(),
             model: model.to_string(),
             outcome: Outcome::Skipped { reason },
             tokens: 0,
-            latency_ms: 0,
-            started_ms: at_ms,
-            finished_ms: at_ms,
+            latency_ms: 0.0,
+            started_ms: millis(at_us),
+            finished_ms: millis(at_us),
             attempts: 0,
             key: None,
             replayed: false,

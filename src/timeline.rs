@@ -51,16 +51,20 @@ pub fn svg(workflow: &WorkflowDef, report: &Report) -> String {
                 .results
                 .iter()
                 .find(|r| r.task_id == task.name && r.status == "ok")
-                .map_or(0, |r| r.finished_ms.saturating_sub(r.started_ms))
+                .map_or(0, |r| {
+                    ((r.finished_ms - r.started_ms).max(0.0) * 1000.0) as u64
+                })
         })
         .collect();
     let critical = workflow.plan.critical_path(&durations);
 
     // Lanes: the agents, in the order their first task started.
     let mut results: Vec<&TaskResult> = report.results.iter().collect();
-    results.sort_by_key(|r| (r.started_ms, r.finished_ms));
+    results.sort_by(|a, b| {
+        (a.started_ms.total_cmp(&b.started_ms)).then(a.finished_ms.total_cmp(&b.finished_ms))
+    });
     let mut lanes: Vec<&str> = Vec::new();
-    let mut rows_end: Vec<Vec<u64>> = Vec::new();
+    let mut rows_end: Vec<Vec<f64>> = Vec::new();
     let mut bars = Vec::new();
     for result in results {
         let lane = lanes
@@ -77,10 +81,10 @@ pub fn svg(workflow: &WorkflowDef, report: &Report) -> String {
             .iter()
             .position(|end| *end <= result.started_ms)
             .unwrap_or_else(|| {
-                rows.push(0);
+                rows.push(0.0);
                 rows.len() - 1
             });
-        rows[row] = result.finished_ms.max(result.started_ms + 1);
+        rows[row] = result.finished_ms.max(result.started_ms + 1.0);
         let declared = index(&result.task_id).map(|i| workflow.tasks[i].agent.as_str());
         bars.push(Bar {
             result,
@@ -111,12 +115,11 @@ pub fn svg(workflow: &WorkflowDef, report: &Report) -> String {
         .results
         .iter()
         .map(|r| r.finished_ms)
-        .max()
-        .unwrap_or(0)
-        .max(report.total_latency_ms)
-        .max(1);
+        .fold(report.total_latency_ms, f64::max)
+        .ceil()
+        .max(1.0) as u64;
     let plot_width = WIDTH - LANE_LABEL - RIGHT;
-    let x = |ms: u64| LANE_LABEL + ms as f64 / span_ms as f64 * plot_width;
+    let x = |ms: f64| LANE_LABEL + ms / span_ms as f64 * plot_width;
 
     let mut out = String::new();
     let _ = write!(
@@ -162,7 +165,7 @@ pub fn svg(workflow: &WorkflowDef, report: &Report) -> String {
 fn caption(report: &Report) -> String {
     let count = |status: &str| report.results.iter().filter(|r| r.status == status).count();
     let mut text = format!(
-        "{} tasks in {} ms; one after another {} ms: {:.2}x speed-up, parallel efficiency {:.2}",
+        "{} tasks in {:.0} ms; one after another {:.0} ms: {:.2}x speed-up, parallel efficiency {:.2}",
         report.metadata.num_tasks,
         report.total_latency_ms,
         report.metadata.sequential_time_ms,
@@ -181,20 +184,20 @@ fn caption(report: &Report) -> String {
     text
 }
 
-fn axis(out: &mut String, span_ms: u64, bottom: f64, x: &impl Fn(u64) -> f64) {
+fn axis(out: &mut String, span_ms: u64, bottom: f64, x: &impl Fn(f64) -> f64) {
     let step = tick_step(span_ms);
     let _ = writeln!(
         out,
         r##"<line x1="{:.1}" y1="{bottom:.1}" x2="{:.1}" y2="{bottom:.1}" stroke="#888888"/>"##,
-        x(0),
-        x(span_ms)
+        x(0.0),
+        x(span_ms as f64)
     );
     let mut at = 0;
     while at <= span_ms {
         let _ = writeln!(
             out,
             r##"<line x1="{0:.1}" y1="{TOP:.1}" x2="{0:.1}" y2="{1:.1}" stroke="#dddddd"/><text x="{0:.1}" y="{2:.1}" text-anchor="middle" fill="#444444">{3}</text>"##,
-            x(at),
+            x(at as f64),
             bottom + 4.0,
             bottom + 18.0,
             milliseconds(at)
@@ -224,7 +227,7 @@ fn milliseconds(ms: u64) -> String {
     }
 }
 
-fn draw(out: &mut String, bar: &Bar<'_>, lane_top: f64, x: &impl Fn(u64) -> f64) {
+fn draw(out: &mut String, bar: &Bar<'_>, lane_top: f64, x: &impl Fn(f64) -> f64) {
     let result = bar.result;
     let y = lane_top + bar.row as f64 * ROW;
     let left = x(result.started_ms);
@@ -247,7 +250,7 @@ fn draw(out: &mut String, bar: &Bar<'_>, lane_top: f64, x: &impl Fn(u64) -> f64)
         let _ = write!(label, " ↪ from {from}");
     }
     let mut tip = format!(
-        "{} on {} ({}): {}, {} ms, {} attempt{}",
+        "{} on {} ({}): {}, {:.1} ms, {} attempt{}",
         result.task_id,
         result.agent_type,
         result.model,

@@ -111,7 +111,7 @@ fn finished_line(record: &TaskRecord, max_tokens: Option<u32>) -> String {
                 _ => String::new(),
             };
             format!(
-                "ok       {task} ({}, {} tokens, {} ms{cut}{replayed}{quality})",
+                "ok       {task} ({}, {} tokens, {:.0} ms{cut}{replayed}{quality})",
                 record.agent, record.tokens, record.latency_ms
             )
         }

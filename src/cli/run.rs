@@ -485,13 +485,13 @@ fn summary_line(report: &Report) -> String {
     let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let status = |wanted: &str| report.results.iter().filter(|r| r.status == wanted).count();
     let mut line = format!(
-        "{} in {} ms",
+        "{} in {:.0} ms",
         count(report.metadata.num_tasks, "task"),
         report.total_latency_ms
     );
     if status("ok") > 0 {
         line.push_str(&format!(
-            " ({} ms one after another: {:.2}x speedup, parallel efficiency {:.2})",
+            " ({:.0} ms one after another: {:.2}x speedup, parallel efficiency {:.2})",
             report.metadata.sequential_time_ms,
             report.metadata.speedup_factor,
             report.parallel_efficiency

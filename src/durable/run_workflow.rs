@@ -70,7 +70,7 @@ impl WfcRun {
         let workflow = &program.workflows[index];
         let renderer =
             Renderer::new(workflow).map_err(|err| TerminalError::new(err.to_string()))?;
-        let start_ms = submission.submitted_ms;
+        let start_us = submission.submitted_us;
         let recorder = Recorder::default();
         // Slots are the fleet's, granted by each agent's object.
         let unlimited = |_: &str| Capacity::default();
@@ -90,12 +90,12 @@ impl WfcRun {
         let mut jobs: BTreeMap<usize, (Job, Option<String>)> = BTreeMap::new();
         // When each answered task's attempts began and ended.
         let mut spans: Vec<(u64, u64)> = Vec::new();
-        let (mut now_ms, mut events) = (0_u64, 0_u64);
+        let (mut now_us, mut events) = (0_u64, 0_u64);
         let mut interrupted = false;
         let stop = ctx.promise::<()>(STOP);
         pending.push(Box::pin(stop.map(|_| Step::Stop)));
         loop {
-            for (task, mut job) in conductor.ready(now_ms) {
+            for (task, mut job) in conductor.ready(now_us) {
                 job.trace.clone_from(&submission.trace);
                 let (done, result) = ctx.awakeable::<Json<Attempted>>();
                 pending.push(Box::pin(result.map(move |r| Step::Done(task, r))));
@@ -143,20 +143,20 @@ impl WfcRun {
                 Ok(Json(attempted)) => attempted,
                 Err(error) => Attempted {
                     result: Err(Failure::permanent(error.message().to_string(), 0)),
-                    started_ms: 0,
-                    finished_ms: 0,
+                    started_us: 0,
+                    finished_us: 0,
                     events: Vec::new(),
                 },
             };
-            if attempted.started_ms > 0 {
-                conductor.started_at(task, attempted.started_ms.saturating_sub(start_ms));
-                spans.push((attempted.started_ms, attempted.finished_ms));
+            if attempted.started_us > 0 {
+                conductor.started_at(task, attempted.started_us.saturating_sub(start_us));
+                spans.push((attempted.started_us, attempted.finished_us));
             }
-            now_ms = now_ms.max(attempted.finished_ms.saturating_sub(start_ms));
+            now_us = now_us.max(attempted.finished_us.saturating_sub(start_us));
             for event in &attempted.events {
                 event.replay(&recorder);
             }
-            conductor.settle(task, job, attempted.result, now_ms);
+            conductor.settle(task, job, attempted.result, now_us);
         }
         if interrupted {
             for key in jobs
@@ -168,7 +168,7 @@ impl WfcRun {
                     .release_run(run.clone())
                     .send();
             }
-            conductor.abandon(now_ms);
+            conductor.abandon(now_us);
         }
         publish(&ctx, &recorder, events);
         let (records, scope) = conductor.into_results();
@@ -176,8 +176,8 @@ impl WfcRun {
         let finished = Finished {
             records,
             scope,
-            wall: Duration::from_millis(now_ms),
-            peak_parallelism: most_at_once(&spans),
+            wall: Duration::from_micros(now_us),
+            peak_parallelism: crate::overlap::most_at_once(spans),
             interrupted,
         };
         Ok(Json(Report::new(&workflow.name, &finished, output)))
@@ -212,23 +212,6 @@ impl WfcRun {
         }
         Ok(Json(events))
     }
-}
-
-/// The most tasks that were running at once.
-fn most_at_once(spans: &[(u64, u64)]) -> usize {
-    let mut changes: Vec<(u64, i32)> = spans
-        .iter()
-        .flat_map(|&(start, end)| [(start, 1), (end, -1)])
-        .collect();
-    // Ends before starts at the same instant.
-    changes.sort_unstable();
-    let mut now = 0_i32;
-    let mut most = 0_i32;
-    for (_, change) in changes {
-        now += change;
-        most = most.max(now);
-    }
-    usize::try_from(most).unwrap_or(0)
 }
 
 /// Keeps the events recorded since the last call in the run's state;

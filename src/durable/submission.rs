@@ -20,10 +20,10 @@ pub struct Submission {
     /// The text of the root file and of every file it imports.
     pub sources: BTreeMap<PathBuf, String>,
     pub inputs: serde_json::Map<String, serde_json::Value>,
-    /// When it was made (milliseconds since the Unix epoch, by the
+    /// When it was made (microseconds since the Unix epoch, by the
     /// submitter's clock): the run's time zero, so its wall time counts
     /// from the request, and it costs no journal step to take.
-    pub submitted_ms: u64,
+    pub submitted_us: u64,
     /// The trace context of the submitter's span, which the run's tasks
     /// continue on the workers.
     #[serde(default)]
@@ -50,7 +50,7 @@ impl Submission {
                 })
                 .collect(),
             inputs,
-            submitted_ms: super::task_service::epoch_ms(),
+            submitted_us: super::task_service::epoch_us(),
             trace: crate::trace_context::current(),
         }
     }

@@ -21,12 +21,12 @@ use super::slots::ServerSlotsClient;
 use crate::run::{Answer, Attempts, Executor, Failure, Job, Observer, Recorder, RunEvent, retried};
 
 /// What came of a job, with when its first attempt began and its last
-/// ended (milliseconds since the Unix epoch, as the worker measured them).
+/// ended (microseconds since the Unix epoch, as the worker measured them).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attempted {
     pub result: Result<Answer, Failure>,
-    pub started_ms: u64,
-    pub finished_ms: u64,
+    pub started_us: u64,
+    pub finished_us: u64,
     /// The retries on the way, for the run's observers.
     pub events: Vec<RunEvent>,
 }
@@ -35,8 +35,8 @@ pub struct Attempted {
 #[derive(Debug, Serialize, Deserialize)]
 struct Timed {
     result: Result<Answer, Failure>,
-    started_ms: u64,
-    finished_ms: u64,
+    started_us: u64,
+    finished_us: u64,
 }
 
 /// A task to run, and where its result goes.
@@ -90,15 +90,15 @@ impl WfcTask {
             times: Mutex::new(None),
         };
         let result = retried(&steps, job, &self.worker.backoff, &recorder).await;
-        let (started_ms, finished_ms) = steps
+        let (started_us, finished_us) = steps
             .times
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner)
             .unwrap_or_default();
         Attempted {
             result,
-            started_ms,
-            finished_ms,
+            started_us,
+            finished_us,
             events: recorder.take(),
         }
     }
@@ -123,12 +123,12 @@ impl Attempts for Journaled<'_, '_> {
         let step = self
             .ctx
             .run(move || async move {
-                let started_ms = epoch_ms();
+                let started_us = epoch_us();
                 let result = worker.executor.execute(&job, &()).await;
                 Ok(Json(Timed {
                     result,
-                    started_ms,
-                    finished_ms: epoch_ms(),
+                    started_us,
+                    finished_us: epoch_us(),
                 }))
             })
             .name("attempt")
@@ -136,8 +136,8 @@ impl Attempts for Journaled<'_, '_> {
         match step {
             Ok(Json(timed)) => {
                 let mut times = self.times.lock().unwrap_or_else(PoisonError::into_inner);
-                let first = times.map_or(timed.started_ms, |(first, _)| first);
-                *times = Some((first, timed.finished_ms));
+                let first = times.map_or(timed.started_us, |(first, _)| first);
+                *times = Some((first, timed.finished_us));
                 timed.result
             }
             // Cancelled: nothing more is sent.
@@ -151,8 +151,8 @@ impl Attempts for Journaled<'_, '_> {
     }
 }
 
-pub(super) fn epoch_ms() -> u64 {
+pub(super) fn epoch_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+        .map_or(0, |d| d.as_micros() as u64)
 }

@@ -173,23 +173,12 @@ impl MockServer {
     #[must_use]
     pub fn peak_in_flight(&self) -> usize {
         let log = self.shared.log();
-        let mut changes: Vec<(Instant, bool)> = Vec::with_capacity(log.len() * 2);
-        for request in log.iter() {
-            changes.push((request.received, true));
-            changes.push((request.finished.unwrap_or(request.received), false));
-        }
-        // At the same instant an end comes before an arrival.
-        changes.sort_unstable();
-        let (mut now, mut peak) = (0_usize, 0);
-        for (_, arrives) in changes {
-            if arrives {
-                now += 1;
-                peak = peak.max(now);
-            } else {
-                now = now.saturating_sub(1);
-            }
-        }
-        peak
+        crate::overlap::most_at_once(log.iter().map(|request| {
+            (
+                request.received,
+                request.finished.unwrap_or(request.received),
+            )
+        }))
     }
 
     /// Stops accepting, cuts in-flight replies and waits for connections to close.

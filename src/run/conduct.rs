@@ -11,7 +11,7 @@ use super::events::{Event, Observer};
 use super::execute::Executor;
 use super::job::{Answer, Failure, Job, Request};
 use crate::check::{AgentDef, TaskDef, WorkflowDef};
-use crate::record::{Outcome, TaskRecord};
+use crate::record::{Outcome, TaskRecord, millis};
 use crate::render::{Renderer, Scope};
 use crate::router::{Capacity, Claim};
 
@@ -29,7 +29,7 @@ pub struct Engine<'a> {
 
 /// A task's way through its agents so far.
 struct Progress {
-    started_ms: u64,
+    started_us: u64,
     attempts: u32,
     /// Tokens of answers that were not accepted.
     tokens: u32,
@@ -37,7 +37,7 @@ struct Progress {
     errors: Vec<String>,
 }
 
-/// The state of one run. Times are milliseconds from the start of the
+/// The state of one run. Times are microseconds from the start of the
 /// run, as the engine measures them.
 pub struct Conductor<'e, 'a> {
     engine: &'e Engine<'a>,
@@ -70,7 +70,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
     /// The jobs to send now, each with its task. Tasks whose condition is
     /// false, or that cannot be rendered, are settled here at once, and what
     /// they release is started too.
-    pub fn ready(&mut self, now_ms: u64) -> Vec<(usize, Job)> {
+    pub fn ready(&mut self, now_us: u64) -> Vec<(usize, Job)> {
         let mut jobs = Vec::new();
         loop {
             let starts = self.dag.ready();
@@ -79,7 +79,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
             }
             jobs.extend(starts.into_iter().filter_map(|start| {
                 let task = start.task;
-                Some((task, self.start(start, now_ms)?))
+                Some((task, self.start(start, now_us)?))
             }));
         }
     }
@@ -93,11 +93,11 @@ impl<'e, 'a> Conductor<'e, 'a> {
 
     /// Moves the start of a task's first attempt to when it really began
     /// (after waiting for a slot the engine holds elsewhere).
-    pub fn started_at(&mut self, task: usize, started_ms: u64) {
+    pub fn started_at(&mut self, task: usize, started_us: u64) {
         if let Some(progress) = &mut self.progress[task]
             && progress.attempts == 0
         {
-            progress.started_ms = started_ms;
+            progress.started_us = started_us;
         }
     }
 
@@ -111,11 +111,11 @@ impl<'e, 'a> Conductor<'e, 'a> {
 
     /// Renders the task's condition and prompt and builds its job; a task
     /// whose condition is false, or that cannot be rendered, is settled.
-    fn start(&mut self, Start { task, agent }: Start, now_ms: u64) -> Option<Job> {
+    fn start(&mut self, Start { task, agent }: Start, now_us: u64) -> Option<Job> {
         let def = self.task(task);
         let renderer = self.engine.renderer;
         self.progress[task].get_or_insert_with(|| Progress {
-            started_ms: now_ms,
+            started_us: now_us,
             attempts: 0,
             tokens: 0,
             errors: Vec::new(),
@@ -127,25 +127,25 @@ impl<'e, 'a> Conductor<'e, 'a> {
                 let reason = format!("its condition `{when}` is false");
                 let settled = self.dag.settle(task, Verdict::Skipped);
                 self.progress[task] = None;
-                self.skip(task, reason, now_ms);
-                self.skip_all(settled.skipped, now_ms);
+                self.skip(task, reason, now_us);
+                self.skip_all(settled.skipped, now_us);
                 return None;
             }
             Err(err) => {
-                self.fail(task, &agent, err.to_string(), now_ms);
+                self.fail(task, &agent, err.to_string(), now_us);
                 return None;
             }
         }
         let prompt = match renderer.prompt(&def.name, &self.scope) {
             Ok(prompt) => prompt,
             Err(err) => {
-                self.fail(task, &agent, err.to_string(), now_ms);
+                self.fail(task, &agent, err.to_string(), now_us);
                 return None;
             }
         };
         let Some(agent_def) = self.agent(&agent) else {
             let error = format!("agent `{agent}` is not declared");
-            self.fail(task, &agent, error, now_ms);
+            self.fail(task, &agent, error, now_us);
             return None;
         };
         let mut job = Job::chat(def, agent_def, prompt);
@@ -166,10 +166,10 @@ impl<'e, 'a> Conductor<'e, 'a> {
 
     /// Settles a job the engine sent: the task is answered, falls back to
     /// another agent (queued again) or fails.
-    pub fn settle(&mut self, task: usize, job: Job, result: Result<Answer, Failure>, now_ms: u64) {
+    pub fn settle(&mut self, task: usize, job: Job, result: Result<Answer, Failure>, now_us: u64) {
         let key = Some(job.key());
         let failure = match result {
-            Ok(answer) => return self.answered(task, job, answer, key, now_ms),
+            Ok(answer) => return self.answered(task, job, answer, key, now_us),
             Err(failure) => failure,
         };
         let progress = self.progress[task]
@@ -189,9 +189,9 @@ impl<'e, 'a> Conductor<'e, 'a> {
                 .errors
                 .push(format!("{}: {}", job.agent, failure.error));
         } else {
-            let record = self.failure_record(task, &job.agent, failure.error, now_ms);
+            let record = self.failure_record(task, &job.agent, failure.error, now_us);
             self.finish(task, record);
-            self.skip_all(settled.skipped, now_ms);
+            self.skip_all(settled.skipped, now_us);
         }
     }
 
@@ -201,7 +201,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
         job: Job,
         answer: Answer,
         key: Option<String>,
-        now_ms: u64,
+        now_us: u64,
     ) {
         let progress = self.progress[task]
             .take()
@@ -216,7 +216,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
         } else {
             answer.model
         };
-        let started_ms = progress.started_ms.min(now_ms);
+        let started_us = progress.started_us.min(now_us);
         let record = TaskRecord {
             task: job.task,
             agent: job.agent,
@@ -226,9 +226,9 @@ impl<'e, 'a> Conductor<'e, 'a> {
                 finish_reason: answer.finish_reason,
             },
             tokens: answer.tokens,
-            latency_ms: now_ms - started_ms,
-            started_ms,
-            finished_ms: now_ms,
+            latency_ms: millis(now_us - started_us),
+            started_ms: millis(started_us),
+            finished_ms: millis(now_us),
             attempts: progress.attempts + answer.attempts,
             key,
             replayed: answer.replayed,
@@ -236,15 +236,15 @@ impl<'e, 'a> Conductor<'e, 'a> {
         };
         let settled = self.dag.settle(task, Verdict::Answered);
         self.finish(task, record);
-        self.skip_all(settled.skipped, now_ms);
+        self.skip_all(settled.skipped, now_us);
     }
 
     /// Fails a task no agent can help with.
-    fn fail(&mut self, task: usize, agent: &str, error: String, now_ms: u64) {
-        let record = self.failure_record(task, agent, error, now_ms);
+    fn fail(&mut self, task: usize, agent: &str, error: String, now_us: u64) {
+        let record = self.failure_record(task, agent, error, now_us);
         let settled = self.dag.settle(task, Verdict::Failed);
         self.finish(task, record);
-        self.skip_all(settled.skipped, now_ms);
+        self.skip_all(settled.skipped, now_us);
     }
 
     /// The record of a task that ends without an answer on `agent`, with
@@ -254,15 +254,15 @@ impl<'e, 'a> Conductor<'e, 'a> {
         task: usize,
         agent: &str,
         error: String,
-        now_ms: u64,
+        now_us: u64,
     ) -> TaskRecord {
         let Progress {
-            started_ms,
+            started_us,
             attempts,
             tokens,
             mut errors,
         } = self.progress[task].take().unwrap_or(Progress {
-            started_ms: now_ms,
+            started_us: now_us,
             attempts: 0,
             tokens: 0,
             errors: Vec::new(),
@@ -272,19 +272,19 @@ impl<'e, 'a> Conductor<'e, 'a> {
         } else {
             format!("{agent}: {error}")
         });
-        let started_ms = started_ms.min(now_ms);
+        let started_us = started_us.min(now_us);
         let mut record = TaskRecord::skipped(
             &self.task(task).name,
             agent,
             &self.model_of(agent),
             String::new(),
-            started_ms,
+            started_us,
         );
         record.outcome = Outcome::Failed {
             error: errors.join("; then "),
         };
-        record.finished_ms = now_ms;
-        record.latency_ms = now_ms - started_ms;
+        record.finished_ms = millis(now_us);
+        record.latency_ms = millis(now_us - started_us);
         record.tokens = tokens;
         record.attempts = attempts;
         record
@@ -309,40 +309,40 @@ impl<'e, 'a> Conductor<'e, 'a> {
         self.records[task] = Some(record);
     }
 
-    fn skip(&mut self, task: usize, reason: String, now_ms: u64) {
+    fn skip(&mut self, task: usize, reason: String, now_us: u64) {
         let def = self.task(task);
         let record = TaskRecord::skipped(
             &def.name,
             &def.agent,
             &self.model_of(&def.agent),
             reason,
-            now_ms,
+            now_us,
         );
         self.finish(task, record);
     }
 
-    fn skip_all(&mut self, skipped: Vec<(usize, String)>, now_ms: u64) {
+    fn skip_all(&mut self, skipped: Vec<(usize, String)>, now_us: u64) {
         for (task, reason) in skipped {
-            self.skip(task, reason, now_ms);
+            self.skip(task, reason, now_us);
         }
     }
 
     /// After an interruption: what was running failed, what never started
     /// is skipped, so the report still accounts for every task.
-    pub fn abandon(&mut self, now_ms: u64) {
+    pub fn abandon(&mut self, now_us: u64) {
         for task in 0..self.records.len() {
             match self.dag.state(task).clone() {
                 TaskState::Running { agent } => {
                     let error = "interrupted before it finished".to_string();
-                    let record = self.failure_record(task, &agent, error, now_ms);
+                    let record = self.failure_record(task, &agent, error, now_us);
                     let skipped = self.dag.abandon(task, Ended::Failed);
                     self.finish(task, record);
-                    self.skip_all(skipped, now_ms);
+                    self.skip_all(skipped, now_us);
                 }
                 TaskState::Queued { .. } | TaskState::Blocked { .. } => {
                     let skipped = self.dag.abandon(task, Ended::Skipped);
-                    self.skip(task, "the run was interrupted".into(), now_ms);
-                    self.skip_all(skipped, now_ms);
+                    self.skip(task, "the run was interrupted".into(), now_us);
+                    self.skip_all(skipped, now_us);
                 }
                 TaskState::Done(_) => {}
             }

@@ -40,13 +40,13 @@ impl Engine<'_> {
         cancel: &CancellationToken,
     ) -> Finished {
         let start = Instant::now();
-        let now_ms = || start.elapsed().as_millis() as u64;
+        let now_us = || start.elapsed().as_micros() as u64;
         let mut conductor = Conductor::new(self, inputs);
         let mut running: FuturesUnordered<Running<'_>> = FuturesUnordered::new();
         let mut peak = 0;
         let mut interrupted = false;
         loop {
-            for (task, job) in conductor.ready(now_ms()) {
+            for (task, job) in conductor.ready(now_us()) {
                 let (executor, observer) = (self.executor, self.observer);
                 let span = tracing::info_span!(
                     "task",
@@ -80,13 +80,13 @@ impl Engine<'_> {
                     break;
                 }
                 Some((task, job, result)) = running.next() => {
-                    conductor.settle(task, job, result, now_ms());
+                    conductor.settle(task, job, result, now_us());
                 }
             }
         }
         drop(running);
         if interrupted {
-            conductor.abandon(now_ms());
+            conductor.abandon(now_us());
         }
         let (records, scope) = conductor.into_results();
         Finished {

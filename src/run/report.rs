@@ -8,13 +8,15 @@
 //! - `parallel_efficiency`: `sequential_time_ms / (total_latency_ms × peak
 //!   parallelism)`: the share of the run's peak capacity that was busy (1.0
 //!   when every task overlapped perfectly).
+//!
+//! Times are milliseconds, as in the seed, to the microsecond.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::local::Finished;
-use crate::record::{Outcome, Quality, TaskRecord};
+use crate::record::{Outcome, Quality, TaskRecord, millis};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
@@ -24,7 +26,7 @@ pub struct Report {
     /// The mean of the task scores, a task without an answer counting 0.
     pub quality_score: f64,
     pub aggregated_content: String,
-    pub total_latency_ms: u64,
+    pub total_latency_ms: f64,
     pub parallel_efficiency: f64,
     pub metadata: Metadata,
     pub results: Vec<TaskResult>,
@@ -33,7 +35,7 @@ pub struct Report {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     pub num_tasks: usize,
-    pub sequential_time_ms: u64,
+    pub sequential_time_ms: f64,
     pub speedup_factor: f64,
     /// The most tasks in flight at once.
     pub peak_parallelism: usize,
@@ -53,14 +55,14 @@ pub struct TaskResult {
     pub task_id: String,
     pub agent_type: String,
     pub model: String,
-    pub latency_ms: u64,
+    pub latency_ms: f64,
     pub tokens: u32,
     pub success: bool,
     pub error: Option<String>,
     /// `ok`, `failed` or `skipped`.
     pub status: String,
-    pub started_ms: u64,
-    pub finished_ms: u64,
+    pub started_ms: f64,
+    pub finished_ms: f64,
     pub attempts: u32,
     /// The answer came from the journal or the cache.
     pub replayed: bool,
@@ -73,9 +75,9 @@ pub struct TaskResult {
 
 impl Report {
     pub fn new(workflow: &str, finished: &Finished, output: Result<String, String>) -> Self {
-        let sequential: u64 = finished.records.iter().map(|r| r.latency_ms).sum();
-        let wall_ms = finished.wall.as_millis() as u64;
-        let wall = finished.wall.as_secs_f64() * 1000.0;
+        let sequential: f64 = finished.records.iter().map(|r| r.latency_ms).sum();
+        let sequential = (sequential * 1000.0).round() / 1000.0;
+        let wall = millis(finished.wall.as_micros() as u64);
         let ratio = |value: f64| if value.is_finite() { round(value) } else { 0.0 };
         let errors = finished
             .records
@@ -110,14 +112,14 @@ impl Report {
             success: none_failed && output_error.is_none() && !finished.interrupted,
             quality_score,
             aggregated_content,
-            total_latency_ms: wall_ms,
+            total_latency_ms: wall,
             parallel_efficiency: ratio(
-                sequential as f64 / (wall * finished.peak_parallelism.max(1) as f64),
+                sequential / (wall * finished.peak_parallelism.max(1) as f64),
             ),
             metadata: Metadata {
                 num_tasks: finished.records.len(),
                 sequential_time_ms: sequential,
-                speedup_factor: ratio(sequential as f64 / wall),
+                speedup_factor: ratio(sequential / wall),
                 peak_parallelism: finished.peak_parallelism,
                 errors,
                 output_error,

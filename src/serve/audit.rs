@@ -33,7 +33,7 @@ struct Record<'a> {
     caller: Option<&'a str>,
     workflow: Option<&'a str>,
     outcome: &'a str,
-    latency_ms: u64,
+    latency_ms: f64,
 }
 
 #[derive(Clone)]
@@ -87,7 +87,7 @@ pub async fn layer(State(audit): State<AuditLog>, mut request: Request, next: Ne
         outcome: note
             .outcome
             .unwrap_or(if status.is_success() { "ok" } else { "error" }),
-        latency_ms: started.elapsed().as_millis() as u64,
+        latency_ms: crate::record::millis(started.elapsed().as_micros() as u64),
     });
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);

@@ -127,7 +127,7 @@ impl Observer for TaskMetrics {
             self.0
                 .task_seconds
                 .get_or_create(&agent)
-                .observe(record.latency_ms as f64 / 1000.0);
+                .observe(record.latency_ms / 1000.0);
         }
         self.0
             .tokens

@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
         "template",
         "explain",
         "trace_context",
+        "overlap",
     ],
     &["ast", "diagnostics"],
     &["parse", "format"],

@@ -74,7 +74,7 @@ async fn run(program: &Program, executor: &Timed) -> Report {
         .unwrap()
 }
 
-fn timing(report: &Report, task: &str) -> (u64, u64) {
+fn timing(report: &Report, task: &str) -> (f64, f64) {
     let result = result(report, task);
     (result.started_ms, result.finished_ms)
 }
@@ -96,9 +96,9 @@ workflow discharge {
     let executor = Timed::new(&[("summary", 1100), ("codes", 1000)]);
     let report = run(&program, &executor).await;
     assert!(report.success);
-    assert_eq!(timing(&report, "summary"), (0, 1100));
-    assert_eq!(timing(&report, "codes"), (0, 1000));
-    assert_eq!(report.total_latency_ms, 1100);
+    assert_eq!(timing(&report, "summary"), (0.0, 1100.0));
+    assert_eq!(timing(&report, "codes"), (0.0, 1000.0));
+    assert_eq!(report.total_latency_ms, 1100.0);
     assert_eq!(report.metadata.peak_parallelism, 2);
     assert_eq!(executor.state.lock().unwrap().peak, 2);
 }
@@ -127,14 +127,14 @@ workflow pipeline {
     ]);
     let report = run(&program, &executor).await;
     assert!(report.success, "{report:#?}");
-    assert_eq!(timing(&report, "long"), (0, 400));
-    assert_eq!(timing(&report, "quick"), (0, 30));
+    assert_eq!(timing(&report, "long"), (0.0, 400.0));
+    assert_eq!(timing(&report, "quick"), (0.0, 30.0));
     assert_eq!(
         timing(&report, "follow_up"),
-        (30, 60),
+        (30.0, 60.0),
         "a slow branch must not delay an unrelated one"
     );
-    assert_eq!(timing(&report, "joined"), (400, 430));
+    assert_eq!(timing(&report, "joined"), (400.0, 430.0));
 }
 
 #[tokio::test(start_paused = true)]
@@ -170,9 +170,12 @@ workflow queue {
         .collect();
     assert_eq!(on_one, ["high", "mid_long", "mid_short", "low"]);
     // One slot: each starts the moment the one before it finishes.
-    let timings: Vec<(u64, u64)> = on_one.iter().map(|task| timing(&report, task)).collect();
-    assert_eq!(timings, [(0, 40), (40, 80), (80, 120), (120, 160)]);
+    let timings: Vec<(f64, f64)> = on_one.iter().map(|task| timing(&report, task)).collect();
+    assert_eq!(
+        timings,
+        [(0.0, 40.0), (40.0, 80.0), (80.0, 120.0), (120.0, 160.0)]
+    );
     // Time spent waiting for a slot is not latency.
-    assert_eq!(report.metadata.sequential_time_ms, 4 * 40 + 10);
-    assert_eq!(timing(&report, "after_mid_long"), (80, 90));
+    assert_eq!(report.metadata.sequential_time_ms, 4.0 * 40.0 + 10.0);
+    assert_eq!(timing(&report, "after_mid_long"), (80.0, 90.0));
 }

@@ -101,11 +101,11 @@ async fn the_timeline_marks_retries_fallbacks_failures_skips_and_the_critical_pa
             .iter_mut()
             .find(|r| r.task_id == task)
             .unwrap();
-        (result.started_ms, result.finished_ms) = (start, end);
-        result.latency_ms = end - start;
+        (result.started_ms, result.finished_ms) = (f64::from(start), f64::from(end));
+        result.latency_ms = f64::from(end - start);
     }
-    report.total_latency_ms = 700;
-    report.metadata.sequential_time_ms = 860;
+    report.total_latency_ms = 700.0;
+    report.metadata.sequential_time_ms = 860.0;
     report.metadata.speedup_factor = 1.23;
     report.parallel_efficiency = 0.61;
     let svg = wfc::timeline::svg(&program.workflows[0], &report);
