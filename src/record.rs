@@ -20,6 +20,12 @@ pub struct TaskRecord {
     #[serde(flatten)]
     pub outcome: Outcome,
     pub tokens: u32,
+    /// The prompt's tokens as the server counted them, and how many of
+    /// them it served from its cache of an earlier prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u32>,
     /// How long the task held its slot, retries included, in
     /// milliseconds to the microsecond.
     pub latency_ms: f64,
@@ -65,6 +71,8 @@ impl TaskRecord {
             model: model.to_string(),
             outcome: Outcome::Skipped { reason },
             tokens: 0,
+            prompt_tokens: None,
+            cached_tokens: None,
             latency_ms: 0.0,
             started_ms: millis(at_us),
             finished_ms: millis(at_us),

@@ -111,6 +111,9 @@ pub struct Completion {
     /// the number of streamed chunks that carried text.
     pub tokens: u32,
     pub prompt_tokens: Option<u32>,
+    /// Prompt tokens the server took from its cache of an earlier prompt
+    /// with the same beginning (`usage.prompt_tokens_details.cached_tokens`).
+    pub cached_tokens: Option<u32>,
     /// `stop`, or `length` when `max_tokens` cut the answer off.
     pub finish_reason: Option<String>,
 }
@@ -249,6 +252,18 @@ struct Message {
 struct Usage {
     prompt_tokens: Option<u32>,
     completion_tokens: Option<u32>,
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct PromptDetails {
+    cached_tokens: Option<u32>,
+}
+
+impl Usage {
+    fn cached_tokens(&self) -> Option<u32> {
+        self.prompt_tokens_details?.cached_tokens
+    }
 }
 
 #[derive(Debug)]
@@ -282,6 +297,7 @@ fn parse_completion(bytes: &[u8]) -> Result<Completion, BodyProblem> {
             .and_then(|u| u.completion_tokens)
             .unwrap_or_else(|| text.split_whitespace().count() as u32),
         prompt_tokens: usage.and_then(|u| u.prompt_tokens),
+        cached_tokens: usage.as_ref().and_then(Usage::cached_tokens),
         model: body.model.unwrap_or_default(),
         finish_reason: choice.finish_reason,
         text,
@@ -294,11 +310,12 @@ mod tests {
 
     #[test]
     fn parses_llama_server_replies() {
-        let reply = br#"{"choices":[{"finish_reason":"length","index":0,"message":{"role":"assistant","content":" light over"}}],"model":"tiny","usage":{"completion_tokens":2,"prompt_tokens":47,"total_tokens":49},"timings":{}}"#;
+        let reply = br#"{"choices":[{"finish_reason":"length","index":0,"message":{"role":"assistant","content":" light over"}}],"model":"tiny","usage":{"completion_tokens":2,"prompt_tokens":47,"total_tokens":49,"prompt_tokens_details":{"cached_tokens":40}},"timings":{}}"#;
         let completion = parse_completion(reply).unwrap();
         assert_eq!(completion.text, " light over");
         assert_eq!(completion.tokens, 2);
         assert_eq!(completion.prompt_tokens, Some(47));
+        assert_eq!(completion.cached_tokens, Some(40));
         assert_eq!(completion.finish_reason.as_deref(), Some("length"));
     }
 

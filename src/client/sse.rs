@@ -42,6 +42,7 @@ pub(super) async fn read(
         model: String::new(),
         tokens: 0,
         prompt_tokens: None,
+        cached_tokens: None,
         finish_reason: None,
     };
     let (mut pieces, mut usage_tokens) = (0u32, None);
@@ -67,6 +68,7 @@ pub(super) async fn read(
         if let Some(usage) = chunk.usage {
             usage_tokens = usage.completion_tokens.or(usage_tokens);
             completion.prompt_tokens = usage.prompt_tokens.or(completion.prompt_tokens);
+            completion.cached_tokens = usage.cached_tokens().or(completion.cached_tokens);
         }
         for choice in chunk.choices {
             if let Some(text) = choice.delta.content.filter(|t| !t.is_empty()) {

@@ -84,6 +84,17 @@ impl ChatRequest {
             .map(word_count)
             .fold(0, u32::saturating_add)
     }
+
+    /// The whole prompt as the server's cache sees it: every message in
+    /// order.
+    fn prompt_text(&self) -> String {
+        let contents: Vec<&str> = self
+            .messages
+            .iter()
+            .filter_map(|m| m.content.as_deref())
+            .collect();
+        contents.join("\n")
+    }
 }
 
 async fn models(State(shared): State<Arc<Shared>>) -> Response {
@@ -198,7 +209,12 @@ async fn chat(
             .map_or(0, |d| d.as_secs()),
         model: request.model.clone(),
     };
-    let usage = Usage::new(request.prompt_tokens(), &reply);
+    let prompt_tokens = request.prompt_tokens();
+    let usage = Usage {
+        prompt: prompt_tokens,
+        cached: shared.cached_tokens(&request.model, &request.prompt_text(), prompt_tokens),
+        completion: reply.completion_tokens,
+    };
     let stream = request.stream.unwrap_or(false);
 
     if !sleep_until(&shared, start).await {
@@ -326,22 +342,18 @@ struct Meta {
 
 struct Usage {
     prompt: u32,
+    /// Prompt tokens (words) at the start of an earlier prompt.
+    cached: u32,
     completion: u32,
 }
 
 impl Usage {
-    fn new(prompt: u32, reply: &Reply) -> Usage {
-        Usage {
-            prompt,
-            completion: reply.completion_tokens,
-        }
-    }
-
     fn json(&self) -> Value {
         json!({
             "prompt_tokens": self.prompt,
             "completion_tokens": self.completion,
             "total_tokens": self.prompt.saturating_add(self.completion),
+            "prompt_tokens_details": {"cached_tokens": self.cached},
         })
     }
 }

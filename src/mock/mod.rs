@@ -9,7 +9,7 @@ mod conn;
 mod handler;
 mod reply;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -216,6 +216,35 @@ impl Drop for MockServer {
     }
 }
 
+/// How many prompts the mock keeps for its prefix cache: a llama.cpp
+/// server keeps one per slot.
+const CACHED_PROMPTS: usize = 8;
+
+/// The whole words `a` and `b` begin with alike.
+fn shared_words(a: &str, b: &str) -> u32 {
+    let mut words = 0;
+    let mut in_word = false;
+    let (mut a, mut b) = (a.chars(), b.chars());
+    loop {
+        match (a.next(), b.next()) {
+            (Some(x), Some(y)) if x == y => {
+                if x.is_whitespace() {
+                    words += u32::from(in_word);
+                    in_word = false;
+                } else {
+                    in_word = true;
+                }
+            }
+            // Both ended, or one ended at a word's end: the word is shared.
+            (None, None) => return words + u32::from(in_word),
+            (None, Some(c)) | (Some(c), None) if c.is_whitespace() => {
+                return words + u32::from(in_word);
+            }
+            _ => return words,
+        }
+    }
+}
+
 /// State shared by all handlers; everything on the request path is O(1) or
 /// O(number of fault rules).
 struct Shared {
@@ -224,6 +253,9 @@ struct Shared {
     faults: Vec<FaultRule>,
     api_key: Option<String>,
     log: Mutex<Vec<RecordedRequest>>,
+    /// The last prompts answered (model, text), as llama.cpp's slots
+    /// keep them for their KV cache.
+    recent: Mutex<VecDeque<(String, String)>>,
     next_id: AtomicU64,
     shutdown: CancellationToken,
 }
@@ -251,6 +283,7 @@ impl Shared {
             faults,
             api_key: config.api_key,
             log: Mutex::new(Vec::new()),
+            recent: Mutex::new(VecDeque::with_capacity(CACHED_PROMPTS)),
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
         }
@@ -279,6 +312,25 @@ impl Shared {
                 });
             spent.then(|| fault.kind.clone())
         })
+    }
+
+    /// How many of a prompt's `words` (`text`, to `model`) start like one
+    /// of the recent prompts to the same model, as a server reuses the KV
+    /// cache of a shared prefix; like llama.cpp, the last word is always
+    /// evaluated again. The prompt becomes a recent one.
+    fn cached_tokens(&self, model: &str, text: &str, words: u32) -> u32 {
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let common = recent
+            .iter()
+            .filter(|(earlier_model, _)| earlier_model == model)
+            .map(|(_, earlier)| shared_words(earlier, text))
+            .max()
+            .unwrap_or(0);
+        if recent.len() == CACHED_PROMPTS {
+            recent.pop_front();
+        }
+        recent.push_back((model.to_string(), text.to_string()));
+        common.min(words.saturating_sub(1))
     }
 
     fn next_id(&self) -> u64 {

@@ -63,6 +63,9 @@ pub struct RouterConfig {
 #[serde(deny_unknown_fields)]
 struct Defaults {
     timeout: Option<String>,
+    /// Whether a run's tasks keep to one replica of an agent while it has
+    /// room (default true): off for servers that keep no prompt cache.
+    affinity: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -239,6 +242,12 @@ impl RouterConfig {
         self.agents.get(agent).is_some_and(|route| {
             !route.endpoints.is_empty() && route.endpoints.iter().all(|e| e.phi_allowed)
         })
+    }
+
+    /// Whether a run's tasks keep to one replica while it has room.
+    #[must_use]
+    pub fn affinity(&self) -> bool {
+        self.defaults.affinity.unwrap_or(true)
     }
 
     pub(super) fn timeout_of(&self, endpoint: &EndpointConfig) -> Duration {

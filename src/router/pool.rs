@@ -7,7 +7,8 @@
 //! the most urgent request waiting for that server, of any agent, takes it.
 //!
 //! Among an agent's servers with a free slot, a run keeps to its own
-//! replica (picked by hashing the run's affinity key with each URL), since
+//! replica (rendezvous hashing of the run's affinity key with each URL, so
+//! every process picks the same one), since
 //! that server holds the KV cache of the prompt prefix the run's tasks
 //! share; it yields to another replica when its own is full, failing, or
 //! (without a stated limit, when room is unknown) busier. Otherwise the least busy server
@@ -16,11 +17,11 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
-use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use super::{RouterConfig, RouterError};
@@ -150,6 +151,8 @@ pub struct Router {
     /// The agents routed to each server.
     sharing: Vec<Vec<String>>,
     capacity: HashMap<String, Capacity>,
+    /// Whether runs keep to their own replicas.
+    affinity: bool,
     gate: Mutex<Gate>,
 }
 
@@ -253,6 +256,7 @@ impl Router {
             router.agents.insert(agent.to_string(), endpoints);
         }
         router.capacity = router.capacities();
+        router.affinity = config.affinity();
         router.gate = Mutex::new(Gate {
             in_flight: vec![0; router.servers.len()],
             ..Gate::default()
@@ -412,11 +416,13 @@ impl Router {
                 .min_by_key(|&i| resting(i));
         }
         let least = up.iter().copied().filter(free).min_by_key(|&i| load(i))?;
-        let home = affinity.and_then(|key| {
+        let home = affinity.filter(|_| self.affinity).and_then(|key| {
             (0..endpoints.len()).max_by_key(|&i| {
-                let mut hasher = DefaultHasher::new();
-                (key, endpoints[i].url()).hash(&mut hasher);
-                hasher.finish()
+                let digest = Sha256::new()
+                    .chain_update(key.to_le_bytes())
+                    .chain_update(endpoints[i].url())
+                    .finalize();
+                u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
             })
         });
         match home {

@@ -208,6 +208,7 @@ impl Replayer {
         Ok(Answer {
             attempts: 0,
             replayed: true,
+            prompt: super::job::PromptUsage::default(),
             ..recording.answer.clone()
         })
     }

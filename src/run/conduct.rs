@@ -63,7 +63,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
             progress: (0..tasks).map(|_| None).collect(),
             records: vec![None; tasks],
             scope: Scope::new(inputs),
-            affinity: affinity(&engine.workflow.name, inputs),
+            affinity: affinity(inputs),
         }
     }
 
@@ -226,6 +226,8 @@ impl<'e, 'a> Conductor<'e, 'a> {
                 finish_reason: answer.finish_reason,
             },
             tokens: answer.tokens,
+            prompt_tokens: answer.prompt.tokens,
+            cached_tokens: answer.prompt.cached,
             latency_ms: millis(now_us - started_us),
             started_ms: millis(started_us),
             finished_ms: millis(now_us),
@@ -357,14 +359,16 @@ impl<'e, 'a> Conductor<'e, 'a> {
     }
 }
 
-/// The same for every run of `workflow` on the same inputs, in any
-/// process: a durable run replays to the same key.
-fn affinity(workflow: &str, inputs: &serde_json::Map<String, serde_json::Value>) -> u64 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut hasher = DefaultHasher::new();
-    workflow.hash(&mut hasher);
-    serde_json::Value::Object(inputs.clone())
-        .to_string()
-        .hash(&mut hasher);
-    hasher.finish()
+/// The same for every run on the same inputs, in any process (a durable
+/// run replays to the same key), whichever workflow: they share the
+/// inputs' text.
+fn affinity(inputs: &serde_json::Map<String, serde_json::Value>) -> u64 {
+    use sha2::{Digest, Sha256};
+    let text = serde_json::Value::Object(inputs.clone()).to_string();
+    let digest = Sha256::digest(text.as_bytes());
+    u64::from_le_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 8 bytes"),
+    )
 }

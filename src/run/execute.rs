@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
 use super::events::{Event, Observer};
-use super::job::{Answer, Failure, Job};
+use super::job::{Answer, Failure, Job, PromptUsage};
 use crate::check::Type;
 use crate::check::conform::{Mismatch, typed};
 use crate::client::{CallError, Client, Role, Turn};
@@ -187,6 +187,10 @@ impl HttpExecutor {
             finish_reason: completion.finish_reason,
             attempts: 1,
             replayed: false,
+            prompt: PromptUsage {
+                tokens: completion.prompt_tokens,
+                cached: completion.cached_tokens,
+            },
         })
     }
 }

@@ -120,6 +120,17 @@ pub struct Answer {
     pub finish_reason: Option<String>,
     pub attempts: u32,
     pub replayed: bool,
+    /// What the server said of the prompt: its tokens, and how many of
+    /// them came from its cache. `None` for an answer not from a server.
+    #[serde(default)]
+    pub prompt: PromptUsage,
+}
+
+/// A prompt's tokens as the server counted them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptUsage {
+    pub tokens: Option<u32>,
+    pub cached: Option<u32>,
 }
 
 /// Why a job has no answer.

@@ -24,7 +24,7 @@ pub mod stored;
 
 pub use events::{Event, Observer, Recorder, RunEvent};
 pub use execute::{Executor, HttpExecutor};
-pub use job::{Answer, Failure, Job, Request};
+pub use job::{Answer, Failure, Job, PromptUsage, Request};
 pub use local::Finished;
 pub use report::Report;
 pub use retrying::{Attempts, Retrying, retried};

@@ -37,6 +37,10 @@ pub struct Metadata {
     pub num_tasks: usize,
     pub sequential_time_ms: f64,
     pub speedup_factor: f64,
+    /// Prompt tokens of the answers, as the servers counted them, and
+    /// how many of those they served from cache (a shared prompt prefix).
+    pub prompt_tokens: u64,
+    pub cached_prompt_tokens: u64,
     /// The most tasks in flight at once.
     pub peak_parallelism: usize,
     /// Why each task without an answer has none.
@@ -57,6 +61,10 @@ pub struct TaskResult {
     pub model: String,
     pub latency_ms: f64,
     pub tokens: u32,
+    /// The prompt's tokens, and those served from the server's cache;
+    /// `null` when the answer did not come from a server that says.
+    pub prompt_tokens: Option<u32>,
+    pub cached_tokens: Option<u32>,
     pub success: bool,
     pub error: Option<String>,
     /// `ok`, `failed` or `skipped`.
@@ -79,6 +87,14 @@ impl Report {
         let sequential = (sequential * 1000.0).round() / 1000.0;
         let wall = millis(finished.wall.as_micros() as u64);
         let ratio = |value: f64| if value.is_finite() { round(value) } else { 0.0 };
+        let total = |count: fn(&TaskRecord) -> Option<u32>| -> u64 {
+            finished
+                .records
+                .iter()
+                .filter_map(count)
+                .map(u64::from)
+                .sum()
+        };
         let errors = finished
             .records
             .iter()
@@ -120,6 +136,8 @@ impl Report {
                 num_tasks: finished.records.len(),
                 sequential_time_ms: sequential,
                 speedup_factor: ratio(sequential / wall),
+                prompt_tokens: total(|r| r.prompt_tokens),
+                cached_prompt_tokens: total(|r| r.cached_tokens),
                 peak_parallelism: finished.peak_parallelism,
                 errors,
                 output_error,
@@ -148,6 +166,8 @@ impl From<&TaskRecord> for TaskResult {
             model: record.model.clone(),
             latency_ms: record.latency_ms,
             tokens: record.tokens,
+            prompt_tokens: record.prompt_tokens,
+            cached_tokens: record.cached_tokens,
             success: record.is_ok(),
             error: record.error().map(str::to_string),
             status: status.to_string(),

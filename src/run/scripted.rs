@@ -69,5 +69,6 @@ fn answer(job: &Job, scripted: &MockAnswer) -> Result<Answer, Failure> {
         finish_reason: Some("stop".into()),
         attempts: 1,
         replayed: true,
+        prompt: super::job::PromptUsage::default(),
     })
 }

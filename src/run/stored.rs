@@ -107,6 +107,7 @@ impl<E: Executor> Executor for Stored<E> {
                     finish_reason: stored.finish_reason,
                     attempts: 0,
                     replayed: true,
+                    prompt: super::job::PromptUsage::default(),
                 });
             }
             let answer = self.inner.execute(job, observer).await?;

@@ -139,6 +139,39 @@ async fn completes_whole_answers_with_the_servers_usage() {
 }
 
 #[tokio::test]
+async fn a_repeated_prompt_prefix_is_served_from_the_servers_cache() {
+    let Some(url) = server("a_repeated_prompt_prefix_is_served_from_the_servers_cache") else {
+        return;
+    };
+    let client = Client::default();
+    let record = "Patient record: 71-year-old admitted with community-acquired pneumonia, \
+                  treated with amoxicillin and oxygen, discharged on day four. "
+        .repeat(4);
+    let first = request(&format!("{record}Summarise the stay."), 4);
+    let second = request(&format!("{record}List the medications."), 4);
+    let asked = client.complete(&target(&url), &first).await.unwrap();
+    let again = client.complete(&target(&url), &second).await.unwrap();
+    let (Some(prompt), Some(cached)) = (again.prompt_tokens, again.cached_tokens) else {
+        panic!("the server reports prompt and cached tokens: {again:?}");
+    };
+    // The shared beginning (system prompt and record) is most of the prompt.
+    assert!(
+        cached > prompt / 2 && cached < prompt,
+        "{cached} of {prompt} prompt tokens cached (first request: {asked:?})"
+    );
+    // The same through the stream's usage chunk.
+    let mut ignore = |_: &str| {};
+    let streamed = client
+        .stream(&target(&url), &first, &mut ignore)
+        .await
+        .unwrap();
+    assert!(
+        streamed.cached_tokens.is_some_and(|c| c > prompt / 2),
+        "{streamed:?}"
+    );
+}
+
+#[tokio::test]
 async fn streamed_pieces_make_up_the_answer() {
     let Some(url) = server("streamed_pieces_make_up_the_answer") else {
         return;

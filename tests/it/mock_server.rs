@@ -101,9 +101,51 @@ async fn plain_prompt_gets_a_hashed_one_line_reply() {
     // "You are terse." is 3 words, the prompt 5; the reply is 10.
     assert_eq!(
         body["usage"],
-        json!({"prompt_tokens": 8, "completion_tokens": 10, "total_tokens": 18})
+        json!({"prompt_tokens": 8, "completion_tokens": 10, "total_tokens": 18,
+               "prompt_tokens_details": {"cached_tokens": 0}})
     );
     assert_eq!(expected.completion_tokens, 10);
+}
+
+#[tokio::test]
+async fn a_prompt_that_begins_like_a_recent_one_is_partly_cached() {
+    let server = start(MockConfig::default()).await;
+    let cached = |body: Value| body["usage"]["prompt_tokens_details"]["cached_tokens"].clone();
+    let ask = |model: &'static str, prompt: &'static str| {
+        let server = &server;
+        async move {
+            let body: Value = post(server, &request(model, prompt))
+                .await
+                .json()
+                .await
+                .unwrap();
+            body
+        }
+    };
+    assert_eq!(
+        cached(ask("small", "Record: chest pain at rest. Summarise.").await),
+        0
+    );
+    // "You are terse." and "Record: chest pain at rest." are 8 words.
+    assert_eq!(
+        cached(ask("small", "Record: chest pain at rest. List drugs.").await),
+        8
+    );
+    assert_eq!(
+        cached(ask("small", "Record: chest painful").await),
+        5,
+        "whole words only"
+    );
+    assert_eq!(
+        cached(ask("other", "Record: chest pain at rest. Summarise.").await),
+        0,
+        "another model's cache"
+    );
+    // The same prompt again: all but its last word, as llama.cpp does.
+    assert_eq!(
+        cached(ask("small", "Record: chest pain at rest. Summarise.").await),
+        8
+    );
 }
 
 #[tokio::test]

@@ -492,6 +492,87 @@ async fn agents_routed_to_one_server_share_its_limit_across_runs() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_tasks_keep_to_one_replica_while_it_has_room_and_reuse_its_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = program(
+        dir.path(),
+        r#"
+agent Clinical { model = "clinical" }
+workflow chart {
+  input record: text
+  task summary -> Clinical { prompt = "{{ record }} Summarise this." }
+  task meds -> Clinical { prompt = "{{ record }} List the medications." }
+  task plan -> Clinical { prompt = "{{ record }} Plan the follow-up, given {{ summary }}" }
+}
+workflow wide {
+  input record: text
+  task a -> Clinical { prompt = "{{ record }} One." }
+  task b -> Clinical { prompt = "{{ record }} Two." }
+  task c -> Clinical { prompt = "{{ record }} Three." }
+}
+"#,
+    );
+    let first = MockServer::start(latency(&[("clinical", 40)]))
+        .await
+        .unwrap();
+    let second = MockServer::start(latency(&[("clinical", 40)]))
+        .await
+        .unwrap();
+    let text = format!(
+        "[[agents.Clinical.endpoints]]\nurl = \"{}\"\nmax_concurrency = 2\n[[agents.Clinical.endpoints]]\nurl = \"{}\"\nmax_concurrency = 2\n",
+        first.base_url(),
+        second.base_url()
+    );
+    let record =
+        "Patient of 71 admitted with community acquired pneumonia, treated with amoxicillin";
+    let mut setup = Setup::new(&program, &first).inputs(serde_json::json!({ "record": record }));
+    setup.routes =
+        wfc::router::RouterConfig::parse(std::path::Path::new("wfc.toml"), &text).unwrap();
+
+    // Two at a time at most: both slots of one replica hold them.
+    let report = setup.run().await;
+    assert!(report.success, "{report:#?}");
+    let counts = (first.requests().len(), second.requests().len());
+    assert!(
+        counts == (3, 0) || counts == (0, 3),
+        "every task on the run's own replica: {counts:?}"
+    );
+    // The prompts begin alike (the record's 11 words);
+    // after the first, the server serves that much from its cache.
+    let cached: Vec<Option<u32>> = ["summary", "meds", "plan"]
+        .iter()
+        .map(|task| result(&report, task).cached_tokens)
+        .collect();
+    assert_eq!(
+        cached.iter().filter(|c| **c == Some(11)).count(),
+        2,
+        "{cached:?}"
+    );
+    assert_eq!(report.metadata.cached_prompt_tokens, 22);
+    assert!(report.metadata.prompt_tokens > 22);
+
+    // Three at once: the run's replica takes two, the other the third.
+    let wide = Setup::for_workflow(&program, &program.workflows[1], &first)
+        .inputs(serde_json::json!({ "record": record }));
+    let wide = Setup {
+        routes: setup.routes.clone(),
+        ..wide
+    };
+    let report = wide.run().await;
+    assert!(report.success, "{report:#?}");
+    let mut added = [
+        first.requests().len() - counts.0,
+        second.requests().len() - counts.1,
+    ];
+    added.sort_unstable();
+    assert_eq!(
+        added,
+        [1, 2],
+        "two on the run's replica while it has room, the third on the other"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_keeps_what_finished_and_accounts_for_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let program = program(

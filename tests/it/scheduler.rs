@@ -62,6 +62,7 @@ impl Executor for Timed {
                 finish_reason: Some("stop".into()),
                 attempts: 1,
                 replayed: false,
+                prompt: wfc::run::PromptUsage::default(),
             })
         })
     }
