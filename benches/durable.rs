@@ -289,7 +289,7 @@ async fn bench() {
     let discharge = roomy_discharge(dir.path());
     let shape = Dag::layered(10, 50, 4);
     let layered = dir.path().join("layered.wf");
-    std::fs::write(&layered, shape.source(Some(DAG_SLOTS))).expect("write the DAG");
+    std::fs::write(&layered, shape.source(Some(DAG_SLOTS), "m")).expect("write the DAG");
     let agents: Vec<String> = [
         "Clinical",
         "MedicalQA",

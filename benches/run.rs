@@ -5,9 +5,24 @@
 //! 1. The seed's discharge summary (Clinical 1100 ms ∥ Billing 1000 ms):
 //!    makespan against the 1100 ms it cannot beat, and the speedup the
 //!    report states (sum of task latencies / makespan; at best 2100/1100).
-//! 2. A 1,000-task layered DAG of 20 ms tasks over 4 agents, with 8 slots
-//!    per agent and with unlimited slots: makespan against a lower bound.
-//! 3. Client CPU time per task during the DAG runs, streaming and not.
+//! 2. Workloads at scale, each answered whole and streamed: makespan over a
+//!    lower bound, this process's and the mock's CPU per task, this
+//!    process's peak RSS during the runs, and how the requests reached the
+//!    mock (the spread of their arrivals, the first answer, the peak in
+//!    flight):
+//!    - 500 tasks at once (50 ms each);
+//!    - 20 layers × 50 tasks (20 ms), unlimited and with 8 slots per agent;
+//!    - 10,000 tasks, 40 layers × 250, on 4 agents with 64 slots each;
+//!    - 200 tasks on one agent with 8 slots.
+//! 3. The command line on the 10,000-task file: `wfc check` and `wfc run`
+//!    (wall time, peak RSS, and time outside the run).
+//! 4. Prompt-prefix reuse on two real llama.cpp servers (when
+//!    `WFC_LLAMA_SERVER_DIR` names the directory `real-llm-server/setup.sh`
+//!    built; `.ci/run` builds one in `~/.cache/wfc-ci/llm`): the share of
+//!    prompt tokens served from cache with and without replica affinity.
+//!
+//! `cargo bench --bench run -- TEXT` runs only the workloads of part 2
+//! whose name holds TEXT; `-- affinity` only part 4.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,6 +30,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "run/affinity.rs"]
+mod affinity;
 mod common;
 
 use common::dag::Dag;
@@ -27,60 +44,56 @@ use wfc::run::inputs::bind;
 use wfc::run::{Deployment, Report, Session, agents_used};
 
 const SEED_RUNS: usize = 5;
-const DAG_RUNS: usize = 5;
-
-const LAYERS: usize = 20;
-const WIDTH: usize = 50;
-const AGENTS: usize = 4;
-const TASK_MS: u64 = 20;
-const SLOTS: usize = 8;
 
 const CLINICAL_MS: u64 = 1100;
 const BILLING_MS: u64 = 1000;
 
 // ---------------------------------------------------------------------------
-// The mock server, in a child process.
+// Model servers, each in a child process.
 
-/// `wfc mock-server` in its own process; killed when dropped, panics included.
-struct MockProcess {
+/// A model server in its own process; killed when dropped, panics included.
+struct ServerProcess {
     child: Child,
     port: u16,
 }
 
-impl MockProcess {
-    fn start(latencies: &[(String, u64)]) -> MockProcess {
+impl ServerProcess {
+    /// `wfc mock-server`, each model answering after its latency.
+    fn mock(latencies: &[(String, u64)]) -> ServerProcess {
+        Self::spawn(Duration::from_secs(10), |port| {
+            let mut command = Command::new(env!("CARGO_BIN_EXE_wfc"));
+            command.args(["mock-server", "--port", &port.to_string()]);
+            for (model, ms) in latencies {
+                command.arg("--latency").arg(format!("{model}={ms}ms"));
+            }
+            command
+        })
+    }
+
+    /// Starts `command(port)` on a free port and waits until it answers
+    /// `GET /health`.
+    fn spawn(ready_within: Duration, command: impl FnOnce(u16) -> Command) -> ServerProcess {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_wfc"));
-        command.args(["mock-server", "--port", &port.to_string()]);
-        for (model, ms) in latencies {
-            command.arg("--latency").arg(format!("{model}={ms}ms"));
-        }
+        let mut command = command(port);
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start `wfc mock-server`");
-        let server = MockProcess { child, port };
-        server.wait_healthy();
-        server
-    }
-
-    fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.healthy() {
-                return;
-            }
+            .unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
+        let server = ServerProcess { child, port };
+        let deadline = Instant::now() + ready_within;
+        while !server.healthy() {
+            assert!(
+                Instant::now() < deadline,
+                "{command:?} never answered /health on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "the mock server on port {} never answered /health",
-            self.port
-        );
+        server
     }
 
     fn healthy(&self) -> bool {
@@ -103,7 +116,7 @@ impl MockProcess {
     }
 }
 
-impl Drop for MockProcess {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -141,10 +154,36 @@ fn own_cpu() -> Duration {
     cpu_time("/proc/self/stat")
 }
 
-/// The main thread's CPU time alone: `block_on` polls the scheduler, and with it
-/// every request future, on this thread.
-fn main_thread_cpu() -> Duration {
-    cpu_time(&format!("/proc/self/task/{}/stat", std::process::id()))
+// ---------------------------------------------------------------------------
+// The mock's own view of the requests, over HTTP.
+
+/// `GET` or `DELETE` on the mock's `/mock/stats`; the JSON it answers.
+fn mock_stats(mock: &ServerProcess, method: &str) -> Value {
+    let mut stream = TcpStream::connect(("127.0.0.1", mock.port)).expect("the mock answers");
+    let request =
+        format!("{method} /mock/stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+// ---------------------------------------------------------------------------
+// Memory: the peak resident set, reset between workloads.
+
+/// Resets this process's peak RSS to its current RSS (Linux 4.0+).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The peak RSS in MiB (`VmHWM`) of the process whose `/proc` entry is
+/// `proc`, if it is still there.
+fn peak_rss_mib(proc: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("{proc}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 // ---------------------------------------------------------------------------
@@ -175,37 +214,15 @@ async fn run_once(
     report
 }
 
-/// The median makespan and the median speedup (sum of task latencies over
-/// makespan) of some runs.
-fn medians(reports: &[Report]) -> (f64, f64) {
-    let speedups = reports
-        .iter()
-        .map(|r| r.metadata.sequential_time_ms / r.total_latency_ms)
-        .collect();
-    let makespan = median(reports.iter().map(|r| r.total_latency_ms).collect());
-    (makespan, median(speedups))
-}
-
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
 }
 
-struct Row {
-    scenario: String,
-    makespan_ms: f64,
-    bound_ms: u64,
-    speedup: f64,
-    cpu_per_task: Option<Duration>,
-    mock_cpu_per_task: Option<Duration>,
-    /// The main thread's CPU time over the runs' wall time.
-    main_thread_busy: Option<f64>,
-}
-
 // ---------------------------------------------------------------------------
 // 1. The seed's discharge summary.
 
-fn seed(runtime: &tokio::runtime::Runtime, base_url: &str) -> Row {
+fn seed(runtime: &tokio::runtime::Runtime, base_url: &str) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let program = load(&root.join("workflows/discharge_summary.wf"));
     let given = [
@@ -222,32 +239,127 @@ fn seed(runtime: &tokio::runtime::Runtime, base_url: &str) -> Row {
     let reports: Vec<Report> = (0..SEED_RUNS)
         .map(|_| runtime.block_on(run_once(&program, &inputs, base_url, true)))
         .collect();
-    let (makespan_ms, speedup) = medians(&reports);
-    Row {
-        scenario: "discharge summary (stream)".into(),
-        makespan_ms,
-        bound_ms: CLINICAL_MS,
-        speedup,
-        cpu_per_task: None,
-        mock_cpu_per_task: None,
-        main_thread_busy: None,
-    }
+    let makespan = median(reports.iter().map(|r| r.total_latency_ms).collect());
+    let speedup = median(
+        reports
+            .iter()
+            .map(|r| r.metadata.sequential_time_ms / r.total_latency_ms)
+            .collect(),
+    );
+    println!(
+        "1. discharge summary (stream): makespan {makespan:.1} ms, bound {CLINICAL_MS} ms, \
+         ratio {:.4}, speedup {speedup:.2}x (at best {:.2}x); medians of {SEED_RUNS} runs\n",
+        makespan / CLINICAL_MS as f64,
+        (CLINICAL_MS + BILLING_MS) as f64 / CLINICAL_MS as f64
+    );
 }
 
 // ---------------------------------------------------------------------------
-// 2 and 3. The 1,000-task layered DAG.
+// 2. Workloads at scale.
 
-fn dag(
-    runtime: &tokio::runtime::Runtime,
-    mock: &MockProcess,
-    dir: &Path,
-    shape: &Dag,
+struct Workload {
+    name: &'static str,
+    layers: usize,
+    width: usize,
+    agents: usize,
     slots: Option<usize>,
+    task_ms: u64,
+    runs: usize,
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "500 tasks at once (50 ms)",
+        layers: 1,
+        width: 500,
+        agents: 4,
+        slots: None,
+        task_ms: 50,
+        runs: 7,
+    },
+    Workload {
+        name: "20 layers x 50 (20 ms)",
+        layers: 20,
+        width: 50,
+        agents: 4,
+        slots: None,
+        task_ms: 20,
+        runs: 5,
+    },
+    Workload {
+        name: "20 layers x 50, 8 slots",
+        layers: 20,
+        width: 50,
+        agents: 4,
+        slots: Some(8),
+        task_ms: 20,
+        runs: 5,
+    },
+    Workload {
+        name: "10,000: 40 x 250, 64 slots",
+        layers: 40,
+        width: 250,
+        agents: 4,
+        slots: Some(64),
+        task_ms: 20,
+        runs: 3,
+    },
+    Workload {
+        name: "200 tasks on 8 slots",
+        layers: 1,
+        width: 200,
+        agents: 1,
+        slots: Some(8),
+        task_ms: 20,
+        runs: 5,
+    },
+];
+
+/// The models whose answers take `ms`: one per agent.
+fn models(ms: u64) -> String {
+    format!("t{ms}m")
+}
+
+impl Workload {
+    fn shape(&self) -> Dag {
+        Dag::layered(self.layers, self.width, self.agents)
+    }
+
+    fn write(&self, dir: &Path) -> std::path::PathBuf {
+        let path = dir.join(format!(
+            "w{}x{}-{}.wf",
+            self.layers,
+            self.width,
+            self.slots.unwrap_or(0)
+        ));
+        let source = self.shape().source(self.slots, &models(self.task_ms));
+        std::fs::write(&path, source).expect("write the workflow");
+        path
+    }
+}
+
+struct Row {
+    scenario: String,
+    makespan_ms: f64,
+    bound_ms: u64,
+    cpu_per_task: Duration,
+    mock_cpu_per_task: Duration,
+    peak_rss_mib: f64,
+    /// Medians over the runs of the mock's view: the spread of arrivals
+    /// and when the first answer left, and the least peak in flight.
+    arrivals_ms: f64,
+    first_answer_ms: f64,
+    least_peak_in_flight: u64,
+}
+
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    mock: &ServerProcess,
+    dir: &Path,
+    workload: &Workload,
     stream: bool,
 ) -> Row {
-    let path = dir.join(format!("layered-{}.wf", slots.unwrap_or(0)));
-    std::fs::write(&path, shape.source(slots)).expect("write the workflow");
-    let program = load(&path);
+    let program = load(&workload.write(dir));
     let tasks = program.workflows[0].tasks.len();
     let inputs = bind(
         &program.workflows[0],
@@ -257,30 +369,148 @@ fn dag(
     let base_url = mock.base_url();
     // One run unmeasured, to fault the code in.
     runtime.block_on(run_once(&program, &inputs, &base_url, stream));
-    let (cpu_before, mock_before, main_before) = (own_cpu(), mock.cpu(), main_thread_cpu());
-    let wall = Instant::now();
-    let reports: Vec<Report> = (0..DAG_RUNS)
-        .map(|_| runtime.block_on(run_once(&program, &inputs, &base_url, stream)))
-        .collect();
-    let wall = wall.elapsed();
-    let main_cpu = main_thread_cpu().checked_sub(main_before).unwrap();
+    reset_peak_rss();
+    let (cpu_before, mock_before) = (own_cpu(), mock.cpu());
+    let mut reports = Vec::new();
+    let mut seen = Vec::new();
+    for _ in 0..workload.runs {
+        mock_stats(mock, "DELETE");
+        reports.push(runtime.block_on(run_once(&program, &inputs, &base_url, stream)));
+        seen.push(mock_stats(mock, "GET"));
+    }
     let (cpu, mock_cpu) = (
         own_cpu().checked_sub(cpu_before).unwrap(),
         mock.cpu().checked_sub(mock_before).unwrap(),
     );
-    let per_task = |total: Duration| total / (DAG_RUNS * tasks) as u32;
-    let (makespan_ms, speedup) = medians(&reports);
-    let slots_text = slots.map_or("unlimited".to_string(), |n| format!("{n} slots"));
+    let per_task = |total: Duration| total / (workload.runs * tasks) as u32;
+    let field = |name: &str| -> Vec<f64> {
+        seen.iter()
+            .map(|s| s[name].as_f64().unwrap_or(0.0))
+            .collect()
+    };
     let mode = if stream { "stream" } else { "whole" };
     Row {
-        scenario: format!("{tasks}-task DAG, {slots_text} ({mode})"),
-        makespan_ms,
-        bound_ms: shape.lower_bound_ms(slots, TASK_MS),
-        speedup,
-        cpu_per_task: Some(per_task(cpu)),
-        mock_cpu_per_task: Some(per_task(mock_cpu)),
-        main_thread_busy: Some(main_cpu.as_secs_f64() / wall.as_secs_f64()),
+        scenario: format!("{} ({mode})", workload.name),
+        makespan_ms: median(reports.iter().map(|r| r.total_latency_ms).collect()),
+        bound_ms: workload
+            .shape()
+            .lower_bound_ms(workload.slots, workload.task_ms),
+        cpu_per_task: per_task(cpu),
+        mock_cpu_per_task: per_task(mock_cpu),
+        peak_rss_mib: peak_rss_mib("/proc/self").unwrap_or(0.0),
+        arrivals_ms: median(field("arrivals_ms")),
+        first_answer_ms: median(field("first_answer_ms")),
+        least_peak_in_flight: field("peak_in_flight")
+            .into_iter()
+            .map(|n| n as u64)
+            .min()
+            .unwrap_or(0),
     }
+}
+
+fn print_rows(rows: &[Row]) {
+    let micros = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e6);
+    println!(
+        "2. {:<38} {:>10} {:>8} {:>7} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6}",
+        "workload",
+        "makespan",
+        "bound",
+        "ratio",
+        "CPU/task",
+        "mock CPU",
+        "RSS MiB",
+        "arrivals",
+        "1st ans",
+        "peak"
+    );
+    for row in rows {
+        println!(
+            "   {:<38} {:>8.1}ms {:>6}ms {:>7.3} {:>7}µs {:>7}µs {:>8.1} {:>7.1}ms {:>7.1}ms {:>6}",
+            row.scenario,
+            row.makespan_ms,
+            row.bound_ms,
+            row.makespan_ms / row.bound_ms as f64,
+            micros(row.cpu_per_task),
+            micros(row.mock_cpu_per_task),
+            row.peak_rss_mib,
+            row.arrivals_ms,
+            row.first_answer_ms,
+            row.least_peak_in_flight,
+        );
+    }
+    println!(
+        "   medians; CPU/task is this process's user+system time over the measured runs / tasks, \
+         the mock's in its own process; RSS is this process's peak during them; arrivals is \
+         how long the mock took to receive a run's first to last request, 1st ans when it sent \
+         the first answer, peak the fewest requests it ever held at once across the runs\n"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. The command line on the 10,000-task file.
+
+/// Runs `wfc ARGS`, sampling its peak RSS until it exits: (wall, peak RSS
+/// in MiB, standard output).
+fn timed_wfc(args: &[&str]) -> (Duration, f64, String) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wfc"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start wfc");
+    let proc = format!("/proc/{}", child.id());
+    let mut peak: f64 = 0.0;
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    while child.try_wait().expect("wait").is_none() {
+        peak = peak.max(peak_rss_mib(&proc).unwrap_or(0.0));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    (started.elapsed(), peak, reader.join().expect("the reader"))
+}
+
+fn command_line(dir: &Path, mock: &ServerProcess) {
+    let workload = &WORKLOADS[3];
+    let file = workload.write(dir);
+    let file = file.to_str().expect("a UTF-8 path");
+    let checks: Vec<f64> = (0..5)
+        .map(|_| timed_wfc(&["check", file]).0.as_secs_f64() * 1000.0)
+        .collect();
+    let router = dir.join("wfc.toml");
+    let routes: String = (0..workload.agents)
+        .map(|a| format!("[[agents.A{a}.endpoints]]\nurl = \"{}\"\n", mock.base_url()))
+        .collect();
+    std::fs::write(&router, routes).expect("write the router file");
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let (wall, rss, out) = timed_wfc(&[
+            "run",
+            file,
+            "--router",
+            router.to_str().expect("UTF-8"),
+            "--input",
+            "record=Stable overnight.",
+            "--json",
+            "-q",
+        ]);
+        let report: Value = serde_json::from_str(&out).expect("the report");
+        let run_ms = report["total_latency_ms"].as_f64().expect("a wall time");
+        runs.push((wall.as_secs_f64() * 1000.0, rss, run_ms));
+    }
+    let wall = median(runs.iter().map(|r| r.0).collect());
+    let rss = median(runs.iter().map(|r| r.1).collect());
+    let outside = median(runs.iter().map(|r| r.0 - r.2).collect());
+    println!(
+        "3. 10,000-task file: `wfc check` {:.1} ms (median of 5); `wfc run` {wall:.0} ms wall, \
+         peak RSS {rss:.1} MiB, {outside:.0} ms outside the run (medians of 3)\n",
+        median(checks)
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -291,55 +521,42 @@ fn main() {
         ("BioMistral-7B".to_string(), CLINICAL_MS),
         ("OpenInsurance-8B".to_string(), BILLING_MS),
     ];
-    latencies.extend((0..AGENTS).map(|a| (format!("m{a}"), TASK_MS)));
-    let mock = MockProcess::start(&latencies);
+    for ms in [20, 50] {
+        latencies.extend((0..4).map(|a| (format!("{}{a}", models(ms)), ms)));
+    }
+    let mock = ServerProcess::mock(&latencies);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
     let dir = tempfile::tempdir().expect("a temp dir");
-    let shape = Dag::layered(LAYERS, WIDTH, AGENTS);
 
-    let mut rows = vec![seed(&runtime, &mock.base_url())];
-    for slots in [Some(SLOTS), None] {
+    // `cargo bench --bench run -- TEXT` runs only the workloads whose name
+    // holds TEXT (for profiling one).
+    let only: Option<String> = std::env::args().skip(1).find(|arg| !arg.starts_with("--"));
+    if only.is_none() {
+        seed(&runtime, &mock.base_url());
+    }
+    let mut rows = Vec::new();
+    for workload in WORKLOADS {
+        if only
+            .as_ref()
+            .is_some_and(|text| !workload.name.contains(text.as_str()))
+        {
+            continue;
+        }
         for stream in [false, true] {
-            rows.push(dag(&runtime, &mock, dir.path(), &shape, slots, stream));
+            rows.push(measure(&runtime, &mock, dir.path(), workload, stream));
         }
     }
-
-    let micros = |d: Option<Duration>| {
-        d.map_or("-".to_string(), |d| format!("{:.1}", d.as_secs_f64() * 1e6))
-    };
-    println!(
-        "{:<34} {:>9} {:>9} {:>7} {:>8} {:>12} {:>12} {:>9}",
-        "scenario",
-        "makespan",
-        "bound",
-        "ratio",
-        "speedup",
-        "CPU/task µs",
-        "mock CPU µs",
-        "main thr"
-    );
-    for row in &rows {
-        println!(
-            "{:<34} {:>7.1}ms {:>7}ms {:>7.3} {:>7.2}x {:>12} {:>12} {:>9}",
-            row.scenario,
-            row.makespan_ms,
-            row.bound_ms,
-            row.makespan_ms / row.bound_ms as f64,
-            row.speedup,
-            micros(row.cpu_per_task),
-            micros(row.mock_cpu_per_task),
-            row.main_thread_busy
-                .map_or("-".to_string(), |busy| format!("{:.0}%", busy * 100.0)),
-        );
+    if !rows.is_empty() {
+        print_rows(&rows);
     }
-    println!(
-        "\nmedians of {SEED_RUNS} (seed) and {DAG_RUNS} (DAG) runs; CPU/task is this process's \
-         user+system time over the DAG runs / tasks, the mock's in its own process; main thr \
-         is the share of the DAG runs' wall time the main thread (which polls the scheduler and \
-         every request future) was on a CPU; {:.0} s in all",
-        started.elapsed().as_secs_f64()
-    );
+    if only.is_none() {
+        command_line(dir.path(), &mock);
+    }
+    if only.as_deref().is_none_or(|text| text == "affinity") {
+        affinity::compare(&runtime);
+    }
+    println!("{:.0} s in all", started.elapsed().as_secs_f64());
 }

@@ -43,13 +43,16 @@ impl Dag {
         }
     }
 
-    /// Workflow `layered` (input `record`), agents `A0`… on models `m0`…,
-    /// each taking `slots` requests at once (unlimited when `None`).
-    pub(crate) fn source(&self, slots: Option<usize>) -> String {
+    /// Workflow `layered` (input `record`), agents `A0`… on models
+    /// `{models}0`…, each taking `slots` requests at once (unlimited when
+    /// `None`).
+    pub(crate) fn source(&self, slots: Option<usize>, models: &str) -> String {
         let mut text = String::new();
         for a in 0..self.agents {
             let limit = slots.map_or(String::new(), |n| format!("  max_concurrency = {n}"));
-            text.push_str(&format!("agent A{a} {{ model = \"m{a}\"{limit} }}\n"));
+            text.push_str(&format!(
+                "agent A{a} {{ model = \"{models}{a}\"{limit} }}\n"
+            ));
         }
         text.push_str("\nworkflow layered {\n  input record: text\n\n");
         let mut read = vec![false; self.reads.len()];

@@ -27,6 +27,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             get(|| async { axum::Json(json!({"status": "ok"})) }),
         )
         .route("/v1/models", get(models))
+        .route("/mock/stats", get(stats).delete(forget))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
@@ -95,6 +96,34 @@ impl ChatRequest {
             .collect();
         contents.join("\n")
     }
+}
+
+/// What the server saw since it started or was last told to forget: for
+/// benchmarks that run the mock in its own process.
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    let log = shared.log();
+    let first = log.iter().map(|r| r.received).min();
+    let last = log.iter().map(|r| r.received).max();
+    let first_answer = log.iter().filter_map(|r| r.finished).min();
+    let ms = |from: Option<Instant>, to: Option<Instant>| {
+        from.zip(to).map_or(0.0, |(from, to)| {
+            to.saturating_duration_since(from).as_secs_f64() * 1000.0
+        })
+    };
+    axum::Json(json!({
+        "requests": log.len(),
+        "peak_in_flight": super::peak_in_flight(&log),
+        // From the first request's arrival to the last one's, and to the
+        // first answer.
+        "arrivals_ms": ms(first, last),
+        "first_answer_ms": ms(first, first_answer),
+    }))
+    .into_response()
+}
+
+async fn forget(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.log().clear();
+    StatusCode::NO_CONTENT
 }
 
 async fn models(State(shared): State<Arc<Shared>>) -> Response {

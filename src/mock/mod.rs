@@ -172,13 +172,7 @@ impl MockServer {
     /// as over on arrival).
     #[must_use]
     pub fn peak_in_flight(&self) -> usize {
-        let log = self.shared.log();
-        crate::overlap::most_at_once(log.iter().map(|request| {
-            (
-                request.received,
-                request.finished.unwrap_or(request.received),
-            )
-        }))
+        peak_in_flight(&self.shared.log())
     }
 
     /// Stops accepting, cuts in-flight replies and waits for connections to close.
@@ -214,6 +208,15 @@ impl Drop for MockServer {
             task.abort();
         }
     }
+}
+
+fn peak_in_flight(log: &[RecordedRequest]) -> usize {
+    crate::overlap::most_at_once(log.iter().map(|request| {
+        (
+            request.received,
+            request.finished.unwrap_or(request.received),
+        )
+    }))
 }
 
 /// How many prompts the mock keeps for its prefix cache: a llama.cpp

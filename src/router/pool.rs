@@ -4,7 +4,9 @@
 //! `max_concurrency`: the seed runs Billing and Claims on one llama.cpp
 //! server, whose slots do not care which agent asks. A request takes a
 //! free slot of one of its agent's servers, or waits; when a slot frees,
-//! the most urgent request waiting for that server, of any agent, takes it.
+//! the most urgent request waiting for that server, of any agent, takes it
+//! (among equally urgent ones, a request of the run the slot just served,
+//! whose prompt prefix the slot's cache holds).
 //!
 //! Among an agent's servers with a free slot, a run keeps to its own
 //! replica (rendezvous hashing of the run's affinity key with each URL, so
@@ -16,7 +18,7 @@
 //! ends.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -123,6 +125,8 @@ pub struct Claim {
 pub struct Lease<'r> {
     router: &'r Router,
     endpoint: &'r Endpoint,
+    /// The run whose prompt the server's slot will have cached.
+    affinity: Option<u64>,
 }
 
 impl Lease<'_> {
@@ -140,7 +144,7 @@ impl Lease<'_> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
-        self.router.release(self.endpoint.server);
+        self.router.release(self.endpoint.server, self.affinity);
     }
 }
 
@@ -160,33 +164,59 @@ pub struct Router {
 #[derive(Debug, Default)]
 struct Gate {
     in_flight: Vec<usize>,
-    /// Each agent's waiting requests, most urgent on top.
-    waiting: HashMap<String, BinaryHeap<Waiter>>,
+    /// Each agent's waiting requests.
+    waiting: HashMap<String, Queue>,
     arrivals: u64,
 }
 
+/// Urgency first, then the earlier arrival: the greatest goes first.
+type Turn = ((u32, u64), Reverse<u64>);
+
 #[derive(Debug)]
 struct Waiter {
-    turn: ((u32, u64), Reverse<u64>),
     affinity: Option<u64>,
     /// Receives the index of the agent's endpoint granted.
     grant: oneshot::Sender<usize>,
 }
 
-impl PartialEq for Waiter {
-    fn eq(&self, other: &Self) -> bool {
-        self.turn == other.turn
-    }
+/// One agent's waiting requests, in turn, and by run: a slot freed by a
+/// run's request goes to another request of that run among those of the
+/// same urgency, since the slot's KV cache holds the run's prompt prefix
+/// (llama.cpp gives a request the idle slot whose cache is most alike).
+#[derive(Debug, Default)]
+struct Queue {
+    turns: BTreeMap<Turn, Option<u64>>,
+    by_run: HashMap<Option<u64>, BTreeMap<Turn, Waiter>>,
 }
-impl Eq for Waiter {}
-impl PartialOrd for Waiter {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+
+impl Queue {
+    fn push(&mut self, turn: Turn, waiter: Waiter) {
+        self.turns.insert(turn, waiter.affinity);
+        self.by_run
+            .entry(waiter.affinity)
+            .or_default()
+            .insert(turn, waiter);
     }
-}
-impl Ord for Waiter {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.turn.cmp(&other.turn)
+
+    /// The turn of the request to go next after a request of run `after`:
+    /// the most urgent, or the run's own when it is as urgent.
+    fn next(&self, after: Option<u64>) -> Option<Turn> {
+        let (&first, _) = self.turns.last_key_value()?;
+        let own = after
+            .and_then(|run| self.by_run.get(&Some(run))?.last_key_value())
+            .map(|(turn, _)| *turn)
+            .filter(|turn| turn.0 == first.0);
+        Some(own.unwrap_or(first))
+    }
+
+    fn take(&mut self, turn: Turn) -> Option<Waiter> {
+        let run = self.turns.remove(&turn)?;
+        let queue = self.by_run.get_mut(&run)?;
+        let waiter = queue.remove(&turn);
+        if queue.is_empty() {
+            self.by_run.remove(&run);
+        }
+        waiter
     }
 }
 
@@ -366,19 +396,19 @@ impl Router {
                 return Some(Lease {
                     router: self,
                     endpoint: &endpoints[chosen],
+                    affinity: claim.affinity,
                 });
             }
             let (grant, receiver) = oneshot::channel();
             gate.arrivals += 1;
             let turn = (claim.urgency, Reverse(gate.arrivals));
-            gate.waiting
-                .entry(agent.to_string())
-                .or_default()
-                .push(Waiter {
-                    turn,
+            gate.waiting.entry(agent.to_string()).or_default().push(
+                turn,
+                Waiter {
                     affinity: claim.affinity,
                     grant,
-                });
+                },
+            );
             receiver
         };
         let mut waiting = Waiting {
@@ -391,6 +421,7 @@ impl Router {
         Some(Lease {
             router: self,
             endpoint: &endpoints[chosen],
+            affinity: claim.affinity,
         })
     }
 
@@ -437,20 +468,29 @@ impl Router {
         }
     }
 
-    /// Frees a slot of `server` and hands it to the most urgent request
-    /// waiting for it, of any agent routed there.
-    fn release(&self, server: usize) {
+    /// Frees a slot of `server` that served run `after`, and hands it to
+    /// the most urgent request waiting for it, of any agent routed there
+    /// (of the same run, among the most urgent).
+    fn release(&self, server: usize, after: Option<u64>) {
         let mut gate = self.gate();
         gate.in_flight[server] -= 1;
         loop {
             let next = self.sharing[server]
                 .iter()
-                .filter_map(|agent| Some((gate.waiting.get(agent)?.peek()?.turn, agent)))
+                .filter_map(|agent| {
+                    let turn = gate.waiting.get(agent)?.next(after)?;
+                    let own = gate.waiting[agent].turns.get(&turn).copied().flatten() == after;
+                    Some(((turn.0, own && after.is_some(), turn.1), turn, agent))
+                })
                 .max()
-                .map(|(_, agent)| agent);
-            let Some(agent) = next else { return };
+                .map(|(_, turn, agent)| (turn, agent));
+            let Some((turn, agent)) = next else { return };
             let endpoints = &self.agents[agent];
-            let Some(waiter) = gate.waiting.get_mut(agent).and_then(BinaryHeap::pop) else {
+            let Some(waiter) = gate
+                .waiting
+                .get_mut(agent)
+                .and_then(|queue| queue.take(turn))
+            else {
                 return;
             };
             if waiter.grant.is_closed() {
@@ -458,7 +498,10 @@ impl Router {
             }
             let Some(chosen) = self.choose(&gate, endpoints, waiter.affinity) else {
                 // The freed slot is resting's to keep; the waiter waits on.
-                gate.waiting.entry(agent.clone()).or_default().push(waiter);
+                gate.waiting
+                    .entry(agent.clone())
+                    .or_default()
+                    .push(turn, waiter);
                 return;
             };
             gate.in_flight[endpoints[chosen].server] += 1;
@@ -490,7 +533,7 @@ impl Drop for Waiting<'_> {
         if let Some(mut receiver) = self.receiver.take() {
             receiver.close();
             if let Ok(chosen) = receiver.try_recv() {
-                self.router.release(self.endpoints[chosen].server);
+                self.router.release(self.endpoints[chosen].server, None);
             }
         }
     }
@@ -597,6 +640,43 @@ mod tests {
         tokio::join!(waiting, freeing);
         let order: Vec<&str> = std::iter::from_fn(|| granted.try_recv().ok()).collect();
         assert_eq!(order, ["Billing", "Claims", "Claims"]);
+    }
+
+    #[tokio::test]
+    async fn a_freed_slot_goes_to_the_same_run_among_equally_urgent_requests() {
+        let router = router(
+            "[[agents.Clinical.endpoints]]\nurl = \"http://a/v1\"\nmax_concurrency = 1\n",
+            &["Clinical"],
+        );
+        let claim = |run, priority| Claim {
+            urgency: (priority, 0),
+            affinity: Some(run),
+        };
+        let held = router.acquire("Clinical", claim(1, 0)).await.unwrap();
+        let (order, mut granted) = tokio::sync::mpsc::unbounded_channel();
+        let ask = |run: u64, priority: u32| {
+            let (router, order) = (&router, order.clone());
+            async move {
+                let lease = router
+                    .acquire("Clinical", claim(run, priority))
+                    .await
+                    .unwrap();
+                order.send((run, priority)).unwrap();
+                tokio::task::yield_now().await;
+                drop(lease);
+            }
+        };
+        let freeing = async {
+            tokio::task::yield_now().await;
+            drop(held);
+        };
+        tokio::join!(ask(2, 0), ask(1, 0), ask(3, 0), freeing);
+        let order: Vec<(u64, u32)> = std::iter::from_fn(|| granted.try_recv().ok()).collect();
+        assert_eq!(
+            order,
+            [(1, 0), (2, 0), (3, 0)],
+            "run 1 held the slot and goes again before run 2, which came first; then by arrival"
+        );
     }
 
     #[tokio::test]
