@@ -204,8 +204,7 @@ async fn run_once(
         .expect("a router");
     let report = Session::new(program, workflow, &http)
         .run(inputs, &(), &CancellationToken::new())
-        .await
-        .expect("the output renders");
+        .await;
     assert!(
         report.success,
         "the run failed: {:?}",

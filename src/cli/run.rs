@@ -113,7 +113,9 @@ pub(super) fn run(args: Args) -> Result<(), Error> {
 }
 
 struct Prepared {
-    unit: Unit,
+    /// The file and its imports as read, for a durable run's submission;
+    /// a local run lets its syntax trees go before it starts.
+    unit: Option<Unit>,
     program: Program,
     workflow: usize,
     inputs: serde_json::Map<String, serde_json::Value>,
@@ -173,7 +175,7 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         ))
     })?;
     Ok(Prepared {
-        unit,
+        unit: (args.engine.engine == Engine::Restate).then_some(unit),
         program,
         workflow,
         inputs,
@@ -412,12 +414,11 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
             cancel.cancel();
         })
     };
-    let result = session.run(&prepared.inputs, &progress, &cancel).await;
+    let mut report = session.run(&prepared.inputs, &progress, &cancel).await;
     on_signal.abort();
     if let Some(server) = mock {
         server.shutdown().await;
     }
-    let mut report = result.map_err(|err| Error::Problems(err.to_string()))?;
     report.metadata.run_dir = Some(prepared.run_dir.display().to_string());
     let stopped_by = stopped_by.get().copied().unwrap_or(Code::Interrupted);
     finish(args, &prepared, &report, stopped_by)
@@ -434,7 +435,11 @@ async fn execute_durable(
 ) -> Result<(), Error> {
     let program = &prepared.program;
     let workflow = &program.workflows[prepared.workflow];
-    let submission = Submission::new(&prepared.unit, &workflow.name, prepared.inputs.clone());
+    let unit = prepared
+        .unit
+        .as_ref()
+        .expect("a durable run keeps its sources");
+    let submission = Submission::new(unit, &workflow.name, prepared.inputs.clone());
     let ingress = Ingress::new(restate);
     let submitted = ingress
         .submit(run, &submission)

@@ -68,8 +68,7 @@ impl WfcRun {
         };
         let (program, index) = submission.compile(phi).map_err(TerminalError::new)?;
         let workflow = &program.workflows[index];
-        let renderer =
-            Renderer::new(workflow).map_err(|err| TerminalError::new(err.to_string()))?;
+        let renderer = Renderer::new(workflow);
         let start_us = submission.submitted_us;
         let recorder = Recorder::default();
         // Slots are the fleet's, granted by each agent's object.

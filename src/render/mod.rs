@@ -1,12 +1,15 @@
 //! Rendering prompts and the output document from inputs and task results.
-//! Every template of a workflow is compiled once, before the first request.
+//! A template is compiled when it is rendered, and dropped after: a task's
+//! prompt is rendered once (again only for a fallback agent), and a
+//! compiled template takes kilobytes, so a 10,000-task workflow holds only
+//! its sources, and the compiling happens while requests are in flight.
 //!
 //! Inputs and answers enter templates as values, never as template source,
 //! so `{{ ... }}` inside a patient record or a model's answer stays text.
 
 mod task_value;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use minijinja::{Environment, Value};
@@ -24,13 +27,13 @@ pub struct RenderError {
     pub reason: String,
 }
 
-pub struct Renderer {
+pub struct Renderer<'w> {
     env: Environment<'static>,
-    /// Each task's `when` expression.
-    /// The tasks with a `when`.
-    conditions: BTreeSet<String>,
-    has_output: bool,
-    task_order: Vec<String>,
+    workflow: &'w WorkflowDef,
+    /// Each task's prompt template.
+    prompts: HashMap<&'w str, &'w str>,
+    /// The tasks with a `when`, as templates that say whether it holds.
+    conditions: HashMap<&'w str, String>,
 }
 
 /// The names a template can read: the inputs, then each finished task.
@@ -57,89 +60,91 @@ impl Scope {
         }
     }
 
-    pub fn add(&mut self, record: &TaskRecord) {
+    /// Adds a finished task's record, shared with the run's report.
+    pub fn add(&mut self, record: Arc<TaskRecord>) {
         Arc::make_mut(&mut self.values).insert(
             record.task.clone(),
-            Value::from_object(TaskValue::new(record.clone())),
+            Value::from_object(TaskValue::new(record)),
         );
     }
 }
 
-impl Renderer {
-    /// Compiles the workflow's templates; the checker has parsed them
-    /// already, so a failure here is a checker bug, reported as such.
-    pub fn new(workflow: &WorkflowDef) -> Result<Self, RenderError> {
-        let mut env = crate::template::environment();
-        let compile = |env: &mut Environment<'static>, name: String, source: &str| {
-            env.add_template_owned(name.clone(), source.to_string())
-                .map_err(|err| RenderError {
-                    what: name,
-                    reason: err.to_string(),
+impl<'w> Renderer<'w> {
+    /// The renderer of the workflow's templates, which the checker has
+    /// parsed already: a template that does not compile is a checker bug,
+    /// reported as a render error when it is rendered.
+    #[must_use]
+    pub fn new(workflow: &'w WorkflowDef) -> Self {
+        Renderer {
+            env: crate::template::environment(),
+            workflow,
+            prompts: workflow
+                .tasks
+                .iter()
+                .map(|task| (task.name.as_str(), task.prompt.as_str()))
+                .collect(),
+            // A condition is a template that says whether it holds.
+            conditions: workflow
+                .tasks
+                .iter()
+                .filter_map(|task| {
+                    let when = task.when.as_ref()?;
+                    let source = format!("{{% if {when} %}}{HOLDS}{{% endif %}}");
+                    Some((task.name.as_str(), source))
                 })
-        };
-        for task in &workflow.tasks {
-            compile(&mut env, prompt_name(&task.name), &task.prompt)?;
+                .collect(),
         }
-        if let Some(output) = &workflow.output {
-            compile(&mut env, OUTPUT.to_string(), output)?;
-        }
-        // A condition is compiled once, like the templates: as a template
-        // that says whether it holds.
-        let mut conditions = BTreeSet::new();
-        for task in &workflow.tasks {
-            if let Some(when) = &task.when {
-                let source = format!("{{% if {when} %}}{HOLDS}{{% endif %}}");
-                compile(&mut env, condition_name(&task.name), &source)?;
-                conditions.insert(task.name.clone());
-            }
-        }
-        Ok(Renderer {
-            env,
-            conditions,
-            has_output: workflow.output.is_some(),
-            task_order: workflow.tasks.iter().map(|t| t.name.clone()).collect(),
-        })
     }
 
     /// Whether the task's `when` holds (true without one).
     pub fn condition(&self, task: &str, scope: &Scope) -> Result<bool, RenderError> {
-        if !self.conditions.contains(task) {
+        let Some(source) = self.conditions.get(task) else {
             return Ok(true);
-        }
-        Ok(self.render(&condition_name(task), scope)? == HOLDS)
+        };
+        Ok(self.render(&condition_name(task), source, scope)? == HOLDS)
     }
 
     pub fn prompt(&self, task: &str, scope: &Scope) -> Result<String, RenderError> {
-        self.render(&prompt_name(task), scope)
+        let name = prompt_name(task);
+        let source = self.prompts.get(task).ok_or_else(|| RenderError {
+            what: name.clone(),
+            reason: "the workflow has no such task".to_string(),
+        })?;
+        self.render(&name, source, scope)
     }
 
     /// The output document; without an output template, each task's answer
     /// under its name, in the order the file declares them.
     pub fn output(&self, scope: &Scope) -> Result<String, RenderError> {
-        if self.has_output {
-            return self.render(OUTPUT, scope);
+        if let Some(source) = &self.workflow.output {
+            return self.render(OUTPUT, source, scope);
         }
         let sections: Vec<String> = self
-            .task_order
+            .workflow
+            .tasks
             .iter()
             .filter_map(|task| {
+                let name = &task.name;
                 scope
                     .values
-                    .get(task)
-                    .map(|value| format!("## {task}\n\n{value}"))
+                    .get(name)
+                    .map(|value| format!("## {name}\n\n{value}"))
             })
             .collect();
         Ok(sections.join("\n\n"))
     }
 
-    fn render(&self, name: &str, scope: &Scope) -> Result<String, RenderError> {
+    fn render(&self, name: &str, source: &str, scope: &Scope) -> Result<String, RenderError> {
         let failed = |err: minijinja::Error| RenderError {
             what: name.to_string(),
             // Only the message and the line: minijinja's long form lists the
             // values of variables, which would put patient data in errors.
             reason: err.to_string(),
         };
-        let template = self.env.get_template(name).map_err(failed)?;
+        let template = self
+            .env
+            .template_from_named_str(name, source)
+            .map_err(failed)?;
         template
             .render(Value::from_dyn_object(scope.values.clone()))
             .map(|text| text.trim().to_string())

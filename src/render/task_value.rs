@@ -12,14 +12,14 @@ use crate::record::{Outcome, TaskRecord};
 
 #[derive(Debug)]
 pub(super) struct TaskValue {
-    record: TaskRecord,
+    record: Arc<TaskRecord>,
     /// The fields of a typed answer (`output = json { ... }`), which the
     /// executor has already checked against the declaration.
     fields: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl TaskValue {
-    pub(super) fn new(record: TaskRecord) -> Self {
+    pub(super) fn new(record: Arc<TaskRecord>) -> Self {
         let fields = record
             .text()
             .and_then(|text| serde_json::from_str(text).ok());

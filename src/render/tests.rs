@@ -1,6 +1,7 @@
 use super::*;
 use crate::loader::Loader;
 use crate::record::Outcome;
+use std::sync::Arc;
 
 fn workflow(source: &str) -> WorkflowDef {
     let dir = tempfile::tempdir().unwrap();
@@ -49,13 +50,14 @@ fn inputs(note: &str) -> serde_json::Map<String, serde_json::Value> {
 
 #[test]
 fn inputs_and_answers_are_values_never_templates() {
-    let renderer = Renderer::new(&workflow(SOURCE)).unwrap();
+    let workflow = workflow(SOURCE);
+    let renderer = Renderer::new(&workflow);
     let mut scope = Scope::new(&inputs("{{ 7 * 7 }} {% if true %}x{% endif %}"));
     assert_eq!(
         renderer.prompt("first", &scope).unwrap(),
         "Summarise: {{ 7 * 7 }} {% if true %}x{% endif %}"
     );
-    scope.add(&ok("first", " {{ note }} "));
+    scope.add(Arc::new(ok("first", " {{ note }} ")));
     assert_eq!(
         renderer.prompt("second", &scope).unwrap(),
         "Code this: {{ note }}"
@@ -64,20 +66,21 @@ fn inputs_and_answers_are_values_never_templates() {
 
 #[test]
 fn the_output_reads_metadata_and_copes_with_failure() {
-    let renderer = Renderer::new(&workflow(SOURCE)).unwrap();
+    let workflow = workflow(SOURCE);
+    let renderer = Renderer::new(&workflow);
     let mut scope = Scope::new(&inputs("n"));
-    scope.add(&ok("first", "summary"));
-    scope.add(&ok("second", "I21.19"));
+    scope.add(Arc::new(ok("first", "summary")));
+    scope.add(Arc::new(ok("second", "I21.19")));
     assert_eq!(
         renderer.output(&scope).unwrap(),
         "=== CODES ===\nI21.19\n(0 tokens from m)"
     );
-    scope.add(&record(
+    scope.add(Arc::new(record(
         "second",
         Outcome::Failed {
             error: "HTTP 500".into(),
         },
-    ));
+    )));
     assert_eq!(
         renderer.output(&scope).unwrap(),
         "Coding failed: HTTP 500\n(0 tokens from m)"
@@ -87,15 +90,16 @@ fn the_output_reads_metadata_and_copes_with_failure() {
 #[test]
 fn without_an_output_template_each_answer_appears_under_its_name() {
     let source = "agent A { model = \"m\" }\nworkflow w {\n  task a -> A { prompt = \"x\" }\n  task b -> A { prompt = \"y\" }\n}\n";
-    let renderer = Renderer::new(&workflow(source)).unwrap();
+    let workflow = workflow(source);
+    let renderer = Renderer::new(&workflow);
     let mut scope = Scope::default();
-    scope.add(&ok("a", "alpha"));
-    scope.add(&record(
+    scope.add(Arc::new(ok("a", "alpha")));
+    scope.add(Arc::new(record(
         "b",
         Outcome::Skipped {
             reason: "`a` failed".into(),
         },
-    ));
+    )));
     assert_eq!(
         renderer.output(&scope).unwrap(),
         "## a\n\nalpha\n\n## b\n\n[b has no result: `a` failed]"

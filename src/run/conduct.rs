@@ -6,6 +6,8 @@
 //! same code from a Restate workflow, where every input (result and time)
 //! comes from the journal, so a replay takes the same steps.
 
+use std::sync::Arc;
+
 use super::dag::{DagState, Ended, Start, TaskState, Verdict};
 use super::events::{Event, Observer};
 use super::execute::Executor;
@@ -19,7 +21,7 @@ use crate::router::{Capacity, Claim};
 pub struct Engine<'a> {
     pub workflow: &'a WorkflowDef,
     pub agents: &'a [AgentDef],
-    pub renderer: &'a Renderer,
+    pub renderer: &'a Renderer<'a>,
     /// Answers the deployment's questions (models, capacity); the local
     /// engine also sends its jobs through it.
     pub executor: &'a dyn Executor,
@@ -43,7 +45,7 @@ pub struct Conductor<'e, 'a> {
     engine: &'e Engine<'a>,
     dag: DagState,
     progress: Vec<Option<Progress>>,
-    records: Vec<Option<TaskRecord>>,
+    records: Vec<Option<Arc<TaskRecord>>>,
     scope: Scope,
     /// The run's affinity key: its tasks share its inputs (the patient
     /// record, say) as a prompt prefix a server can keep cached.
@@ -307,7 +309,8 @@ impl<'e, 'a> Conductor<'e, 'a> {
         self.engine
             .observer
             .on_event(&Event::Finished { record: &record });
-        self.scope.add(&record);
+        let record = Arc::new(record);
+        self.scope.add(Arc::clone(&record));
         self.records[task] = Some(record);
     }
 
@@ -354,7 +357,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
     /// The records, in the order the file declares the tasks, and the
     /// answers for rendering the output.
     #[must_use]
-    pub fn into_results(self) -> (Vec<TaskRecord>, Scope) {
+    pub fn into_results(self) -> (Vec<Arc<TaskRecord>>, Scope) {
         (self.records.into_iter().flatten().collect(), self.scope)
     }
 }

@@ -3,6 +3,7 @@
 //! measured on the runtime's clock, so tests with paused time see exact
 //! timings.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -21,7 +22,7 @@ use crate::render::Scope;
 #[derive(Debug)]
 pub struct Finished {
     /// One record per task, in the order the file declares them.
-    pub records: Vec<TaskRecord>,
+    pub records: Vec<Arc<TaskRecord>>,
     /// The answers, for rendering the output.
     pub scope: Scope,
     pub wall: Duration,

@@ -82,6 +82,7 @@ pub struct TaskResult {
 }
 
 impl Report {
+    #[must_use]
     pub fn new(workflow: &str, finished: &Finished, output: Result<String, String>) -> Self {
         let sequential: f64 = finished.records.iter().map(|r| r.latency_ms).sum();
         let sequential = (sequential * 1000.0).round() / 1000.0;
@@ -91,7 +92,7 @@ impl Report {
             finished
                 .records
                 .iter()
-                .filter_map(count)
+                .filter_map(|record| count(record))
                 .map(u64::from)
                 .sum()
         };
@@ -144,7 +145,11 @@ impl Report {
                 interrupted: finished.interrupted,
                 run_dir: None,
             },
-            results: finished.records.iter().map(TaskResult::from).collect(),
+            results: finished
+                .records
+                .iter()
+                .map(|record| TaskResult::from(&**record))
+                .collect(),
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::check::{AgentDef, MockAnswer, Program, WorkflowDef};
 use crate::client::Client;
 use crate::policy::Backoff;
 use crate::record::TaskRecord;
-use crate::render::{RenderError, Renderer};
+use crate::render::Renderer;
 use crate::router::{Router, RouterConfig, RouterError};
 
 /// Where a process sends its requests: a router file's deployment (with
@@ -144,8 +144,8 @@ impl<'a> Session<'a> {
         inputs: &serde_json::Map<String, serde_json::Value>,
         observer: &dyn Observer,
         cancel: &CancellationToken,
-    ) -> Result<Report, RenderError> {
-        let renderer = Renderer::new(self.workflow)?;
+    ) -> Report {
+        let renderer = Renderer::new(self.workflow);
         let executor = Scripted::new(
             self.script,
             Stored::new(
@@ -182,6 +182,6 @@ impl<'a> Session<'a> {
         let output = renderer
             .output(&finished.scope)
             .map_err(|err| err.to_string());
-        Ok(Report::new(&self.workflow.name, &finished, output))
+        Report::new(&self.workflow.name, &finished, output)
     }
 }

@@ -778,12 +778,7 @@ impl AcceptedRun {
                 )
             })?;
         }
-        session
-            .run(&self.inputs, observer, cancel)
-            .await
-            .map_err(|err| {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "render", err.to_string())
-            })
+        Ok(session.run(&self.inputs, observer, cancel).await)
     }
 
     /// On the durable engine: submitted under the caller's run id (a run

@@ -48,15 +48,10 @@ pub async fn run(
     if !live {
         session = session.script(&test.mocks);
     }
-    match session.run(&inputs, &(), &CancellationToken::new()).await {
-        Ok(report) => TestRun {
-            failures: unmet(test, &report),
-            report: Some(report),
-        },
-        Err(err) => TestRun {
-            report: None,
-            failures: vec![err.to_string()],
-        },
+    let report = session.run(&inputs, &(), &CancellationToken::new()).await;
+    TestRun {
+        failures: unmet(test, &report),
+        report: Some(report),
     }
 }
 

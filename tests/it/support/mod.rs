@@ -127,7 +127,7 @@ impl<'a> Setup<'a> {
         if let Some(dir) = &self.run_dir {
             session = session.journal(dir).unwrap();
         }
-        session.run(&inputs, self.observer, cancel).await.unwrap()
+        session.run(&inputs, self.observer, cancel).await
     }
 }
 
