@@ -341,6 +341,9 @@ struct Row {
     scenario: String,
     makespan_ms: f64,
     bound_ms: u64,
+    /// The bound in tasks one after another, to judge the makespan
+    /// against the mock's own time per task.
+    chain: u64,
     cpu_per_task: Duration,
     mock_cpu_per_task: Duration,
     peak_rss_mib: f64,
@@ -394,6 +397,7 @@ fn measure(
         bound_ms: workload
             .shape()
             .lower_bound_ms(workload.slots, workload.task_ms),
+        chain: workload.shape().lower_bound_ms(workload.slots, 1),
         cpu_per_task: per_task(cpu),
         mock_cpu_per_task: per_task(mock_cpu),
         peak_rss_mib: peak_rss_mib("/proc/self").unwrap_or(0.0),
@@ -410,11 +414,12 @@ fn measure(
 fn print_rows(rows: &[Row]) {
     let micros = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1e6);
     println!(
-        "2. {:<38} {:>10} {:>8} {:>7} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6}",
+        "2. {:<38} {:>10} {:>8} {:>7} {:>8} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6}",
         "workload",
         "makespan",
         "bound",
         "ratio",
+        "to mock",
         "CPU/task",
         "mock CPU",
         "RSS MiB",
@@ -424,11 +429,12 @@ fn print_rows(rows: &[Row]) {
     );
     for row in rows {
         println!(
-            "   {:<38} {:>8.1}ms {:>6}ms {:>7.3} {:>7}µs {:>7}µs {:>8.1} {:>7.1}ms {:>7.1}ms {:>6}",
+            "   {:<38} {:>8.1}ms {:>6}ms {:>7.3} {:>8.3} {:>7}µs {:>7}µs {:>8.1} {:>7.1}ms {:>7.1}ms {:>6}",
             row.scenario,
             row.makespan_ms,
             row.bound_ms,
             row.makespan_ms / row.bound_ms as f64,
+            row.makespan_ms / (row.chain as f64 * row.first_answer_ms),
             micros(row.cpu_per_task),
             micros(row.mock_cpu_per_task),
             row.peak_rss_mib,
@@ -438,10 +444,13 @@ fn print_rows(rows: &[Row]) {
         );
     }
     println!(
-        "   medians; CPU/task is this process's user+system time over the measured runs / tasks, \
-         the mock's in its own process; RSS is this process's peak during them; arrivals is \
-         how long the mock took to receive a run's first to last request, 1st ans when it sent \
-         the first answer, peak the fewest requests it ever held at once across the runs\n"
+        "   medians; ratio is makespan / bound; to mock is makespan / the same bound with each \
+         task taking as long as the mock took to send its first answer (its timer ticks in whole \
+         milliseconds, so a 20 ms answer leaves after about 21 ms); CPU/task is this process's \
+         user+system time over the measured runs / tasks, the mock's in its own process; RSS \
+         is this process's peak during them; arrivals is how long the mock took to receive a \
+         run's first to last request, 1st ans when it sent the first answer, peak the fewest \
+         requests it ever held at once across the runs\n"
     );
 }
 

@@ -8,7 +8,6 @@ mod sse;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 pub use error::{CallError, describe};
 
@@ -70,35 +69,86 @@ pub enum Role {
 }
 
 impl ChatRequest {
-    fn body(&self, stream: bool) -> serde_json::Value {
-        let mut messages = Vec::new();
+    /// The request body, borrowing the prompt rather than copying it.
+    fn body(&self, stream: bool) -> Body<'_> {
+        let mut messages = Vec::with_capacity(2 + self.follow_ups.len());
         if let Some(system) = &self.system {
-            messages.push(json!({ "role": "system", "content": system }));
-        }
-        messages.push(json!({ "role": "user", "content": self.prompt }));
-        for turn in &self.follow_ups {
-            messages.push(json!({ "role": turn.role, "content": turn.content }));
-        }
-        let mut body = json!({
-            "model": self.model,
-            "messages": messages,
-            "max_tokens": self.max_tokens,
-            "stream": stream,
-        });
-        if let Some(temperature) = self.temperature {
-            body["temperature"] = json!(temperature);
-        }
-        if stream {
-            body["stream_options"] = json!({ "include_usage": true });
-        }
-        if let Some(schema) = &self.schema {
-            body["response_format"] = json!({
-                "type": "json_schema",
-                "json_schema": { "name": "answer", "schema": schema, "strict": true },
+            messages.push(Sent {
+                role: "system",
+                content: system,
             });
         }
-        body
+        messages.push(Sent {
+            role: "user",
+            content: &self.prompt,
+        });
+        messages.extend(self.follow_ups.iter().map(|turn| Sent {
+            role: match turn.role {
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            },
+            content: &turn.content,
+        }));
+        Body {
+            model: &self.model,
+            messages,
+            max_tokens: self.max_tokens,
+            stream,
+            temperature: self.temperature,
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+            response_format: self.schema.as_ref().map(|schema| ResponseFormat {
+                kind: "json_schema",
+                json_schema: JsonSchema {
+                    name: "answer",
+                    schema,
+                    strict: true,
+                },
+            }),
+        }
     }
+}
+
+/// A chat completion request as OpenAI-compatible servers read it.
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    messages: Vec<Sent<'a>>,
+    max_tokens: u32,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<ResponseFormat<'a>>,
+}
+
+/// A message as sent.
+#[derive(Serialize)]
+struct Sent<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct ResponseFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    json_schema: JsonSchema<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonSchema<'a> {
+    name: &'static str,
+    schema: &'a serde_json::Value,
+    strict: bool,
 }
 
 /// A finished answer.
@@ -206,11 +256,7 @@ impl Client {
             })
     }
 
-    async fn send(
-        &self,
-        target: &Target,
-        body: serde_json::Value,
-    ) -> Result<reqwest::Response, CallError> {
+    async fn send(&self, target: &Target, body: Body<'_>) -> Result<reqwest::Response, CallError> {
         let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
         let mut builder = self.http.post(url).json(&body);
         if let Some(ApiKey(key)) = &target.api_key {

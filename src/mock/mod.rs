@@ -225,27 +225,22 @@ const CACHED_PROMPTS: usize = 8;
 
 /// The whole words `a` and `b` begin with alike.
 fn shared_words(a: &str, b: &str) -> u32 {
-    let mut words = 0;
-    let mut in_word = false;
-    let (mut a, mut b) = (a.chars(), b.chars());
-    loop {
-        match (a.next(), b.next()) {
-            (Some(x), Some(y)) if x == y => {
-                if x.is_whitespace() {
-                    words += u32::from(in_word);
-                    in_word = false;
-                } else {
-                    in_word = true;
-                }
-            }
-            // Both ended, or one ended at a word's end: the word is shared.
-            (None, None) => return words + u32::from(in_word),
-            (None, Some(c)) | (Some(c), None) if c.is_whitespace() => {
-                return words + u32::from(in_word);
-            }
-            _ => return words,
-        }
+    let mut common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    while !a.is_char_boundary(common) {
+        common -= 1;
     }
+    let prefix = &a[..common];
+    let words = prefix.split_whitespace().count();
+    // The prefix's last word is shared only where it ends in both texts.
+    let ends_here = |text: &str| {
+        text[common..]
+            .chars()
+            .next()
+            .is_none_or(char::is_whitespace)
+    };
+    let cut = prefix.chars().last().is_some_and(|c| !c.is_whitespace())
+        && !(ends_here(a) && ends_here(b));
+    u32::try_from(words - usize::from(cut)).unwrap_or(u32::MAX)
 }
 
 /// State shared by all handlers; everything on the request path is O(1) or

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::check::{AgentDef, TaskDef, Type};
@@ -16,6 +15,8 @@ use crate::router::Claim;
 /// Changes whenever what [`Job::key`] covers changes, so that an old
 /// journal, cache or cassette is never read as a new one.
 pub const KEY_VERSION: &str = "wfc-answer-key/1";
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// One task's request to one agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,18 +98,26 @@ impl Job {
     #[must_use]
     pub fn key_with(&self, schema: Option<&serde_json::Value>) -> String {
         let request = self.chat_request();
-        let canonical = json!([
+        // A JSON array, serialized from borrowed parts (a tuple is written
+        // as an array): the same bytes as ever, without copying the prompt.
+        let canonical = serde_json::to_vec(&(
             KEY_VERSION,
-            self.agent,
-            request.model,
-            request.system,
-            request.prompt,
+            &self.agent,
+            &request.model,
+            &request.system,
+            &request.prompt,
             request.max_tokens,
             request.temperature,
             schema,
-        ]);
-        let digest = Sha256::digest(canonical.to_string().as_bytes());
-        digest.iter().map(|byte| format!("{byte:02x}")).collect()
+        ))
+        .expect("strings and numbers serialize");
+        let digest = Sha256::digest(&canonical);
+        let mut key = String::with_capacity(2 * digest.len());
+        for byte in digest {
+            key.push(char::from(HEX[usize::from(byte >> 4)]));
+            key.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+        key
     }
 }
 
@@ -179,6 +188,7 @@ impl Failure {
 mod tests {
     use super::*;
     use crate::client::{Role, Turn};
+    use serde_json::json;
 
     #[test]
     fn jobs_and_failures_survive_a_journal() {
@@ -250,5 +260,47 @@ mod tests {
         let Request::Chat(request) = &mut job.request;
         request.prompt = "q".into();
         assert_ne!(job.key(), key);
+    }
+
+    /// Journals, caches and cassettes written before keep their keys: the
+    /// key is the SHA-256, in lower-case hex, of the JSON array of its parts.
+    #[test]
+    fn the_key_is_the_digest_of_the_json_array_of_its_parts() {
+        let schema = json!({"type": "object", "properties": {"icd10": {"type": "string"}}});
+        let job = Job {
+            task: "codes".into(),
+            agent: "Billing".into(),
+            request: Request::Chat(ChatRequest {
+                model: "OpenInsurance-8B".into(),
+                system: Some("You are terse.".into()),
+                prompt: "Code: \"STEMI\" — ünïcode\nand lines".into(),
+                max_tokens: 512,
+                temperature: Some(0.7),
+                schema: Some(schema.clone()),
+                follow_ups: Vec::new(),
+            }),
+            timeout: None,
+            retry: RetryPolicy::retries(0),
+            output: None,
+            context_window: None,
+            trace: std::collections::HashMap::new(),
+            claim: Claim::default(),
+        };
+        let request = job.chat_request();
+        let array = json!([
+            KEY_VERSION,
+            job.agent,
+            request.model,
+            request.system,
+            request.prompt,
+            request.max_tokens,
+            0.7,
+            schema,
+        ]);
+        let expected: String = Sha256::digest(array.to_string().as_bytes())
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        assert_eq!(job.key(), expected);
     }
 }
