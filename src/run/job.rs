@@ -190,6 +190,22 @@ mod tests {
     use crate::client::{Role, Turn};
     use serde_json::json;
 
+    /// A job of task `codes` for `Billing` asking `request`, with the
+    /// defaults of the rest.
+    fn asking(request: ChatRequest) -> Job {
+        Job {
+            task: "codes".into(),
+            agent: "Billing".into(),
+            request: Request::Chat(request),
+            timeout: None,
+            retry: RetryPolicy::retries(0),
+            output: None,
+            context_window: None,
+            trace: std::collections::HashMap::new(),
+            claim: Claim::default(),
+        }
+    }
+
     #[test]
     fn jobs_and_failures_survive_a_journal() {
         let job = Job {
@@ -231,25 +247,15 @@ mod tests {
 
     #[test]
     fn the_key_ignores_corrections_but_not_the_prompt() {
-        let mut job = Job {
-            task: "t".into(),
-            agent: "A".into(),
-            request: Request::Chat(ChatRequest {
-                model: "m".into(),
-                system: None,
-                prompt: "p".into(),
-                max_tokens: 8,
-                temperature: None,
-                schema: None,
-                follow_ups: Vec::new(),
-            }),
-            timeout: None,
-            retry: RetryPolicy::retries(0),
-            output: None,
-            context_window: None,
-            trace: std::collections::HashMap::new(),
-            claim: Claim::default(),
-        };
+        let mut job = asking(ChatRequest {
+            model: "m".into(),
+            system: None,
+            prompt: "p".into(),
+            max_tokens: 8,
+            temperature: None,
+            schema: None,
+            follow_ups: Vec::new(),
+        });
         let key = job.key();
         let Request::Chat(request) = &mut job.request;
         request.follow_ups.push(Turn {
@@ -267,25 +273,15 @@ mod tests {
     #[test]
     fn the_key_is_the_digest_of_the_json_array_of_its_parts() {
         let schema = json!({"type": "object", "properties": {"icd10": {"type": "string"}}});
-        let job = Job {
-            task: "codes".into(),
-            agent: "Billing".into(),
-            request: Request::Chat(ChatRequest {
-                model: "OpenInsurance-8B".into(),
-                system: Some("You are terse.".into()),
-                prompt: "Code: \"STEMI\" — ünïcode\nand lines".into(),
-                max_tokens: 512,
-                temperature: Some(0.7),
-                schema: Some(schema.clone()),
-                follow_ups: Vec::new(),
-            }),
-            timeout: None,
-            retry: RetryPolicy::retries(0),
-            output: None,
-            context_window: None,
-            trace: std::collections::HashMap::new(),
-            claim: Claim::default(),
-        };
+        let job = asking(ChatRequest {
+            model: "OpenInsurance-8B".into(),
+            system: Some("You are terse.".into()),
+            prompt: "Code: \"STEMI\" — ünïcode\nand lines".into(),
+            max_tokens: 512,
+            temperature: Some(0.7),
+            schema: Some(schema.clone()),
+            follow_ups: Vec::new(),
+        });
         let request = job.chat_request();
         let array = json!([
             KEY_VERSION,
