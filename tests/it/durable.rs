@@ -261,19 +261,12 @@ fn asked(mock: &MockServer) -> BTreeMap<String, usize> {
 /// The most requests for `model` the mock server was answering at once; a
 /// request that never finished was cut off at `cut`.
 fn most_at_once(mock: &MockServer, model: &str, cut: std::time::Instant) -> usize {
-    let mut changes: Vec<(std::time::Instant, i32)> = Vec::new();
-    for request in mock.requests().into_iter().filter(|r| r.model == model) {
-        changes.push((request.received, 1));
-        changes.push((request.finished.unwrap_or(cut), -1));
-    }
-    // Ends before starts at the same instant.
-    changes.sort();
-    let (mut now, mut most) = (0, 0);
-    for (_, change) in changes {
-        now += change;
-        most = most.max(now);
-    }
-    usize::try_from(most).unwrap()
+    wfc::overlap::most_at_once(
+        mock.requests()
+            .into_iter()
+            .filter(|r| r.model == model)
+            .map(|r| (r.received, r.finished.unwrap_or(cut))),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -759,5 +752,72 @@ async fn two_workers_hold_an_agents_slots_and_priorities_across_200_runs() {
     assert!(
         waited >= 20,
         "urgent work overtook queued routine work (only {waited} routine requests came after it)"
+    );
+}
+
+const PAPERWORK: &str = r#"
+agent Billing { model = "billing" }
+agent Claims { model = "claims" }
+
+workflow paperwork {
+  input note: text
+  task bill -> Billing { prompt = "Bill this: {{ note }}" }
+  task claim -> Claims { prompt = "Claim this: {{ note }}" }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_on_one_server_share_its_limit_across_workers() {
+    let Some(Fleet {
+        restate,
+        mock,
+        dir,
+        router: _,
+    }) = Fleet::start(
+        "durable::agents_on_one_server_share_its_limit",
+        Duration::from_millis(100),
+    )
+    .await
+    else {
+        return;
+    };
+    let file = dir.path().join("paperwork.wf");
+    std::fs::write(&file, PAPERWORK).unwrap();
+    // The seed's deployment: Billing and Claims on one server of 2 slots.
+    let router = dir.path().join("paperwork.toml");
+    let routes: String = ["Billing", "Claims"]
+        .iter()
+        .map(|agent| {
+            format!(
+                "[[agents.{agent}.endpoints]]\nurl = \"{}\"\nmax_concurrency = 2\n",
+                mock.base_url()
+            )
+        })
+        .collect();
+    std::fs::write(&router, routes).unwrap();
+    let port = free_port();
+    let _first = restate.worker(&[&file], &router, port).await;
+    let _second = restate.worker(&[&file], &router, port).await;
+    let unit = Loader::default().load_unit(&file).unwrap();
+    let ingress = Ingress::new(&restate.ingress);
+    let mut runs = Vec::new();
+    for i in 0..12 {
+        let Value::Object(inputs) = serde_json::json!({ "note": format!("note {i}") }) else {
+            unreachable!()
+        };
+        let run = format!("paperwork-{i}");
+        ingress
+            .submit(&run, &Submission::new(&unit, "paperwork", inputs))
+            .await
+            .unwrap();
+        runs.push(run);
+    }
+    all_succeed(&restate, &runs).await;
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 24, "each task asked once");
+    assert_eq!(
+        mock.peak_in_flight(),
+        2,
+        "the server's 2 slots hold for both agents, across both workers"
     );
 }
