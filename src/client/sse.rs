@@ -1,30 +1,36 @@
 //! Reading a streamed chat completion: server-sent events, one JSON chunk
 //! each, ending with `data: [DONE]`.
 
+use std::borrow::Cow;
+
 use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::{CallError, Completion};
 
+/// One streamed chunk, borrowing from the event's text where it can: a
+/// long answer comes in hundreds of them.
 #[derive(Deserialize)]
-struct Chunk {
-    model: Option<String>,
-    #[serde(default)]
-    choices: Vec<ChunkChoice>,
+struct Chunk<'a> {
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
     usage: Option<super::Usage>,
 }
 
 #[derive(Deserialize)]
-struct ChunkChoice {
-    #[serde(default)]
-    delta: Delta,
+struct ChunkChoice<'a> {
+    #[serde(default, borrow)]
+    delta: Delta<'a>,
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
-struct Delta {
-    content: Option<String>,
+struct Delta<'a> {
+    #[serde(borrow)]
+    content: Option<Cow<'a, str>>,
 }
 
 pub(super) async fn read(
@@ -62,8 +68,10 @@ pub(super) async fn read(
                 url: url.to_string(),
                 reason: format!("a streamed chunk is not valid: {err}"),
             })?;
-        if let Some(model) = chunk.model {
-            completion.model = model;
+        if let Some(model) = chunk.model
+            && completion.model != model
+        {
+            completion.model = model.into_owned();
         }
         if let Some(usage) = chunk.usage {
             usage_tokens = usage.completion_tokens.or(usage_tokens);
