@@ -560,6 +560,44 @@ async fn api_key_is_required_and_never_recorded() {
 }
 
 #[tokio::test]
+async fn stats_say_what_the_server_saw_until_told_to_forget() {
+    let server = start(MockConfig {
+        default_latency: std::time::Duration::from_millis(50),
+        ..MockConfig::default()
+    })
+    .await;
+    let stats_url = format!("http://{}/mock/stats", server.addr());
+    let client = reqwest::Client::new();
+    let stats = || async {
+        let body: Value = client
+            .get(&stats_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body
+    };
+    let body = request("slow", "hello");
+    tokio::join!(
+        post(&server, &body),
+        post(&server, &body),
+        post(&server, &body)
+    );
+    let seen = stats().await;
+    assert_eq!(seen["requests"], 3);
+    assert_eq!(seen["peak_in_flight"], 3, "{seen}");
+    assert!(seen["first_answer_ms"].as_f64().unwrap() >= 50.0, "{seen}");
+    assert!(seen["arrivals_ms"].as_f64().unwrap() < 50.0, "{seen}");
+
+    let forgot = client.delete(&stats_url).send().await.unwrap();
+    assert_eq!(forgot.status(), 204);
+    assert_eq!(stats().await["requests"], 0);
+    assert!(server.requests().is_empty());
+}
+
+#[tokio::test]
 async fn requests_are_recorded_in_order() {
     let server = start(with_faults(vec![Fault {
         prompt_contains: Some("fail".to_owned()),
