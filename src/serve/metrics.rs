@@ -1,5 +1,6 @@
 //! Prometheus metrics: workflow and task latency histograms, runs in
-//! flight, failures and tokens. Labels are workflow, agent and outcome
+//! flight, failures, and tokens (completion, prompt, and prompt served from
+//! the servers' cache). Labels are workflow, agent and outcome
 //! names only, never anything a caller sent.
 
 use std::sync::Arc;
@@ -42,6 +43,8 @@ pub(super) struct Metrics {
     tasks: Family<TaskLabels, Counter>,
     task_seconds: Histograms<AgentLabels>,
     tokens: Family<AgentLabels, Counter<u64, AtomicU64>>,
+    prompt_tokens: Family<AgentLabels, Counter<u64, AtomicU64>>,
+    cached_prompt_tokens: Family<AgentLabels, Counter<u64, AtomicU64>>,
 }
 
 fn seconds() -> Histogram {
@@ -57,6 +60,8 @@ impl Default for Metrics {
         let tasks = Family::<TaskLabels, Counter>::default();
         let task_seconds: Histograms<AgentLabels> = Family::new_with_constructor(seconds);
         let tokens = Family::<AgentLabels, Counter<u64, AtomicU64>>::default();
+        let prompt_tokens = Family::<AgentLabels, Counter<u64, AtomicU64>>::default();
+        let cached_prompt_tokens = Family::<AgentLabels, Counter<u64, AtomicU64>>::default();
         registry.register("workflow_runs", "Workflow runs by outcome", runs.clone());
         registry.register(
             "workflow_duration_seconds",
@@ -79,6 +84,16 @@ impl Default for Metrics {
             "Completion tokens by agent",
             tokens.clone(),
         );
+        registry.register(
+            "prompt_tokens",
+            "Prompt tokens by agent, as the servers counted them",
+            prompt_tokens.clone(),
+        );
+        registry.register(
+            "cached_prompt_tokens",
+            "Prompt tokens the servers served from their cache of a shared prompt prefix, by agent",
+            cached_prompt_tokens.clone(),
+        );
         Metrics {
             registry,
             runs,
@@ -87,6 +102,8 @@ impl Default for Metrics {
             tasks,
             task_seconds,
             tokens,
+            prompt_tokens,
+            cached_prompt_tokens,
         }
     }
 }
@@ -133,5 +150,13 @@ impl Observer for TaskMetrics {
             .tokens
             .get_or_create(&agent)
             .inc_by(u64::from(record.tokens));
+        for (counter, count) in [
+            (&self.0.prompt_tokens, record.prompt_tokens),
+            (&self.0.cached_prompt_tokens, record.cached_tokens),
+        ] {
+            if let Some(count) = count {
+                counter.get_or_create(&agent).inc_by(u64::from(count));
+            }
+        }
     }
 }

@@ -180,6 +180,34 @@ fn a_run_without_answers_claims_no_speedup() {
 }
 
 #[test]
+fn the_summary_says_how_much_of_the_prompts_came_from_the_servers_caches() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("chart.wf");
+    std::fs::write(
+        &file,
+        "agent A { model = \"a\" }\nworkflow chart {\n  input record: text\n  task one -> A { prompt = \"{{ record }} one\" }\n  task two -> A { prompt = \"{{ record }} two, after {{ one }}\" }\n}\n",
+    )
+    .unwrap();
+    let output = Wfc::new()
+        .arg("run")
+        .arg(&file)
+        .args(["--mock", "--mock-latency", "1ms", "-i"])
+        .arg("record=Patient of 71 admitted with pneumonia")
+        .arg("--run-dir")
+        .arg(dir.path().join("run"))
+        .run();
+    assert_eq!(output.code, Some(0), "{}", output.stderr);
+    // `two` begins with the 6 words `one` sent before it.
+    assert!(
+        output
+            .stderr
+            .contains("; 6 of 25 prompt tokens from the servers' caches\n"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
 fn a_bad_router_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let router = dir.path().join("wfc.toml");

@@ -257,6 +257,22 @@ async fn every_endpoint_answers_in_the_seeds_shapes() {
     );
     assert!(metrics.contains(r#"wfc_tasks_total{agent="Clinical",status="ok"} 2"#));
     assert!(metrics.contains("wfc_task_duration_seconds_bucket"));
+    let count = |name: &str| -> u64 {
+        let line = format!(r#"{name}{{agent="Clinical"}} "#);
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .unwrap_or_else(|| panic!("no {name}: {metrics}"))
+            .parse()
+            .unwrap()
+    };
+    // The second run asked Clinical the same prompt: the mock served all
+    // but its last word from its cache.
+    let (prompt, cached) = (
+        count("wfc_prompt_tokens_total"),
+        count("wfc_cached_prompt_tokens_total"),
+    );
+    assert_eq!(cached, prompt / 2 - 1, "{metrics}");
     assert!(metrics.contains("wfc_runs_in_flight 0"));
 
     let served: Value = harness
