@@ -327,7 +327,9 @@ impl Router {
         self.agents
             .iter()
             .map(|(agent, endpoints)| {
-                let own = limit_of(&mut endpoints.iter().map(|e| e.server));
+                // A URL listed twice for one agent is still one server.
+                let servers: BTreeSet<usize> = endpoints.iter().map(|e| e.server).collect();
+                let own = limit_of(&mut servers.iter().copied());
                 let home = endpoints.first().map(|e| group[e.server]);
                 let members: Vec<usize> = (0..self.servers.len())
                     .filter(|&s| Some(group[s]) == home)

@@ -5,9 +5,10 @@
 //! state and replay it step for step.
 //!
 //! A task starts the moment its last dependency finishes and its agent has
-//! a free slot, and so do the servers it shares with other agents. Queued tasks take slots in order of priority, then of the
-//! longest path still ahead of them (so the work that holds up the end of
-//! the run goes first), then of declaration.
+//! a free slot, and so do the servers it shares with other agents. Queued
+//! tasks take slots in order of priority, then of the longest path still
+//! ahead of them (so the work that holds up the end of the run goes first),
+//! then of declaration.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
