@@ -24,6 +24,7 @@ pub struct Comment {
 pub enum Item {
     Import(Import),
     Agent(Agent),
+    Corpus(Corpus),
     Schema(Schema),
     Workflow(Workflow),
 }
@@ -64,6 +65,15 @@ pub struct Import {
 
 #[derive(Debug)]
 pub struct Agent {
+    pub docs: Docs,
+    pub name: Name,
+    pub properties: Vec<Property>,
+    pub span: Span,
+}
+
+/// `corpus Name { ... }`: documents retrieval tasks search.
+#[derive(Debug)]
+pub struct Corpus {
     pub docs: Docs,
     pub name: Name,
     pub properties: Vec<Property>,
@@ -131,12 +141,42 @@ pub enum TypeKind {
 #[derive(Debug)]
 pub struct Task {
     pub docs: Docs,
+    pub kind: TaskKind,
     pub name: Name,
-    pub agent: Name,
+    /// The agent a `task` asks, or the corpus a `retrieve` searches.
+    pub target: Name,
     pub properties: Vec<Property>,
     /// `expect ...` lines: what a good answer looks like.
     pub checks: Vec<Check>,
     pub span: Span,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// `task name -> Agent`: a chat completion.
+    Chat,
+    /// `retrieve name from Corpus`: passages from a corpus.
+    Retrieve,
+}
+
+impl TaskKind {
+    /// The keyword that declares it.
+    #[must_use]
+    pub fn keyword(self) -> &'static str {
+        match self {
+            TaskKind::Chat => "task",
+            TaskKind::Retrieve => "retrieve",
+        }
+    }
+
+    /// The word between the name and the target: `->` or `from`.
+    #[must_use]
+    pub fn joiner(self) -> &'static str {
+        match self {
+            TaskKind::Chat => "->",
+            TaskKind::Retrieve => "from",
+        }
+    }
 }
 
 /// A property an answer (a task's, or a test's output) should have.
@@ -156,6 +196,8 @@ pub enum CheckKind {
     MinLength(Value),
     /// The whole answer is valid JSON.
     Json,
+    /// The answer names a passage id this retrieval task gave it.
+    Cites(Name),
 }
 
 #[derive(Debug)]

@@ -31,6 +31,7 @@ macro_rules! codes {
 pub const CODES: &[Entry] = codes![
     "syntax",
     "unknown-agent",
+    "unknown-corpus",
     "unknown-task",
     "unknown-input",
     "unknown-name",

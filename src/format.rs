@@ -179,6 +179,19 @@ impl Printer<'_> {
                     },
                 );
             }
+            Item::Corpus(corpus) => {
+                self.docs(&corpus.docs, corpus.span.start);
+                let header = format!("corpus {}", corpus.name.text);
+                self.block(
+                    &header,
+                    corpus.span.start,
+                    corpus.name.span.end,
+                    corpus.span.end,
+                    |p| {
+                        p.properties(&corpus.properties);
+                    },
+                );
+            }
             Item::Schema(schema) => {
                 self.docs(&schema.docs, schema.span.start);
                 let header = format!("schema {}", schema.name.text);
@@ -243,11 +256,17 @@ impl Printer<'_> {
             }
             Member::Task(task) => {
                 self.docs(&task.docs, task.span.start);
-                let header = format!("task {} -> {}", task.name.text, task.agent.text);
+                let header = format!(
+                    "{} {} {} {}",
+                    task.kind.keyword(),
+                    task.name.text,
+                    task.kind.joiner(),
+                    task.target.text
+                );
                 self.block(
                     &header,
                     task.span.start,
-                    task.agent.span.end,
+                    task.target.span.end,
                     task.span.end,
                     |p| {
                         let mut lines: Vec<(String, Span)> =
@@ -307,6 +326,7 @@ impl Printer<'_> {
             CheckKind::Heading(text) => format!("heading {}", self.text(text)),
             CheckKind::MinLength(value) => format!("min_length {}", self.value(value)),
             CheckKind::Json => "json".to_string(),
+            CheckKind::Cites(task) => format!("cites {}", task.text),
         }
     }
 

@@ -115,3 +115,35 @@ pub struct Quality {
     /// The checks the answer failed, as written in the file.
     pub failed: Vec<String>,
 }
+
+/// One passage a retrieval task found. A retrieval's answer is the JSON
+/// array of its passages, best first, so that it is journaled, reported and
+/// read by templates like any typed answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Passage {
+    /// Unique in its corpus, for citing: `lumbar_mri#3`.
+    pub id: String,
+    /// The document it comes from, relative to the corpus.
+    pub source: String,
+    /// The document's title and the section's heading.
+    pub title: String,
+    pub text: String,
+    /// How well it matches the query; comparable only within one answer.
+    pub score: f64,
+    /// The document's other fields (`metadata = [...]` in the corpus).
+    #[serde(flatten)]
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// The ids of the passages in a retrieval's answer (none when the text is
+/// not one).
+#[must_use]
+pub fn passage_ids(answer: &str) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    serde_json::from_str::<Vec<Id>>(answer)
+        .map(|ids| ids.into_iter().map(|passage| passage.id).collect())
+        .unwrap_or_default()
+}

@@ -5,6 +5,7 @@ mod agents;
 mod answers;
 pub mod budget;
 pub mod conform;
+mod corpora;
 mod inputs;
 mod lints;
 pub mod phi;
@@ -27,9 +28,10 @@ use crate::loader::{Imported, Loader, Unit, file_name};
 use crate::parse::{Broken, Recovered};
 use crate::source::{SourceFile, Span};
 pub use agents::PROPERTIES as AGENT_PROPERTIES;
+pub use corpora::PROPERTIES as CORPUS_PROPERTIES;
 pub use problem::Problem;
 pub use program::*;
-pub use tasks::TASK_PROPERTIES;
+pub use tasks::{RETRIEVE_PROPERTIES, TASK_PROPERTIES};
 use template::Templates;
 
 /// The outcome of checking one file.
@@ -96,6 +98,8 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
         _ => None,
     });
     agents::check_fallbacks(&own_agents, &agents, &mut problems);
+    let corpora = visible_corpora(module, imported, &mut problems);
+    corpora::check_names(module, &agents, &corpora, &mut problems);
     let schemas = visible_schemas(module, imported, &mut problems);
 
     let mut templates = Templates::default();
@@ -116,8 +120,15 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
             continue;
         }
         first_span.insert(workflow.name.text.clone(), workflow.name.span);
-        let mut def = workflow::check(workflow, &agents, &schemas, &mut templates, &mut problems);
-        let tainted = phi::check(workflow, &def, &agents, phi, &mut problems);
+        let mut def = workflow::check(
+            workflow,
+            &agents,
+            &corpora,
+            &schemas,
+            &mut templates,
+            &mut problems,
+        );
+        let tainted = phi::check(workflow, &def, &agents, &corpora, phi, &mut problems);
         for (task, reads_phi) in def.tasks.iter_mut().zip(tainted) {
             task.reads_phi = reads_phi;
         }
@@ -141,10 +152,16 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
 
     let mut agents: Vec<AgentDef> = agents.into_values().collect();
     agents.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut corpora: Vec<CorpusDef> = corpora.into_values().collect();
+    corpora.sort_by(|a, b| a.name.cmp(&b.name));
     FileReport {
         source: loaded.source.clone(),
         problems,
-        program: Some(Program { agents, workflows }),
+        program: Some(Program {
+            agents,
+            corpora,
+            workflows,
+        }),
     }
 }
 
@@ -222,32 +239,81 @@ fn visible_agents(
     imported: &[Imported],
     problems: &mut Vec<Problem>,
 ) -> HashMap<String, AgentDef> {
-    let mut agents: HashMap<String, AgentDef> = HashMap::new();
+    fn pick(item: &Item) -> Option<(&ast::Name, &ast::Agent)> {
+        match item {
+            Item::Agent(agent) => Some((&agent.name, agent)),
+            _ => None,
+        }
+    }
+    visible(
+        ("agent", "agents"),
+        module,
+        imported,
+        pick,
+        agents::agent_def,
+        problems,
+    )
+}
+
+/// The corpora a file can search: its own and those of every file it
+/// imports.
+fn visible_corpora(
+    module: &ast::Module,
+    imported: &[Imported],
+    problems: &mut Vec<Problem>,
+) -> HashMap<String, CorpusDef> {
+    fn pick(item: &Item) -> Option<(&ast::Name, &ast::Corpus)> {
+        match item {
+            Item::Corpus(corpus) => Some((&corpus.name, corpus)),
+            _ => None,
+        }
+    }
+    visible(
+        ("corpus", "corpora"),
+        module,
+        imported,
+        pick,
+        corpora::corpus_def,
+        problems,
+    )
+}
+
+/// The declarations of one kind (`what`, and its plural) a file can name: its own, each
+/// checked by `define`, and those of every file it imports, whose own
+/// problems are reported when those files are checked. A name declared
+/// twice is reported where this file declares or imports it.
+fn visible<'m, A: 'm, D>(
+    (what, plural): (&'static str, &'static str),
+    module: &'m ast::Module,
+    imported: &'m [Imported],
+    pick: impl Fn(&'m Item) -> Option<(&'m ast::Name, &'m A)>,
+    define: impl Fn(&A, &mut Vec<Problem>) -> D,
+    problems: &mut Vec<Problem>,
+) -> HashMap<String, D> {
+    let mut defs: HashMap<String, D> = HashMap::new();
     let mut own_spans: HashMap<String, Span> = HashMap::new();
-    for item in &module.items {
-        let Item::Agent(agent) = item else { continue };
-        let def = agents::agent_def(agent, problems);
-        if let Some(first) = own_spans.get(&def.name) {
+    for (name, declaration) in module.items.iter().filter_map(&pick) {
+        let def = define(declaration, problems);
+        if let Some(first) = own_spans.get(&name.text) {
             problems.push(Problem::Duplicate {
-                what: "agent",
-                name: def.name.clone(),
-                span: agent.name.span,
+                what,
+                name: name.text.clone(),
+                span: name.span,
                 first: Some(*first),
-                help: Some("rename one of the two agents".into()),
+                help: Some(format!("rename one of the two {plural}")),
             });
             continue;
         }
-        own_spans.insert(def.name.clone(), agent.name.span);
-        agents.insert(def.name.clone(), def);
+        own_spans.insert(name.text.clone(), name.span);
+        defs.insert(name.text.clone(), def);
     }
     let mut origin: HashMap<String, String> = HashMap::new();
     for file in imported {
         let Ok(module) = &file.loaded.module else {
             continue;
         };
-        for item in &module.items {
-            let Item::Agent(agent) = item else { continue };
-            let name = &agent.name.text;
+        for (name, declaration) in module.items.iter().filter_map(&pick) {
+            let name = &name.text;
             let here = file_name(file.loaded.source.path());
             let clash = own_spans
                 .get(name)
@@ -255,7 +321,7 @@ fn visible_agents(
                 .or_else(|| origin.get(name).map(|other| (file.via, other.clone())));
             match clash {
                 Some((span, elsewhere)) if elsewhere != here => problems.push(Problem::Duplicate {
-                    what: "agent",
+                    what,
                     name: name.clone(),
                     span,
                     first: None,
@@ -266,10 +332,10 @@ fn visible_agents(
                 Some(_) => {}
                 None => {
                     origin.insert(name.clone(), here);
-                    agents.insert(name.clone(), agents::agent_def(agent, &mut Vec::new()));
+                    defs.insert(name.clone(), define(declaration, &mut Vec::new()));
                 }
             }
         }
     }
-    agents
+    defs
 }

@@ -1,10 +1,13 @@
-//! PHI flow control: protected health information (`@phi` inputs) reaches
-//! only agents that may receive it.
+//! PHI flow control: protected health information (`@phi` inputs, and the
+//! passages of corpora that hold it) reaches only agents and corpora that
+//! may receive it.
 //!
 //! The taint follows the data: a prompt that reads a `@phi` input taints its
 //! task's answer, and a prompt that reads a tainted answer taints its own, so
 //! each task whose prompt reads PHI, directly or not, must run on an agent
-//! that may receive it, and so must every agent it may fall back to. A read
+//! that may receive it, and so must every agent it may fall back to; a
+//! retrieval whose query reads PHI must search a corpus that may receive
+//! it. A read
 //! through the `redact` filter (`{{ record | redact }}`) does not taint, nor
 //! does the answer of a `deidentify = true` task.
 
@@ -14,43 +17,72 @@ use std::collections::{HashMap, HashSet};
 use miette::LabeledSpan;
 
 use super::problem::Problem;
-use super::program::{AgentDef, TASK_ATTRIBUTES, WorkflowDef};
+use super::program::{AgentDef, CorpusDef, TASK_ATTRIBUTES, TaskKind, WorkflowDef};
 use super::template;
 use crate::ast::{self, Member, ValueKind};
 use crate::plan::EdgeKind;
 use crate::source::Span;
 
-/// Who says which agents may receive PHI.
+/// Who says which agents and corpora may receive PHI.
 #[derive(Clone, Copy, Default)]
 pub enum Policy<'a> {
-    /// Each agent's `phi_allowed` property in the `.wf` files.
+    /// Each agent's and corpus's `phi_allowed` property in the `.wf` files.
     #[default]
     Declared,
-    /// The deployment (the router file), asked agent by agent: whether
-    /// every endpoint that serves it is inside the PHI boundary.
+    /// The deployment (the router file), asked name by name: whether every
+    /// endpoint that serves an agent, or the engine that holds a corpus, is
+    /// inside the PHI boundary.
     Deployment(&'a dyn Fn(&str) -> bool),
 }
 
+/// The agents and corpora a workflow sends text to.
+struct Receivers<'a> {
+    agents: &'a HashMap<String, AgentDef>,
+    corpora: &'a HashMap<String, CorpusDef>,
+}
+
 impl Policy<'_> {
-    fn allows(&self, agent: &str, agents: &HashMap<String, AgentDef>) -> bool {
+    fn allows(&self, name: &str, receivers: &Receivers<'_>) -> bool {
         match self {
-            Policy::Declared => agents.get(agent).is_some_and(|a| a.phi_allowed),
-            Policy::Deployment(allows) => allows(agent),
+            Policy::Declared => {
+                receivers.agents.get(name).is_some_and(|a| a.phi_allowed)
+                    || receivers.corpora.get(name).is_some_and(|c| c.phi_allowed)
+            }
+            Policy::Deployment(allows) => allows(name),
         }
     }
 
-    fn help(&self, agent: &str) -> String {
-        let allow = match self {
-            Policy::Declared => format!(
-                "declare `phi_allowed = true` on agent `{agent}` only if it runs inside the PHI boundary"
+    fn help(&self, receiver: &Receiver<'_>) -> String {
+        let allow = match (self, receiver) {
+            (Policy::Declared, _) => format!(
+                "declare `phi_allowed = true` on {receiver} only if it runs inside the PHI boundary"
             ),
-            Policy::Deployment(_) => format!(
+            (Policy::Deployment(_), Receiver::Agent(agent)) => format!(
                 "set `phi_allowed = true` on every endpoint of `{agent}` in the router file only if they run inside the PHI boundary"
+            ),
+            (Policy::Deployment(_), Receiver::Corpus(corpus)) => format!(
+                "search `{corpus}` in an index on local disk (`path` in the router file), or set `phi_allowed = true` on its engine there only if that engine runs inside the PHI boundary"
             ),
         };
         format!(
             "{allow}; otherwise read the data through `| redact`, or have a `deidentify = true` task remove the identifiers first"
         )
+    }
+}
+
+/// Where PHI is sent.
+#[derive(Clone, Copy)]
+enum Receiver<'a> {
+    Agent(&'a str),
+    Corpus(&'a str),
+}
+
+impl std::fmt::Display for Receiver<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Receiver::Agent(name) => write!(f, "agent `{name}`"),
+            Receiver::Corpus(name) => write!(f, "corpus `{name}`"),
+        }
     }
 }
 
@@ -76,15 +108,15 @@ struct Prompt {
     value_reads: HashSet<Span>,
 }
 
-/// Reports each task that sends PHI to an agent (or a fallback agent) that
-/// may not receive it. Runs after the workflow itself checked, and reports
-/// nothing a template or name problem already explains.
-/// Reports each path on which PHI reaches an agent that may not receive
-/// it; returns, for each task, whether its prompt carries PHI.
+/// Reports each path on which PHI reaches an agent or a corpus that may
+/// not receive it; returns, for each task, whether its prompt (or query)
+/// carries PHI. Runs after the workflow itself checked, and reports nothing
+/// a template or name problem already explains.
 pub fn check(
     workflow: &ast::Workflow,
     def: &WorkflowDef,
     agents: &HashMap<String, AgentDef>,
+    corpora: &HashMap<String, CorpusDef>,
     policy: Policy<'_>,
     problems: &mut Vec<Problem>,
 ) -> Vec<bool> {
@@ -92,7 +124,16 @@ pub fn check(
     let phi_inputs: Vec<usize> = (0..def.inputs.len())
         .filter(|&i| def.inputs[i].phi)
         .collect();
-    if phi_inputs.is_empty() {
+    // Retrievals from a corpus that holds PHI: their answers are PHI.
+    let phi_passages: Vec<usize> = (0..def.tasks.len())
+        .filter(|&t| {
+            matches!(def.tasks[t].kind, TaskKind::Retrieve(_))
+                && corpora
+                    .get(&def.tasks[t].agent)
+                    .is_some_and(|c| c.holds_phi)
+        })
+        .collect();
+    if phi_inputs.is_empty() && phi_passages.is_empty() {
         return untainted;
     }
     let ast_tasks: Vec<&ast::Task> = def
@@ -114,7 +155,7 @@ pub fn check(
         .collect();
 
     let mut reached: Vec<Option<Via>> = vec![None; def.tasks.len()];
-    let mut queue = VecDeque::new();
+    let mut queue: VecDeque<usize> = phi_passages.iter().copied().collect();
     for (task, prompt) in prompts.iter().enumerate() {
         if let Some(&(input, span)) = prompt.phi_reads.first() {
             reached[task] = Some(Via::Input(input, span));
@@ -138,36 +179,49 @@ pub fn check(
         }
     }
 
+    let receivers = Receivers { agents, corpora };
     for (index, task) in def.tasks.iter().enumerate() {
         if reached[index].is_none() {
             continue;
         }
         let ast_task = ast_tasks[index];
-        let mut report = |agent: &str, label: LabeledSpan| {
-            let (input, mut path) = path(index, &reached, def, workflow);
+        let mut report = |receiver: Receiver<'_>, label: LabeledSpan| {
+            let (origin, mut path) = path(index, &reached, def, workflow, &ast_tasks);
             path.insert(0, label);
             problems.push(Problem::PhiFlow {
-                input,
-                agent: agent.to_string(),
+                origin,
+                receiver: receiver.to_string(),
                 path,
-                help: Some(policy.help(agent)),
+                help: Some(policy.help(&receiver)),
             });
         };
-        if agents.contains_key(&task.agent) && !policy.allows(&task.agent, agents) {
+        let receiver = match task.kind {
+            TaskKind::Chat if agents.contains_key(&task.agent) => Receiver::Agent(&task.agent),
+            TaskKind::Retrieve(_) if corpora.contains_key(&task.agent) => {
+                Receiver::Corpus(&task.agent)
+            }
+            // Not declared: reported already.
+            _ => continue,
+        };
+        if !policy.allows(&task.agent, &receivers) {
+            let verb = match receiver {
+                Receiver::Agent(_) => "sends it to",
+                Receiver::Corpus(_) => "searches",
+            };
             report(
-                &task.agent,
+                receiver,
                 LabeledSpan::new_primary_with_span(
                     Some(format!(
-                        "`{}` sends it to `{}`, which may not receive PHI",
+                        "`{}` {verb} `{}`, which may not receive PHI",
                         task.name, task.agent
                     )),
-                    ast_task.agent.span,
+                    ast_task.target.span,
                 ),
             );
         }
         let own_fallback = fallback_span(ast_task);
         for (fallback, via) in fallbacks(task.agent.as_str(), task.fallback.as_deref(), agents) {
-            if fallback == task.agent || policy.allows(fallback, agents) {
+            if fallback == task.agent || policy.allows(fallback, &receivers) {
                 continue;
             }
             let label = match (via, own_fallback) {
@@ -184,10 +238,10 @@ pub fn check(
                         task.name,
                         via.unwrap_or(&task.agent)
                     )),
-                    ast_task.agent.span,
+                    ast_task.target.span,
                 ),
             };
-            report(fallback, label);
+            report(Receiver::Agent(fallback), label);
         }
     }
     reached.iter().map(Option::is_some).collect()
@@ -216,13 +270,14 @@ fn fallbacks<'a>(
     chain
 }
 
-/// The `@phi` input PHI comes from and a label for each read on the way to
-/// `task`, the input's declaration first.
+/// Where the PHI comes from (a `@phi` input, or a corpus that holds PHI)
+/// and a label for each read on the way to `task`, the source first.
 fn path(
     task: usize,
     reached: &[Option<Via>],
     def: &WorkflowDef,
     workflow: &ast::Workflow,
+    ast_tasks: &[&ast::Task],
 ) -> (String, Vec<LabeledSpan>) {
     let mut labels = Vec::new();
     let mut at = task;
@@ -252,11 +307,18 @@ fn path(
                     ));
                 }
                 labels.reverse();
-                return (name, labels);
+                return (format!("`{name}`"), labels);
             }
             _ => {
+                // Only a retrieval from a corpus that holds PHI starts a
+                // path without an input.
+                let corpus = &def.tasks[at].agent;
+                labels.push(LabeledSpan::new_with_span(
+                    Some(format!("`{corpus}` holds protected health information")),
+                    ast_tasks[at].target.span,
+                ));
                 labels.reverse();
-                return (String::new(), labels);
+                return (format!("corpus `{corpus}`"), labels);
             }
         }
     }
@@ -281,17 +343,36 @@ fn fallback_span(task: &ast::Task) -> Option<Span> {
         .map(|property| property.value.span)
 }
 
+/// The templates whose text a task sends: a chat task's prompt; a
+/// retrieval's query and filters, which go to the corpus's engine.
+fn sent(task: &ast::Task) -> Vec<&ast::Text> {
+    let mut texts = Vec::new();
+    for property in &task.properties {
+        match (property.key.text.as_str(), &property.value.kind) {
+            ("prompt" | "query", ValueKind::Text(text)) => texts.push(text),
+            ("filter", ValueKind::Table(entries)) => {
+                texts.extend(entries.iter().filter_map(|entry| match &entry.value.kind {
+                    ValueKind::Text(text) => Some(text),
+                    _ => None,
+                }));
+            }
+            _ => {}
+        }
+    }
+    texts
+}
+
 fn prompt(task: &ast::Task, def: &WorkflowDef, phi_inputs: &[usize]) -> Prompt {
-    let Some(text) = task
-        .properties
-        .iter()
-        .find_map(|property| match &property.value.kind {
-            ValueKind::Text(text) if property.key.text == "prompt" => Some(text),
-            _ => None,
-        })
-    else {
-        return Prompt::default();
-    };
+    let mut whole = Prompt::default();
+    for text in sent(task) {
+        let part = text_reads(text, def, phi_inputs);
+        whole.phi_reads.extend(part.phi_reads);
+        whole.value_reads.extend(part.value_reads);
+    }
+    whole
+}
+
+fn text_reads(text: &ast::Text, def: &WorkflowDef, phi_inputs: &[usize]) -> Prompt {
     let Ok(uses) = template::analyze(&text.value) else {
         return Prompt::default();
     };

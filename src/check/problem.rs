@@ -21,6 +21,16 @@ pub enum Problem {
         help: Option<String>,
     },
 
+    #[error("there is no corpus named `{name}`")]
+    #[diagnostic(code("wf::unknown-corpus"))]
+    UnknownCorpus {
+        name: String,
+        #[label("not declared in this file or in a file it imports")]
+        span: Span,
+        #[help]
+        help: Option<String>,
+    },
+
     #[error("there is no task named `{name}` in workflow `{workflow}`")]
     #[diagnostic(code("wf::unknown-task"))]
     UnknownTask {
@@ -324,12 +334,14 @@ pub enum Problem {
     },
 
     #[error(
-        "protected health information from `{input}` reaches agent `{agent}`, which may not receive it"
+        "protected health information from {origin} reaches {receiver}, which may not receive it"
     )]
     #[diagnostic(code("wf::phi-flow"))]
     PhiFlow {
-        input: String,
-        agent: String,
+        /// The `@phi` input, or the corpus that holds PHI.
+        origin: String,
+        /// The agent or corpus it reaches.
+        receiver: String,
         /// Where it is sent first, then the path: the `@phi` input and each
         /// template read that carries it on.
         #[label(collection)]

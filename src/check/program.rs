@@ -11,6 +11,8 @@ use crate::source::Span;
 pub struct Program {
     /// The agents this file can use: its own and those of the files it imports.
     pub agents: Vec<AgentDef>,
+    /// The corpora this file can search, likewise.
+    pub corpora: Vec<CorpusDef>,
     /// The workflows declared in this file.
     pub workflows: Vec<WorkflowDef>,
 }
@@ -29,6 +31,53 @@ pub struct AgentDef {
     /// `context_window`: the most tokens the model takes, prompt and answer
     /// together; the router's endpoints may say otherwise.
     pub context_window: Option<u32>,
+}
+
+/// A collection of documents that retrieval tasks search. Where it lives
+/// (a folder, an external engine) is deployment, in the router file.
+#[derive(Debug, Clone)]
+pub struct CorpusDef {
+    pub name: String,
+    pub doc: String,
+    /// `phi_allowed = true`: declared to be searched inside the PHI
+    /// boundary, so a query rendered from PHI may go to it.
+    pub phi_allowed: bool,
+    /// `holds_phi = true`: its passages are PHI (a patient's own notes), so
+    /// whatever reads them is too.
+    pub holds_phi: bool,
+    /// `max_passage_len`: the longest passage, in characters; documents are
+    /// split into passages no longer than this.
+    pub max_passage_len: u32,
+    /// `metadata = [payer, plan]`: the fields its passages carry besides
+    /// their own, which filters and templates may name.
+    pub metadata: Vec<String>,
+}
+
+impl CorpusDef {
+    /// What a retrieval from this corpus answers: a list of passages.
+    #[must_use]
+    pub fn passages_type(&self) -> Type {
+        let field = |name: &str, doc: &str, ty: Type| FieldDef {
+            name: name.to_string(),
+            doc: doc.to_string(),
+            ty,
+        };
+        let mut fields = vec![
+            field("id", "the passage's id, for citing it", Type::Text),
+            field("source", "the document it comes from", Type::Text),
+            field("title", "the document's title and section", Type::Text),
+            field("text", "the passage itself", Type::Text),
+            field("score", "how well it matches the query", Type::Number),
+        ];
+        for name in &self.metadata {
+            fields.push(field(
+                name,
+                "metadata of the document",
+                Type::Optional(Box::new(Type::Text)),
+            ));
+        }
+        Type::List(Box::new(Type::Object(fields)))
+    }
 }
 
 #[derive(Debug)]
@@ -199,7 +248,13 @@ pub const TASK_ATTRIBUTES: [&str; 8] = [
 pub struct TaskDef {
     pub name: String,
     pub doc: String,
+    /// What the task does: ask an agent or search a corpus.
+    pub kind: TaskKind,
+    /// The agent that answers; for a retrieval, the corpus it searches,
+    /// which stands where an agent would in reports and timelines.
     pub agent: String,
+    /// The template rendered and sent: a chat task's prompt, a
+    /// retrieval's query.
     pub prompt: String,
     pub priority: u32,
     pub max_tokens: u32,
@@ -212,7 +267,8 @@ pub struct TaskDef {
     /// `when = "expression"`: the task runs only if it is true.
     pub when: Option<String>,
     /// The shape of the answer, when the task declares one
-    /// (`output = json { ... }`); always a [`Type::Object`].
+    /// (`output = json { ... }`): a [`Type::Object`], or for a retrieval
+    /// the list of its corpus's passages.
     pub output: Option<Type>,
     /// What a good answer looks like; every run scores the answer by them.
     pub checks: Vec<Check>,
@@ -223,6 +279,51 @@ pub struct TaskDef {
     /// Whether the prompt carries PHI (from an `@phi` input, directly or
     /// through the answers it reads).
     pub reads_phi: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskKind {
+    /// A chat completion from the task's agent.
+    Chat,
+    /// Passages from a corpus.
+    Retrieve(Retrieval),
+}
+
+/// How a retrieval task searches its corpus.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retrieval {
+    /// How many passages it returns, at most.
+    pub top_k: u32,
+    pub mode: SearchMode,
+    /// `filter = { payer = "{{ payer }}" }`: metadata each passage must
+    /// have, each value a template.
+    pub filters: Vec<(String, String)>,
+}
+
+/// How passages are ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchMode {
+    /// Full-text ranking (BM25): no model needed.
+    Bm25,
+    /// Nearest passages by embedding, from the deployment's embeddings
+    /// endpoint.
+    Dense,
+    /// Both rankings, fused by reciprocal rank.
+    Hybrid,
+}
+
+impl SearchMode {
+    pub const ALL: [SearchMode; 3] = [SearchMode::Bm25, SearchMode::Dense, SearchMode::Hybrid];
+
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            SearchMode::Bm25 => "bm25",
+            SearchMode::Dense => "dense",
+            SearchMode::Hybrid => "hybrid",
+        }
+    }
 }
 
 /// A property an answer should have.
@@ -237,6 +338,8 @@ pub enum Check {
     MinLength(usize),
     /// The whole answer is valid JSON.
     Json,
+    /// The answer names at least one passage id this retrieval task gave.
+    Cites(String),
 }
 
 #[derive(Debug, Clone)]

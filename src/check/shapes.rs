@@ -26,7 +26,10 @@ pub(super) fn check(
         let Some((field, span)) = chain.path.first() else {
             continue;
         };
-        if TASK_ATTRIBUTES.contains(&field.as_str()) || field == ITEM {
+        // Only a retrieval's answer, a list of passages, is looped over
+        // itself.
+        let over_list = field == ITEM && task.output.as_ref().is_some_and(Type::is_list);
+        if TASK_ATTRIBUTES.contains(&field.as_str()) || (field == ITEM && !over_list) {
             continue;
         }
         let Some(output) = &task.output else {
@@ -72,10 +75,10 @@ pub(super) fn check(
     }
     for chain in &read.loops {
         let Some(task) = task_of(chain) else { continue };
-        let ty = match (&task.output, chain.path.as_slice()) {
-            (_, []) | (None, _) => None,
-            (Some(output), path) => type_at(output, path),
-        };
+        let ty = task
+            .output
+            .as_ref()
+            .and_then(|output| type_at(output, &chain.path));
         let is_metadata = chain
             .path
             .first()
@@ -84,6 +87,7 @@ pub(super) fn check(
             continue;
         }
         let found = match ty {
+            Some(Type::Object(_)) if chain.path.is_empty() => "a JSON object".to_string(),
             Some(ty) => format!("of type `{ty}`"),
             None if task.output.is_some() => "a JSON object".to_string(),
             None => "a plain-text answer".to_string(),

@@ -4,10 +4,13 @@
 use std::time::Duration;
 
 use super::agents::{self, TEMPERATURE};
+use super::corpora;
 use super::problem::{Problem, did_you_mean};
-use super::program::{TASK_ATTRIBUTES, TaskDef, Type};
+use super::program::{
+    Check, CorpusDef, Retrieval, SearchMode, TASK_ATTRIBUTES, TaskDef, TaskKind, Type,
+};
 use super::properties::Properties;
-use super::template::Templates;
+use super::template::{Read, Templates};
 use super::types;
 use super::workflow::Context;
 use crate::ast;
@@ -38,34 +41,61 @@ pub(super) const TIMEOUT: std::ops::RangeInclusive<Duration> =
 pub(super) const RETRIES: std::ops::RangeInclusive<u32> = 0..=10;
 pub(super) const DEFAULT_RETRIES: u32 = 2;
 
+/// What a retrieval task may set: what it searches for and how, and when
+/// and how it runs like any task.
+pub const RETRIEVE_PROPERTIES: &[&str] = &[
+    "query", "top_k", "mode", "filter", "priority", "timeout", "retries", "after", "when", "retry",
+];
+
+pub(super) const TOP_K: std::ops::RangeInclusive<u32> = 1..=50;
+pub(super) const DEFAULT_TOP_K: u32 = 5;
+
 /// Checks one task, recording what it reads and the edges that implies.
 pub(super) fn task_def(index: usize, task: &ast::Task, context: &mut Context<'_, '_>) -> TaskDef {
-    let Context {
-        names,
-        workflow,
-        agents,
-        schemas,
-        ..
-    } = *context;
-    let agent = agents::resolve(&task.agent, agents, context.problems);
-    let properties = Properties::read("task", TASK_PROPERTIES, &task.properties, context.problems);
-    let prompt = properties.text("prompt", context.problems);
-    if properties.get("prompt").is_none() {
+    let (owner, known, sent, help) = match task.kind {
+        ast::TaskKind::Chat => (
+            "task",
+            TASK_PROPERTIES,
+            "prompt",
+            "add `prompt = \"\"\"...\"\"\"` with what the agent should do",
+        ),
+        ast::TaskKind::Retrieve => (
+            "retrieval task",
+            RETRIEVE_PROPERTIES,
+            "query",
+            "add `query = \"...\"` with what to search the corpus for",
+        ),
+    };
+    let properties = Properties::read(owner, known, &task.properties, context.problems);
+    let prompt = properties.text(sent, context.problems);
+    if properties.get(sent).is_none() {
         context.problems.push(Problem::MissingProperty {
-            owner: "task",
+            owner,
             name: task.name.text.clone(),
-            key: "prompt",
+            key: sent,
             span: task.name.span,
-            help: Some("add `prompt = \"\"\"...\"\"\"` with what the agent should do".into()),
+            help: Some(help.into()),
         });
     }
     let when = properties.text("when", context.problems);
     let mut reads = context.read(prompt, Templates::read);
     reads.extend(context.read(when, Templates::read_expression));
+    let kind = match task.kind {
+        ast::TaskKind::Chat => TaskKind::Chat,
+        ast::TaskKind::Retrieve => {
+            let (retrieval, filter_reads) = retrieval(task, &properties, context);
+            reads.extend(filter_reads);
+            TaskKind::Retrieve(retrieval)
+        }
+    };
     context.resolve(&reads, Some(index));
+    let cited = cited(index, task, &reads, context);
     context.usage.shapes.push(reads);
     for (dependency, optional) in properties.names("after", context.problems) {
-        if let Some(found) = names.task(dependency, workflow, context.problems) {
+        if let Some(found) = context
+            .names
+            .task(dependency, context.workflow, context.problems)
+        {
             context.plan.add_edge(
                 found,
                 index,
@@ -77,50 +107,244 @@ pub(super) fn task_def(index: usize, task: &ast::Task, context: &mut Context<'_,
             );
         }
     }
-    let fallback = properties.name("fallback", context.problems);
+    let retries = properties
+        .integer("retries", RETRIES, context.problems)
+        .unwrap_or(DEFAULT_RETRIES);
+    let mut def = TaskDef {
+        name: task.name.text.clone(),
+        doc: task.docs.text(),
+        kind,
+        agent: task.target.text.clone(),
+        prompt: prompt.map(|text| text.value.clone()).unwrap_or_default(),
+        priority: properties
+            .integer("priority", PRIORITY, context.problems)
+            .unwrap_or(DEFAULT_PRIORITY),
+        max_tokens: DEFAULT_MAX_TOKENS,
+        temperature: None,
+        timeout: properties.duration("timeout", TIMEOUT, context.problems),
+        retries,
+        retry: retry_policy(&properties, retries, context.problems),
+        fallback: None,
+        output: None,
+        when: when.map(|text| text.value.clone()),
+        checks: task
+            .checks
+            .iter()
+            .filter(|check| !matches!(check.kind, ast::CheckKind::Cites(_)))
+            .filter_map(|check| super::answers::check(check, context.problems))
+            .chain(cited)
+            .collect(),
+        span: task.span,
+        deidentify: false,
+        // Set once the PHI flow of the whole workflow is known.
+        reads_phi: false,
+    };
+    match task.kind {
+        ast::TaskKind::Chat => chat(&mut def, task, &properties, context),
+        ast::TaskKind::Retrieve => {
+            let corpus = corpora::resolve(
+                &task.target,
+                context.corpora,
+                context.agents,
+                context.problems,
+            );
+            def.output = Some(corpus.map_or(Type::Unknown, CorpusDef::passages_type));
+            if let Some(check) = task.checks.first() {
+                context.problems.push(Problem::InvalidValue {
+                    key: "expect".into(),
+                    expected: "on a task that asks an agent".into(),
+                    found: "on a retrieval task".into(),
+                    span: check.span,
+                    help: Some("a retrieval's passages are what the corpus holds; check the answer of the task that reads them, e.g. `expect cites NAME` there".into()),
+                });
+            }
+        }
+    }
+    def
+}
+
+/// What only a chat task has: its agent, answer length, sampling,
+/// fallback and typed answer.
+fn chat(
+    def: &mut TaskDef,
+    task: &ast::Task,
+    properties: &Properties<'_>,
+    context: &mut Context<'_, '_>,
+) {
+    let problems = &mut *context.problems;
+    let agent = agents::resolve(&task.target, context.agents, problems);
+    let fallback = properties.name("fallback", problems);
     if let (Some(agent), Some(fallback)) = (agent, fallback)
-        && agents::resolve(fallback, agents, context.problems).is_some()
-        && let Some(chain) = agents::fallback_loop(&agent.name, &fallback.text, agents)
+        && agents::resolve(fallback, context.agents, problems).is_some()
+        && let Some(chain) = agents::fallback_loop(&agent.name, &fallback.text, context.agents)
     {
-        context.problems.push(Problem::FallbackLoop {
+        problems.push(Problem::FallbackLoop {
             chain: chain.join(" → "),
             span: fallback.span,
             start: agent.name.clone(),
         });
     }
-    let retries = properties
-        .integer("retries", RETRIES, context.problems)
-        .unwrap_or(DEFAULT_RETRIES);
-    TaskDef {
-        name: task.name.text.clone(),
-        doc: task.docs.text(),
-        agent: task.agent.text.clone(),
-        prompt: prompt.map(|text| text.value.clone()).unwrap_or_default(),
-        priority: properties
-            .integer("priority", PRIORITY, context.problems)
-            .unwrap_or(DEFAULT_PRIORITY),
-        max_tokens: properties
-            .integer("max_tokens", MAX_TOKENS, context.problems)
-            .unwrap_or(DEFAULT_MAX_TOKENS),
-        temperature: properties.number("temperature", TEMPERATURE, context.problems),
-        timeout: properties.duration("timeout", TIMEOUT, context.problems),
-        retries,
-        retry: retry_policy(&properties, retries, context.problems),
-        fallback: fallback.map(|name| name.text.clone()),
-        output: output_type(properties.get("output"), schemas, context.problems),
-        when: when.map(|text| text.value.clone()),
-        checks: task
-            .checks
-            .iter()
-            .filter_map(|check| super::answers::check(check, context.problems))
-            .collect(),
-        span: task.span,
-        deidentify: properties
-            .boolean("deidentify", context.problems)
-            .unwrap_or(false),
-        // Set once the PHI flow of the whole workflow is known.
-        reads_phi: false,
+    // The unknown-agent problem just reported names the likelier mistake.
+    if agent.is_none()
+        && context.corpora.contains_key(&task.target.text)
+        && let Some(Problem::UnknownAgent { help, .. }) = problems.last_mut()
+    {
+        *help = Some(format!(
+            "`{}` is a corpus: search it with `retrieve {} from {}`",
+            task.target.text, task.name.text, task.target.text
+        ));
     }
+    def.max_tokens = properties
+        .integer("max_tokens", MAX_TOKENS, problems)
+        .unwrap_or(DEFAULT_MAX_TOKENS);
+    def.temperature = properties.number("temperature", TEMPERATURE, problems);
+    def.fallback = fallback.map(|name| name.text.clone());
+    def.output = output_type(properties.get("output"), context.schemas, problems);
+    def.deidentify = properties.boolean("deidentify", problems).unwrap_or(false);
+}
+
+/// How a retrieval task searches, and what its filters' templates read.
+fn retrieval(
+    task: &ast::Task,
+    properties: &Properties<'_>,
+    context: &mut Context<'_, '_>,
+) -> (Retrieval, Read) {
+    let top_k = properties
+        .integer("top_k", TOP_K, context.problems)
+        .unwrap_or(DEFAULT_TOP_K);
+    let mode = properties
+        .name("mode", context.problems)
+        .map_or(SearchMode::Bm25, |name| {
+            let modes = SearchMode::ALL.map(SearchMode::name);
+            SearchMode::ALL
+                .into_iter()
+                .find(|mode| mode.name() == name.text)
+                .unwrap_or_else(|| {
+                    context.problems.push(Problem::InvalidValue {
+                        key: "mode".into(),
+                        expected: "bm25, dense or hybrid".into(),
+                        found: format!("`{}`", name.text),
+                        span: name.span,
+                        help: did_you_mean(&name.text, modes).or_else(|| Some("bm25 ranks by the words the passages share with the query; dense by meaning, with the deployment's embeddings; hybrid fuses both".into())),
+                    });
+                    SearchMode::Bm25
+                })
+        });
+    let mut filters = Vec::new();
+    let mut reads = Read::default();
+    let Some(value) = properties.get("filter") else {
+        return (
+            Retrieval {
+                top_k,
+                mode,
+                filters,
+            },
+            reads,
+        );
+    };
+    let ast::ValueKind::Table(entries) = &value.kind else {
+        context.problems.push(Problem::InvalidValue {
+            key: "filter".into(),
+            expected: "a table".into(),
+            found: value.kind.describe().to_string(),
+            span: value.span,
+            help: Some("write `filter = { payer = \"{{ payer }}\" }`".into()),
+        });
+        return (
+            Retrieval {
+                top_k,
+                mode,
+                filters,
+            },
+            reads,
+        );
+    };
+    let corpus = context.corpora.get(&task.target.text);
+    let fields: Vec<&str> = corpus
+        .map(|corpus| corpus.metadata.iter().map(String::as_str).collect())
+        .unwrap_or_default();
+    for entry in entries {
+        let key = entry.key.text.as_str();
+        let known = key == "source" || fields.contains(&key);
+        if corpus.is_some() && !known {
+            context.problems.push(Problem::InvalidValue {
+                key: format!("filter.{key}"),
+                expected: format!(
+                    "a metadata field of corpus `{}`",
+                    task.target.text
+                ),
+                found: format!("`{key}`"),
+                span: entry.key.span,
+                help: did_you_mean(key, fields.iter().copied().chain(["source"])).or_else(|| {
+                    Some(format!(
+                        "filters name `source` or the fields the corpus declares in `metadata = [...]` ({})",
+                        if fields.is_empty() { "none".to_string() } else { fields.join(", ") }
+                    ))
+                }),
+            });
+        }
+        let ast::ValueKind::Text(text) = &entry.value.kind else {
+            context.problems.push(Problem::InvalidValue {
+                key: format!("filter.{key}"),
+                expected: "a string".into(),
+                found: entry.value.kind.describe().to_string(),
+                span: entry.value.span,
+                help: Some("write the value a passage must have, as a string; it may read inputs: `\"{{ payer }}\"`".into()),
+            });
+            continue;
+        };
+        reads.extend(context.read(Some(text), Templates::read));
+        filters.push((key.to_string(), text.value.clone()));
+    }
+    (
+        Retrieval {
+            top_k,
+            mode,
+            filters,
+        },
+        reads,
+    )
+}
+
+/// `expect cites NAME`: the retrieval task whose passage ids the answer
+/// must name, which the prompt must read (the passages it may cite).
+fn cited(
+    index: usize,
+    task: &ast::Task,
+    reads: &Read,
+    context: &mut Context<'_, '_>,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for check in &task.checks {
+        let ast::CheckKind::Cites(name) = &check.kind else {
+            continue;
+        };
+        let Some(found) = context.names.task(name, context.workflow, context.problems) else {
+            continue;
+        };
+        let help = if context.names.tasks[found].kind != ast::TaskKind::Retrieve {
+            Some(format!(
+                "`{}` asks an agent; `cites` names a retrieval task (`retrieve {} from Corpus`)",
+                name.text, name.text
+            ))
+        } else if found == index || !reads.variables.iter().any(|(read, _)| *read == name.text) {
+            Some(format!(
+                "the prompt must show the passages it cites: read them, e.g. `{{% for passage in {} %}}[{{{{ passage.id }}}}] {{{{ passage.text }}}}{{% endfor %}}`",
+                name.text
+            ))
+        } else {
+            checks.push(Check::Cites(name.text.clone()));
+            continue;
+        };
+        context.problems.push(Problem::InvalidValue {
+            key: "cites".into(),
+            expected: "a retrieval task this task's prompt reads".into(),
+            found: format!("`{}`", name.text),
+            span: name.span,
+            help,
+        });
+    }
+    checks
 }
 
 /// `retry = { on = [...], attempts = N, backoff = "..." }`, else what

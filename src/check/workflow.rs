@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use miette::LabeledSpan;
 
 use super::problem::{Problem, did_you_mean};
-use super::program::{AgentDef, InputDef, TaskDef, WorkflowDef};
-use super::template::{Read, Templates};
+use super::program::{AgentDef, CorpusDef, InputDef, TaskDef, WorkflowDef};
+use super::template::{ITEM, Read, Templates};
 use super::{inputs, lints, shapes, tasks, test_blocks, types};
 use crate::ast::{self, Member};
 use crate::plan::{Edge, EdgeKind, Plan};
@@ -125,6 +125,7 @@ pub(super) struct Context<'a, 'c> {
     pub(super) names: &'c Names<'a>,
     pub(super) workflow: &'c str,
     pub(super) agents: &'c HashMap<String, AgentDef>,
+    pub(super) corpora: &'c HashMap<String, CorpusDef>,
     pub(super) schemas: &'c types::Schemas,
     templates: &'c mut Templates,
     pub(super) plan: Plan,
@@ -179,6 +180,7 @@ impl Context<'_, '_> {
 pub(super) fn check(
     workflow: &ast::Workflow,
     agents: &HashMap<String, AgentDef>,
+    corpora: &HashMap<String, CorpusDef>,
     schemas: &types::Schemas,
     templates: &mut Templates,
     problems: &mut Vec<Problem>,
@@ -200,6 +202,7 @@ pub(super) fn check(
         names: &names,
         workflow: &name,
         agents,
+        corpora,
         schemas,
         templates,
         plan: Plan::new(names.tasks.len()),
@@ -288,7 +291,9 @@ fn unguarded(reads: &Read, names: &Names<'_>, problems: &mut Vec<Problem>) {
         let Some((field, _)) = chain.path.first() else {
             continue;
         };
-        if !is_task || crate::check::TASK_ATTRIBUTES.contains(&field.as_str()) {
+        // A loop over a retrieval that failed goes over nothing; only a
+        // field read directly prints the marker.
+        if !is_task || field == ITEM || crate::check::TASK_ATTRIBUTES.contains(&field.as_str()) {
             continue;
         }
         let task = &chain.variable;

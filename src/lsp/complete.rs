@@ -147,7 +147,12 @@ fn template_names(module: &Module, place: Place<'_>) -> Vec<CompletionItem> {
                     CompletionItem {
                         label: task.name.text.clone(),
                         kind: Some(CompletionItemKind::FUNCTION),
-                        detail: Some(format!("task -> {}", task.agent.text)),
+                        detail: Some(format!(
+                            "{} {} {}",
+                            task.kind.keyword(),
+                            task.kind.joiner(),
+                            task.target.text
+                        )),
                         documentation: docs(&task.docs),
                         ..CompletionItem::default()
                     }

@@ -8,7 +8,7 @@ use lsp_types::{Hover, HoverContents, MarkupContent, MarkupKind, Position};
 use super::convert;
 use super::documents::Analysis;
 use super::symbols::Kind;
-use crate::check::{AgentDef, InputDef, TaskDef, WorkflowDef};
+use crate::check::{AgentDef, CorpusDef, InputDef, TaskDef, TaskKind, WorkflowDef};
 
 pub(super) fn hover(analysis: &Analysis, position: Position) -> Option<Hover> {
     let source = analysis.source();
@@ -32,6 +32,7 @@ pub(super) fn hover(analysis: &Analysis, position: Position) -> Option<Hover> {
                 .map(|name| name.to_string_lossy().into_owned());
             agent_text(agent, origin.as_deref())
         }
+        Kind::Corpus => corpus_text(program.corpora.iter().find(|c| c.name == key.name)?),
         Kind::Workflow => {
             let workflow = program.workflows.iter().find(|w| w.name == key.name)?;
             workflow_text(workflow)
@@ -122,6 +123,26 @@ fn agent_text(agent: &AgentDef, origin: Option<&str>) -> String {
     out
 }
 
+fn corpus_text(corpus: &CorpusDef) -> String {
+    let mut out = format!("```wf\ncorpus {}\n```", corpus.name);
+    doc(&mut out, &corpus.doc);
+    let mut lines = vec![format!(
+        "passages of at most {} characters",
+        corpus.max_passage_len
+    )];
+    if !corpus.metadata.is_empty() {
+        lines.push(format!("metadata: {}", corpus.metadata.join(", ")));
+    }
+    if corpus.phi_allowed {
+        lines.push("may be searched with PHI".into());
+    }
+    if corpus.holds_phi {
+        lines.push("holds PHI".into());
+    }
+    list(&mut out, &lines);
+    out
+}
+
 fn workflow_text(workflow: &WorkflowDef) -> String {
     let mut out = format!("```wf\nworkflow {}\n```", workflow.name);
     doc(&mut out, &workflow.doc);
@@ -146,7 +167,11 @@ fn workflow_text(workflow: &WorkflowDef) -> String {
 }
 
 fn task_text(workflow: &WorkflowDef, task: &TaskDef, index: usize) -> String {
-    let mut out = format!("```wf\ntask {} -> {}\n```", task.name, task.agent);
+    let header = match &task.kind {
+        TaskKind::Chat => format!("task {} -> {}", task.name, task.agent),
+        TaskKind::Retrieve(_) => format!("retrieve {} from {}", task.name, task.agent),
+    };
+    let mut out = format!("```wf\n{header}\n```");
     doc(&mut out, &task.doc);
     let dependencies: Vec<String> = workflow
         .plan
@@ -155,11 +180,22 @@ fn task_text(workflow: &WorkflowDef, task: &TaskDef, index: usize) -> String {
         .filter_map(|d| workflow.tasks.get(d))
         .map(|t| format!("`{}`", t.name))
         .collect();
-    let mut lines = vec![
-        format!("agent: `{}`", task.agent),
-        format!("priority: {}", task.priority),
-        format!("max_tokens: {}", task.max_tokens),
-    ];
+    let mut lines = match &task.kind {
+        TaskKind::Chat => vec![
+            format!("agent: `{}`", task.agent),
+            format!("priority: {}", task.priority),
+            format!("max_tokens: {}", task.max_tokens),
+        ],
+        TaskKind::Retrieve(retrieval) => vec![
+            format!("corpus: `{}`", task.agent),
+            format!("priority: {}", task.priority),
+            format!(
+                "top {} passages by {}",
+                retrieval.top_k,
+                retrieval.mode.name()
+            ),
+        ],
+    };
     if let Some(t) = task.temperature {
         lines.push(format!("temperature: {t}"));
     }

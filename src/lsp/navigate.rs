@@ -88,7 +88,9 @@ pub(super) fn references(
 /// file; agents wherever they are declared.
 fn renamable(analysis: &Analysis, position: Position) -> Option<&Occurrence> {
     at(analysis, position).filter(|o| match o.key.kind {
-        Kind::Task | Kind::Input | Kind::Field => analysis.index.declaration(&o.key).is_some(),
+        Kind::Task | Kind::Input | Kind::Field | Kind::Corpus => {
+            analysis.index.declaration(&o.key).is_some()
+        }
         Kind::Agent => {
             analysis.index.declaration(&o.key).is_some()
                 || analysis.imported_agents.contains_key(&o.key.name)

@@ -43,6 +43,7 @@ impl<'m> Shape<'m> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) enum Kind {
     Agent,
+    Corpus,
     Workflow,
     Input,
     Task,
@@ -97,6 +98,9 @@ impl Index {
                 Item::Agent(agent) => {
                     index.add(agent_key(&agent.name.text), agent.name.span, true);
                     index.agent_names(&agent.properties);
+                }
+                Item::Corpus(corpus) => {
+                    index.add(corpus_key(&corpus.name.text), corpus.name.span, true);
                 }
                 Item::Workflow(workflow) => index.workflow(workflow, &schemas, &mut templates),
                 Item::Schema(schema) => {
@@ -218,7 +222,11 @@ impl Index {
             match member {
                 Member::Input(_) => {}
                 Member::Task(task) => {
-                    self.add(agent_key(&task.agent.text), task.agent.span, false);
+                    let target = match task.kind {
+                        ast::TaskKind::Chat => agent_key(&task.target.text),
+                        ast::TaskKind::Retrieve => corpus_key(&task.target.text),
+                    };
+                    self.add(target, task.target.span, false);
                     self.agent_names(&task.properties);
                     for property in &task.properties {
                         match (property.key.text.as_str(), &property.value.kind) {
@@ -425,6 +433,14 @@ fn json_keys(text: &str) -> Vec<JsonKey> {
 fn agent_key(name: &str) -> Key {
     Key {
         kind: Kind::Agent,
+        workflow: None,
+        name: name.to_string(),
+    }
+}
+
+fn corpus_key(name: &str) -> Key {
+    Key {
+        kind: Kind::Corpus,
         workflow: None,
         name: name.to_string(),
     }

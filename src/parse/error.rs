@@ -250,6 +250,8 @@ fn help_for(text: &str, position: usize, found: &str) -> Option<String> {
     let before = text[..position].trim_end();
     if found.starts_with("the keyword")
         && (before.ends_with("task")
+            || before.ends_with("retrieve")
+            || before.ends_with("corpus")
             || before.ends_with("input")
             || before.ends_with("agent")
             || before.ends_with("workflow"))
@@ -278,6 +280,9 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::list => "a list",
         Rule::import => "`import`",
         Rule::agent => "`agent`",
+        Rule::corpus => "`corpus`",
+        Rule::task_kind => "`task` or `retrieve`",
+        Rule::cites => "`cites`",
         Rule::workflow => "`workflow`",
         Rule::input | Rule::test_input => "`input`",
         Rule::task | Rule::expect_task => "`task`",
@@ -303,6 +308,7 @@ fn context_of(rule: Rule) -> Option<&'static str> {
         Rule::workflow => "in this workflow",
         Rule::input => "in this input",
         Rule::task => "in this task",
+        Rule::corpus => "in this corpus",
         Rule::output => "in the output",
         Rule::property => "in this property",
         Rule::test | Rule::test_input | Rule::mock | Rule::expect => "in this test",

@@ -9,9 +9,9 @@ use pest::Parser as _;
 use pest::iterators::Pair;
 
 use crate::ast::{
-    Agent, Attribute, Check, CheckKind, Comment, Docs, Expectation, ExpectationKind, Field, Import,
-    Input, Item, Member, Module, Name, Output, Property, Schema, Task, TaskState, Test, TestStep,
-    Text, TypeExpr, TypeKind, Value, ValueKind, Workflow,
+    Agent, Attribute, Check, CheckKind, Comment, Corpus, Docs, Expectation, ExpectationKind, Field,
+    Import, Input, Item, Member, Module, Name, Output, Property, Schema, Task, TaskKind, TaskState,
+    Test, TestStep, Text, TypeExpr, TypeKind, Value, ValueKind, Workflow,
 };
 use crate::source::{SourceFile, Span};
 pub use error::SyntaxError;
@@ -68,9 +68,12 @@ fn span(pair: &Pair<'_, Rule>) -> Span {
         return full.into();
     }
     let text = full.get_input();
+    // A comment after the last part may sit inside that part's pair
+    // (pest skips it while looking for the part's own optional end).
     let comments: Vec<Span> = pair
         .clone()
         .into_inner()
+        .flatten()
         .filter(|child| child.as_rule() == Rule::COMMENT)
         .map(|child| child.as_span().into())
         .collect();
@@ -88,6 +91,7 @@ fn parse_item(pair: Pair<'_, Rule>) -> Item {
     match pair.as_rule() {
         Rule::import => Item::Import(parse_import(pair)),
         Rule::agent => Item::Agent(parse_agent(pair)),
+        Rule::corpus => Item::Corpus(parse_corpus(pair)),
         Rule::schema => Item::Schema(parse_schema(pair)),
         Rule::workflow => Item::Workflow(parse_workflow(pair)),
         rule => unreachable!("the grammar allows no {rule:?} at the top level"),
@@ -124,6 +128,20 @@ fn parse_agent(pair: Pair<'_, Rule>) -> Agent {
     let name = parse_name(inner.next().expect("agent has a name"));
     let properties = inner.map(parse_property).collect();
     Agent {
+        docs,
+        name,
+        properties,
+        span,
+    }
+}
+
+fn parse_corpus(pair: Pair<'_, Rule>) -> Corpus {
+    let span = span(&pair);
+    let mut inner = children(pair);
+    let docs = parse_docs(inner.next().expect("corpus has docs"));
+    let name = parse_name(inner.next().expect("corpus has a name"));
+    let properties = inner.map(parse_property).collect();
+    Corpus {
         docs,
         name,
         properties,
@@ -215,21 +233,35 @@ fn parse_task(pair: Pair<'_, Rule>) -> Task {
     let span = span(&pair);
     let mut inner = children(pair);
     let docs = parse_docs(inner.next().expect("task has docs"));
+    let kind = match inner.next().expect("task has a keyword").as_str() {
+        "retrieve" => TaskKind::Retrieve,
+        _ => TaskKind::Chat,
+    };
     let name = parse_name(inner.next().expect("task has a name"));
-    let agent = parse_name(inner.next().expect("task has an agent"));
+    let target = parse_name(inner.next().expect("task has a target"));
     let (mut properties, mut checks) = (Vec::new(), Vec::new());
     for member in inner {
         if member.as_rule() == Rule::answer_expect {
             let check = children(member).next().expect("`expect` has a check");
-            checks.push(parse_check(check));
+            checks.push(if check.as_rule() == Rule::cites {
+                let span = self::span(&check);
+                let task = parse_name(children(check).next().expect("`cites` has a task"));
+                Check {
+                    kind: CheckKind::Cites(task),
+                    span,
+                }
+            } else {
+                parse_check(check)
+            });
         } else {
             properties.push(parse_property(member));
         }
     }
     Task {
         docs,
+        kind,
         name,
-        agent,
+        target,
         properties,
         checks,
         span,

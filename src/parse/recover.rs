@@ -105,9 +105,9 @@ struct Line<'t> {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Begins {
-    /// `agent`, `schema`, `workflow` or `import`.
+    /// `agent`, `corpus`, `schema`, `workflow` or `import`.
     Item,
-    /// `task`, `input`, `output` or `test`, inside a workflow.
+    /// `task`, `retrieve`, `input`, `output` or `test`, inside a workflow.
     Member,
 }
 
@@ -139,7 +139,9 @@ impl<'t> Line<'t> {
             .filter(|word| !word.is_empty());
         let keyword = words.next().unwrap_or_default();
         let name = match keyword {
-            "task" | "input" | "agent" | "schema" | "workflow" => words.next(),
+            "task" | "retrieve" | "input" | "agent" | "corpus" | "schema" | "workflow" => {
+                words.next()
+            }
             _ => None,
         };
         (keyword, name)
@@ -154,13 +156,13 @@ fn begins(line: &str) -> Option<Begins> {
         .unwrap_or_default();
     let rest = trimmed[word.len()..].trim_start();
     match word {
-        "agent" | "schema" | "workflow" | "import" => Some(Begins::Item),
+        "agent" | "corpus" | "schema" | "workflow" | "import" => Some(Begins::Item),
         // A test's `input name = value` is a step of the test, not a member.
         "input" => {
             let after_name = rest.trim_start_matches(|c: char| c.is_alphanumeric() || c == '_');
             (!after_name.trim_start().starts_with('=')).then_some(Begins::Member)
         }
-        "task" | "output" | "test" => Some(Begins::Member),
+        "task" | "retrieve" | "output" | "test" => Some(Begins::Member),
         _ => None,
     }
 }

@@ -212,6 +212,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
             &answer.text,
             answer.finish_reason.as_deref(),
             &self.task(task).checks,
+            &|retrieval| self.passage_ids(retrieval),
         );
         let model = if answer.model.is_empty() {
             job.chat_request().model.clone()
@@ -305,6 +306,17 @@ impl<'e, 'a> Conductor<'e, 'a> {
     }
 
     /// Records the result and tells the listeners.
+    /// The ids of the passages a finished retrieval task gave.
+    fn passage_ids(&self, retrieval: &str) -> Vec<String> {
+        self.records
+            .iter()
+            .flatten()
+            .find(|record| record.task == retrieval)
+            .and_then(|record| record.text())
+            .map(crate::record::passage_ids)
+            .unwrap_or_default()
+    }
+
     fn finish(&mut self, task: usize, record: TaskRecord) {
         self.engine
             .observer
