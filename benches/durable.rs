@@ -122,7 +122,7 @@ impl Engine for Local {
         let workflow = &self.program.workflows[0];
         let agents = agents_used(&self.program, workflow);
         let http = Deployment::Everything(self.mock_url.clone())
-            .connect(&agents, false)
+            .connect(&agents, std::path::Path::new("."), false)
             .expect("a router");
         Session::new(&self.program, workflow, &http)
             .run(&inputs, &(), &CancellationToken::new())

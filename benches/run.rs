@@ -200,7 +200,7 @@ async fn run_once(
     let workflow = &program.workflows[0];
     let agents = agents_used(program, workflow);
     let http = Deployment::Everything(base_url.to_string())
-        .connect(&agents, stream)
+        .connect(&agents, std::path::Path::new("."), stream)
         .expect("a router");
     let report = Session::new(program, workflow, &http)
         .run(inputs, &(), &CancellationToken::new())

@@ -79,3 +79,11 @@ pub fn reason(err: &std::io::Error) -> String {
         _ => err.to_string(),
     }
 }
+
+/// The folder a file is in: `.` for a bare file name.
+#[must_use]
+pub fn folder_of(file: &Path) -> PathBuf {
+    file.parent()
+        .filter(|folder| !folder.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}

@@ -23,6 +23,7 @@ pub mod plan;
 pub mod policy;
 pub mod record;
 pub mod render;
+pub mod retrieve;
 pub mod router;
 pub mod run;
 pub mod serve;

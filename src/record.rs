@@ -43,6 +43,10 @@ pub struct TaskRecord {
     /// How the answer measures up to the task's `expect` checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quality: Option<Quality>,
+    /// The ids of the passages the task was given: a retrieval's own, or
+    /// those of the retrievals its prompt read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passages: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +84,7 @@ impl TaskRecord {
             key: None,
             replayed: false,
             quality: None,
+            passages: Vec::new(),
         }
     }
 

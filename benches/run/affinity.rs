@@ -110,7 +110,7 @@ pub(super) fn compare(runtime: &tokio::runtime::Runtime) {
                     format!("[defaults]\naffinity = {affinity}\ntimeout = \"120s\"\n{routes}");
                 let config = RouterConfig::parse(Path::new("wfc.toml"), &text).expect("routes");
                 let http = Deployment::Router(config)
-                    .connect(&["Clinical"], false)
+                    .connect(&["Clinical"], std::path::Path::new("."), false)
                     .expect("a router");
                 let workflow = &program.workflows[0];
                 let inputs: Vec<_> = (0..PATIENTS)

@@ -12,7 +12,7 @@ pub const PROPERTIES: &[&str] = &["phi_allowed", "holds_phi", "max_passage_len",
 /// Passages long enough for a paragraph, short enough that several fit a
 /// prompt.
 const MAX_PASSAGE_LEN: std::ops::RangeInclusive<u32> = 200..=20_000;
-const DEFAULT_MAX_PASSAGE_LEN: u32 = 1200;
+pub(super) const DEFAULT_MAX_PASSAGE_LEN: u32 = 1200;
 
 /// What every passage has; metadata may not take these names.
 const PASSAGE_FIELDS: [&str; 5] = ["id", "source", "title", "text", "score"];

@@ -298,6 +298,8 @@ pub struct Retrieval {
     /// `filter = { payer = "{{ payer }}" }`: metadata each passage must
     /// have, each value a template.
     pub filters: Vec<(String, String)>,
+    /// The corpus's `max_passage_len`: how its documents are cut.
+    pub passage_len: u32,
 }
 
 /// How passages are ranked.

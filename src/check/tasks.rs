@@ -230,17 +230,33 @@ fn retrieval(
                     SearchMode::Bm25
                 })
         });
+    let passage_len = context
+        .corpora
+        .get(&task.target.text)
+        .map_or(corpora::DEFAULT_MAX_PASSAGE_LEN, |corpus| {
+            corpus.max_passage_len
+        });
+    let (filters, reads) = filters(task, properties, context);
+    let retrieval = Retrieval {
+        top_k,
+        mode,
+        filters,
+        passage_len,
+    };
+    (retrieval, reads)
+}
+
+/// `filter = { field = "template", ... }`: each field one the corpus
+/// declares, each value a template; with what the templates read.
+fn filters(
+    task: &ast::Task,
+    properties: &Properties<'_>,
+    context: &mut Context<'_, '_>,
+) -> (Vec<(String, String)>, Read) {
     let mut filters = Vec::new();
     let mut reads = Read::default();
     let Some(value) = properties.get("filter") else {
-        return (
-            Retrieval {
-                top_k,
-                mode,
-                filters,
-            },
-            reads,
-        );
+        return (filters, reads);
     };
     let ast::ValueKind::Table(entries) = &value.kind else {
         context.problems.push(Problem::InvalidValue {
@@ -250,14 +266,7 @@ fn retrieval(
             span: value.span,
             help: Some("write `filter = { payer = \"{{ payer }}\" }`".into()),
         });
-        return (
-            Retrieval {
-                top_k,
-                mode,
-                filters,
-            },
-            reads,
-        );
+        return (filters, reads);
     };
     let corpus = context.corpora.get(&task.target.text);
     let fields: Vec<&str> = corpus
@@ -296,14 +305,7 @@ fn retrieval(
         reads.extend(context.read(Some(text), Templates::read));
         filters.push((key.to_string(), text.value.clone()));
     }
-    (
-        Retrieval {
-            top_k,
-            mode,
-            filters,
-        },
-        reads,
-    )
+    (filters, reads)
 }
 
 /// `expect cites NAME`: the retrieval task whose passage ids the answer

@@ -19,6 +19,7 @@ mod check;
 mod error;
 mod fmt;
 mod graph;
+mod index;
 mod list;
 mod mock_server;
 mod progress;
@@ -64,6 +65,8 @@ enum Command {
     Graph(graph::Args),
     /// List the workflows with their inputs, agents and pattern
     List(list::Args),
+    /// Build or update the search indexes of the workflows' corpora
+    Index(index::Args),
     /// Run a workflow against the agents' model servers
     Run(Box<run::Args>),
     /// Run the workflows' `test` blocks (mocked answers, or --live)
@@ -119,6 +122,7 @@ fn dispatch(command: Command, otlp: Option<&str>) -> Result<(), Error> {
         Command::Fmt(args) => fmt::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::List(args) => list::run(&args),
+        Command::Index(args) => index::run(&args),
         Command::Run(args) => traced(otlp, || run::run(*args)),
         Command::Test(args) => test::run(&args),
         Command::Serve(args) => traced(otlp, || serve::run(&args)),

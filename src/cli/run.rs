@@ -123,6 +123,9 @@ struct Prepared {
     deployment: DeploymentUsed,
     /// The router file's configuration, when the deployment is one.
     router: Option<RouterConfig>,
+    /// The workflow file's folder, where its corpora are when no router
+    /// file says otherwise.
+    home: PathBuf,
 }
 
 fn prepare(args: &Args) -> Result<Prepared, Error> {
@@ -182,6 +185,7 @@ fn prepare(args: &Args) -> Result<Prepared, Error> {
         run_dir,
         deployment,
         router,
+        home: wfc::files::folder_of(&std::path::absolute(&file).unwrap_or(file)),
     })
 }
 
@@ -393,7 +397,7 @@ async fn execute(args: &Args, prepared: Prepared) -> Result<(), Error> {
         (None, None) => Deployment::Router(RouterConfig::seed()),
     };
     let http = deployment
-        .connect(&agents, !args.no_stream)
+        .connect(&agents, &prepared.home, !args.no_stream)
         .map_err(Error::usage)?;
     let recorder = args.record.recorder(&http, &[workflow])?;
     let base: &dyn wfc::run::Executor = match &recorder {

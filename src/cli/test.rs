@@ -212,7 +212,7 @@ fn executor(
         ),
     };
     deployment
-        .connect(&agents, false)
+        .connect(&agents, &wfc::files::folder_of(path), false)
         .map_err(|err| err.to_string())
 }
 

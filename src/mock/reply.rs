@@ -14,8 +14,10 @@ pub struct Reply {
 ///
 /// A prompt that asks for markdown sections (`## ` lines) gets one short line per
 /// section, so a rendered document keeps its shape; any other prompt gets a line
-/// whose hash tells replies to different prompts apart. Tokens are counted as
-/// whitespace-separated words, which is all a mock needs to exercise budgets.
+/// whose hash tells replies to different prompts apart. A prompt that shows
+/// passages (lines that begin `[id]`, as retrieved passages print) gets a
+/// reply that cites the first. Tokens are counted as whitespace-separated
+/// words, which is all a mock needs to exercise budgets.
 pub fn reply_text(model: &str, prompt: &str, max_tokens: Option<u32>) -> Reply {
     let headings: Vec<&str> = prompt
         .lines()
@@ -35,6 +37,10 @@ pub fn reply_text(model: &str, prompt: &str, max_tokens: Option<u32>) -> Reply {
             .collect::<Vec<_>>()
             .join("\n\n")
     };
+    let full = match first_passage_id(prompt) {
+        Some(id) => format!("{full}\n\nSee [{id}]."),
+        None => full,
+    };
     let words = pieces(&full);
     let limit = max_tokens.map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX));
     if words.len() > limit {
@@ -50,6 +56,15 @@ pub fn reply_text(model: &str, prompt: &str, max_tokens: Option<u32>) -> Reply {
             finish_reason: "stop",
         }
     }
+}
+
+/// The id of the first passage the prompt shows: `lumbar_mri#2` of a line
+/// `[lumbar_mri#2] Lumbar spine MRI`.
+fn first_passage_id(prompt: &str) -> Option<&str> {
+    prompt.lines().find_map(|line| {
+        let (id, _) = line.trim_start().strip_prefix('[')?.split_once(']')?;
+        (!id.is_empty() && !id.contains(char::is_whitespace)).then_some(id)
+    })
 }
 
 /// A deterministic answer of the JSON Schema's shape, as a server with
@@ -138,6 +153,20 @@ fn fnv1a(text: &str) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prompt_with_passages_gets_a_reply_citing_the_first() {
+        let prompt =
+            "Evidence:\n[lumbar_mri#2] Lumbar MRI\ncovered\n\n[knee-1] Knee\n[not an id] x";
+        let reply = reply_text("m", prompt, None);
+        assert!(
+            reply.text.ends_with("See [lumbar_mri#2]."),
+            "{}",
+            reply.text
+        );
+        let plain = reply_text("m", "[a marker: with spaces] only", None);
+        assert!(!plain.text.contains("See ["), "{}", plain.text);
+    }
 
     #[test]
     fn fnv1a_matches_reference_vectors() {

@@ -14,9 +14,9 @@ use std::sync::Arc;
 
 use minijinja::{Environment, Value};
 
-use crate::check::WorkflowDef;
+use crate::check::{TaskKind, WorkflowDef};
 use crate::record::TaskRecord;
-use task_value::TaskValue;
+use task_value::{Passages, TaskValue};
 
 const OUTPUT: &str = "the output";
 
@@ -67,6 +67,15 @@ impl Scope {
             Value::from_object(TaskValue::new(record)),
         );
     }
+
+    /// Adds a finished retrieval's record: templates read it as a list of
+    /// passages.
+    pub fn add_passages(&mut self, record: Arc<TaskRecord>) {
+        Arc::make_mut(&mut self.values).insert(
+            record.task.clone(),
+            Value::from_object(Passages::new(record)),
+        );
+    }
 }
 
 impl<'w> Renderer<'w> {
@@ -111,6 +120,28 @@ impl<'w> Renderer<'w> {
             reason: "the workflow has no such task".to_string(),
         })?;
         self.render(&name, source, scope)
+    }
+
+    /// A retrieval task's filters, each value rendered; none for a chat
+    /// task.
+    pub fn filters(&self, task: &str, scope: &Scope) -> Result<Vec<(String, String)>, RenderError> {
+        let kind = self
+            .workflow
+            .tasks
+            .iter()
+            .find(|t| t.name == task)
+            .map(|t| &t.kind);
+        let Some(TaskKind::Retrieve(retrieval)) = kind else {
+            return Ok(Vec::new());
+        };
+        retrieval
+            .filters
+            .iter()
+            .map(|(field, source)| {
+                let name = format!("the filter `{field}` of task `{task}`");
+                Ok((field.clone(), self.render(&name, source, scope)?))
+            })
+            .collect()
     }
 
     /// The output document; without an output template, each task's answer

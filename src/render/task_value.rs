@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use minijinja::Value;
-use minijinja::value::{Enumerator, Object};
+use minijinja::value::{Enumerator, Object, ObjectRepr, Serde};
 
 use crate::check::TASK_ATTRIBUTES;
-use crate::record::{Outcome, TaskRecord};
+use crate::record::{Outcome, Passage, TaskRecord};
 
 #[derive(Debug)]
 pub(super) struct TaskValue {
@@ -27,29 +27,48 @@ impl TaskValue {
     }
 }
 
+/// What templates read of any task besides its answer: `codes.ok`,
+/// `codes.error` and the others of [`TASK_ATTRIBUTES`].
+fn attribute(record: &TaskRecord, name: &str) -> Option<Value> {
+    Some(match name {
+        "text" => Value::from(record.text().unwrap_or_default()),
+        "ok" => Value::from(record.is_ok()),
+        "error" => record.error().map_or(Value::from(()), Value::from),
+        "tokens" => Value::from(record.tokens),
+        "latency_ms" => Value::from(record.latency_ms),
+        "model" => Value::from(record.model.as_str()),
+        "agent" => Value::from(record.agent.as_str()),
+        "truncated" => Value::from(matches!(
+            &record.outcome,
+            Outcome::Ok { finish_reason: Some(reason), .. } if reason == "length"
+        )),
+        _ => return None,
+    })
+}
+
+/// `[codes has no result: why]`.
+fn marker(record: &TaskRecord) -> String {
+    format!(
+        "[{} has no result: {}]",
+        record.task,
+        record.error().unwrap_or("unknown")
+    )
+}
+
 impl Object for TaskValue {
     fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
         let record = &self.record;
-        Some(match key.as_str()? {
-            "text" => Value::from(record.text().unwrap_or_default()),
-            "ok" => Value::from(record.is_ok()),
-            "error" => record.error().map_or(Value::from(()), Value::from),
-            "tokens" => Value::from(record.tokens),
-            "latency_ms" => Value::from(record.latency_ms),
-            "model" => Value::from(record.model.as_str()),
-            "agent" => Value::from(record.agent.as_str()),
-            "truncated" => Value::from(matches!(
-                &record.outcome,
-                Outcome::Ok { finish_reason: Some(reason), .. } if reason == "length"
-            )),
-            field => match &self.fields {
-                Some(fields) => serde::Deserialize::deserialize(fields.get(field)?).ok()?,
-                // A task without an answer has no fields: each reads as the
-                // task's own marker, so a document keeps its other parts.
-                None if !record.is_ok() => Value::from_object(NoResult(self.marker())),
-                None => return None,
-            },
-        })
+        let field = key.as_str()?;
+        if let Some(value) = attribute(record, field) {
+            return Some(value);
+        }
+        match &self.fields {
+            Some(fields) => serde::Deserialize::deserialize(fields.get(field)?).ok(),
+            // A task without an answer has no fields: each reads as the
+            // task's own marker, so a document keeps its other parts.
+            None if !record.is_ok() => Some(Value::from_object(NoResult(self.marker()))),
+            None => None,
+        }
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -71,13 +90,72 @@ impl Object for TaskValue {
 }
 
 impl TaskValue {
-    /// `[codes has no result: why]`.
     fn marker(&self) -> String {
-        format!(
-            "[{} has no result: {}]",
-            self.record.task,
-            self.record.error().unwrap_or("unknown")
-        )
+        marker(&self.record)
+    }
+}
+
+/// A retrieval's result as templates see it: a list of passages to loop
+/// over (`{% for passage in policy %}`), each with its fields; printed,
+/// each passage under its id, so that an answer can cite it. A retrieval
+/// without an answer loops over nothing and prints its marker.
+#[derive(Debug)]
+pub(super) struct Passages {
+    record: Arc<TaskRecord>,
+    passages: Vec<Passage>,
+}
+
+impl Passages {
+    pub(super) fn new(record: Arc<TaskRecord>) -> Self {
+        let passages = record
+            .text()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        Passages { record, passages }
+    }
+}
+
+impl Object for Passages {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Seq
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        if let Some(name) = key.as_str() {
+            return attribute(&self.record, name);
+        }
+        let passage = self.passages.get(key.as_usize()?)?;
+        Some(Value::from(Serde(passage)))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Seq(self.passages.len())
+    }
+
+    fn is_true(self: &Arc<Self>) -> bool {
+        self.record.is_ok()
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.record.is_ok() {
+            return f.write_str(&marker(&self.record));
+        }
+        if self.passages.is_empty() {
+            return f.write_str("(no passages found)");
+        }
+        for (index, passage) in self.passages.iter().enumerate() {
+            if index > 0 {
+                f.write_str("\n\n")?;
+            }
+            write!(
+                f,
+                "[{}] {}\n{}",
+                passage.id,
+                passage.title,
+                passage.text.trim()
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -20,6 +20,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::retrieve::{Corpora, Location};
+
 /// The name wfc looks for next to a workflow file.
 pub const FILE_NAME: &str = "wfc.toml";
 
@@ -57,6 +59,25 @@ pub struct RouterConfig {
     defaults: Defaults,
     #[serde(default)]
     pub agents: BTreeMap<String, AgentRoute>,
+    /// Where each corpus's documents and index are; a corpus not named
+    /// here is at its default place beside this file.
+    #[serde(default)]
+    corpora: BTreeMap<String, CorpusRoute>,
+    /// The folder of the router file, which its relative paths start
+    /// from; `None` for a deployment without a file.
+    #[serde(skip)]
+    folder: Option<PathBuf>,
+}
+
+/// `[corpora.PayerPolicies]`: a corpus indexed on local disk, inside the
+/// PHI boundary.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorpusRoute {
+    /// The folder of its documents.
+    path: Option<PathBuf>,
+    /// The folder its index is kept in.
+    index: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -134,15 +155,19 @@ impl RouterConfig {
         RouterConfig {
             defaults: Defaults::default(),
             agents,
+            corpora: BTreeMap::new(),
+            folder: None,
         }
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, RouterError> {
-        let config: RouterConfig = toml::from_str(text).map_err(|err| RouterError::Invalid {
-            path: path.to_path_buf(),
-            reason: err.to_string(),
-        })?;
+        let mut config: RouterConfig =
+            toml::from_str(text).map_err(|err| RouterError::Invalid {
+                path: path.to_path_buf(),
+                reason: err.to_string(),
+            })?;
         config.validate(path)?;
+        config.folder = Some(crate::files::folder_of(path));
         Ok(config)
     }
 
@@ -242,6 +267,36 @@ impl RouterConfig {
         self.agents.get(agent).is_some_and(|route| {
             !route.endpoints.is_empty() && route.endpoints.iter().all(|e| e.phi_allowed)
         })
+    }
+
+    /// Where corpora are: the router file's folder, else `fallback` (the
+    /// workflow's), with the places the file gives.
+    #[must_use]
+    pub fn corpora(&self, fallback: &Path) -> Corpora {
+        let home = self.folder.as_deref().unwrap_or(fallback);
+        let routes = self
+            .corpora
+            .iter()
+            .map(|(name, route)| {
+                let default = Location::default_in(home, name);
+                let place = |given: &Option<PathBuf>, default: PathBuf| {
+                    given.as_ref().map_or(default, |path| home.join(path))
+                };
+                let location = Location {
+                    folder: place(&route.path, default.folder),
+                    index: place(&route.index, default.index),
+                };
+                (name.clone(), location)
+            })
+            .collect();
+        Corpora::new(home, routes)
+    }
+
+    /// Whether corpus `name` may be searched with PHI: an index on local
+    /// disk is inside the boundary.
+    #[must_use]
+    pub fn corpus_phi_allowed(&self, _name: &str) -> bool {
+        true
     }
 
     /// Whether a run's tasks keep to one replica while it has room.

@@ -38,7 +38,9 @@ pub struct Recording {
 }
 
 impl Recording {
-    fn of(job: &Job, answer: &Answer, redact: bool) -> Recording {
+    /// The recording of a chat job's answer; searches are not recorded, as
+    /// a replay searches the same corpora again.
+    fn of(job: &Job, answer: &Answer, redact: bool) -> Option<Recording> {
         let text = |text: &str| {
             if redact {
                 crate::template::redact(text)
@@ -46,10 +48,10 @@ impl Recording {
                 text.to_string()
             }
         };
-        let mut request = job.chat_request().clone();
+        let mut request = job.chat_request()?.clone();
         request.follow_ups.clear();
         request.prompt = text(&request.prompt);
-        Recording {
+        Some(Recording {
             key: job.key(),
             loose_key: job.key_with(None),
             task: job.task.clone(),
@@ -60,7 +62,7 @@ impl Recording {
                 ..answer.clone()
             },
             redacted: redact,
-        }
+        })
     }
 }
 
@@ -104,7 +106,9 @@ impl<E: Executor> Executor for Recorder<E> {
     ) -> BoxFuture<'a, Result<Answer, Failure>> {
         Box::pin(async move {
             let answer = self.inner.execute(job, observer).await?;
-            let recording = Recording::of(job, &answer, self.redact);
+            let Some(recording) = Recording::of(job, &answer, self.redact) else {
+                return Ok(answer);
+            };
             let path = self.dir.join(format!("{}.json", recording.key));
             if let Err(err) = super::journal::keep_json(&path, &recording).await {
                 tracing::warn!(cassette = %path.display(), %err, "cannot record an answer");
@@ -177,6 +181,15 @@ impl Replayer {
     }
 
     fn replay(&self, job: &Job) -> Result<Answer, Failure> {
+        let Some(request) = job.chat_request() else {
+            return Err(Failure::permanent(
+                format!(
+                    "a cassette holds answers, not passages: `{}` must search corpus `{}` itself",
+                    job.task, job.agent
+                ),
+                0,
+            ));
+        };
         let key = job.key();
         let found = self.recordings.get(&key).or_else(|| {
             // Recorded under another schema: its answer must fit this one.
@@ -188,7 +201,7 @@ impl Replayer {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .push(job.task.clone());
-            return Err(Failure::permanent(self.explain_miss(job), 0));
+            return Err(Failure::permanent(self.explain_miss(job, request), 0));
         };
         self.used
             .lock()
@@ -214,8 +227,7 @@ impl Replayer {
     }
 
     /// What the cassette holds nearest to `job`, and how it differs.
-    fn explain_miss(&self, job: &Job) -> String {
-        let request = job.chat_request();
+    fn explain_miss(&self, job: &Job, request: &ChatRequest) -> String {
         let nearest = self
             .recordings
             .values()

@@ -12,7 +12,8 @@ use super::dag::{DagState, Ended, Start, TaskState, Verdict};
 use super::events::{Event, Observer};
 use super::execute::Executor;
 use super::job::{Answer, Failure, Job, Request};
-use crate::check::{AgentDef, TaskDef, WorkflowDef};
+use crate::check::{AgentDef, TaskDef, TaskKind, WorkflowDef};
+use crate::plan::EdgeKind;
 use crate::record::{Outcome, TaskRecord, millis};
 use crate::render::{Renderer, Scope};
 use crate::router::{Capacity, Claim};
@@ -145,14 +146,26 @@ impl<'e, 'a> Conductor<'e, 'a> {
                 return None;
             }
         };
-        let Some(agent_def) = self.agent(&agent) else {
-            let error = format!("agent `{agent}` is not declared");
-            self.fail(task, &agent, error, now_us);
-            return None;
+        let mut job = match &def.kind {
+            TaskKind::Retrieve(retrieval) => match renderer.filters(&def.name, &self.scope) {
+                Ok(filters) => Job::retrieve(def, retrieval, prompt, filters),
+                Err(err) => {
+                    self.fail(task, &agent, err.to_string(), now_us);
+                    return None;
+                }
+            },
+            TaskKind::Chat => {
+                let Some(agent_def) = self.agent(&agent) else {
+                    let error = format!("agent `{agent}` is not declared");
+                    self.fail(task, &agent, error, now_us);
+                    return None;
+                };
+                Job::chat(def, agent_def, prompt)
+            }
         };
-        let mut job = Job::chat(def, agent_def, prompt);
-        if let Some(model) = self.engine.executor.model(&agent) {
-            let Request::Chat(request) = &mut job.request;
+        if let (Request::Chat(request), Some(model)) =
+            (&mut job.request, self.engine.executor.model(&agent))
+        {
             request.model = model;
         }
         job.claim = Claim {
@@ -215,7 +228,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
             &|retrieval| self.passage_ids(retrieval),
         );
         let model = if answer.model.is_empty() {
-            job.chat_request().model.clone()
+            job.model().to_string()
         } else {
             answer.model
         };
@@ -238,6 +251,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
             key,
             replayed: answer.replayed,
             quality: Some(quality),
+            passages: Vec::new(),
         };
         let settled = self.dag.settle(task, Verdict::Answered);
         self.finish(task, record);
@@ -317,12 +331,42 @@ impl<'e, 'a> Conductor<'e, 'a> {
             .unwrap_or_default()
     }
 
-    fn finish(&mut self, task: usize, record: TaskRecord) {
+    /// The ids of the passages task `task` was given: for a retrieval its
+    /// own, else those of every retrieval its prompt reads.
+    fn given_passages(&self, task: usize, record: &TaskRecord) -> Vec<String> {
+        let workflow = self.engine.workflow;
+        if let TaskKind::Retrieve(_) = workflow.tasks[task].kind {
+            return record
+                .text()
+                .map(crate::record::passage_ids)
+                .unwrap_or_default();
+        }
+        let mut ids: Vec<String> = Vec::new();
+        for (from, to, edge) in workflow.plan.edges() {
+            if to == task
+                && edge.kind == EdgeKind::Reads
+                && matches!(workflow.tasks[from].kind, TaskKind::Retrieve(_))
+            {
+                for id in self.passage_ids(&workflow.tasks[from].name) {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        ids
+    }
+
+    fn finish(&mut self, task: usize, mut record: TaskRecord) {
+        record.passages = self.given_passages(task, &record);
         self.engine
             .observer
             .on_event(&Event::Finished { record: &record });
         let record = Arc::new(record);
-        self.scope.add(Arc::clone(&record));
+        match self.task(task).kind {
+            TaskKind::Chat => self.scope.add(Arc::clone(&record)),
+            TaskKind::Retrieve(_) => self.scope.add_passages(Arc::clone(&record)),
+        }
         self.records[task] = Some(record);
     }
 

@@ -2,15 +2,18 @@
 //! [`Executor`] decides how: over HTTP, from the journal or cache, from a
 //! test's script, with retries around any of them.
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
 use super::events::{Event, Observer};
-use super::job::{Answer, Failure, Job, PromptUsage};
-use crate::check::Type;
+use super::job::{Answer, Failure, Job, PromptUsage, Request, RetrieveRequest};
 use crate::check::conform::{Mismatch, typed};
-use crate::client::{CallError, Client, Role, Turn};
+use crate::check::{SearchMode, Type};
+use crate::client::{CallError, ChatRequest, Client, Role, Turn};
 use crate::policy::ErrorClass;
+use crate::retrieve::{Chunking, Corpora, Query, RetrieveError};
 use crate::router::{Capacity, Router};
 
 pub trait Executor: Send + Sync {
@@ -59,6 +62,8 @@ impl<T: Executor + ?Sized> Executor for &T {
 pub struct HttpExecutor {
     pub router: Router,
     pub client: Client,
+    /// The corpora retrieval tasks search.
+    pub corpora: Arc<Corpora>,
     /// Stream answers (so progress shows tokens as they come) or take them
     /// whole.
     pub stream: bool,
@@ -71,8 +76,15 @@ impl Executor for HttpExecutor {
         observer: &'a dyn Observer,
     ) -> BoxFuture<'a, Result<Answer, Failure>> {
         Box::pin(async move {
-            let span = chat_span(job);
-            let result = self.attempt(job, observer).instrument(span.clone()).await;
+            let request = match &job.request {
+                Request::Chat(request) => request,
+                Request::Retrieve(search) => return self.search(job, search).await,
+            };
+            let span = chat_span(job, request);
+            let result = self
+                .attempt(job, request, observer)
+                .instrument(span.clone())
+                .await;
             record_outcome(&span, &result);
             result
         })
@@ -88,14 +100,69 @@ impl Executor for HttpExecutor {
 }
 
 impl HttpExecutor {
+    /// Searches the job's corpus, off the async workers: the first search
+    /// of a corpus may build its index.
+    async fn search(&self, job: &Job, search: &RetrieveRequest) -> Result<Answer, Failure> {
+        if search.mode != SearchMode::Bm25 {
+            return Err(Failure::permanent(
+                format!(
+                    "`{}` asks for {} search, which needs the deployment's embeddings endpoint; this deployment has none, so use `mode = bm25`",
+                    job.task,
+                    search.mode.name()
+                ),
+                0,
+            ));
+        }
+        let corpora = Arc::clone(&self.corpora);
+        let corpus = job.agent.clone();
+        let search = search.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            let chunking = Chunking {
+                max_chars: search.passage_len as usize,
+            };
+            let query = Query {
+                text: &search.query,
+                top_k: search.top_k as usize,
+                filters: &search.filters,
+            };
+            corpora.search(&corpus, &chunking, &query)
+        })
+        .await;
+        let passages = match found {
+            Ok(Ok(passages)) => passages,
+            Ok(Err(error)) => {
+                let class =
+                    matches!(error, RetrieveError::IndexBusy { .. }).then_some(ErrorClass::Timeout);
+                return Err(Failure {
+                    class,
+                    ..Failure::permanent(error.to_string(), 1)
+                });
+            }
+            Err(panicked) => {
+                return Err(Failure::permanent(
+                    format!("the search of corpus `{}` failed: {panicked}", job.agent),
+                    1,
+                ));
+            }
+        };
+        Ok(Answer {
+            text: serde_json::to_string(&passages).expect("passages serialize"),
+            model: SearchMode::Bm25.name().to_string(),
+            tokens: 0,
+            finish_reason: None,
+            attempts: 1,
+            replayed: false,
+            prompt: PromptUsage::default(),
+        })
+    }
+
     /// Why the job cannot be sent: its prompt and answer do not fit the
     /// agent's context window (the router's, else the agent's own).
-    fn too_long(&self, job: &Job) -> Option<String> {
+    fn too_long(&self, job: &Job, request: &ChatRequest) -> Option<String> {
         let window = self
             .router
             .context_window(&job.agent)
             .or(job.context_window)?;
-        let request = job.chat_request();
         crate::tokens::refusal(
             &job.task,
             &job.agent,
@@ -106,8 +173,13 @@ impl HttpExecutor {
         )
     }
 
-    async fn attempt(&self, job: &Job, observer: &dyn Observer) -> Result<Answer, Failure> {
-        if let Some(error) = self.too_long(job) {
+    async fn attempt(
+        &self,
+        job: &Job,
+        request: &ChatRequest,
+        observer: &dyn Observer,
+    ) -> Result<Answer, Failure> {
+        if let Some(error) = self.too_long(job, request) {
             // Sending it would only fail (or be cut short) on every attempt.
             return Err(Failure::permanent(error, 0));
         }
@@ -122,7 +194,7 @@ impl HttpExecutor {
         if let Some(timeout) = job.timeout {
             target.timeout = timeout;
         }
-        let mut request = job.chat_request().clone();
+        let mut request = request.clone();
         if let Some(model) = &endpoint.model {
             request.model = model.clone();
         }
@@ -197,8 +269,7 @@ impl HttpExecutor {
 
 /// A model request's span, as OpenTelemetry's `GenAI` conventions name its
 /// parts; what the request and its answer say is never on it (PHI).
-fn chat_span(job: &Job) -> tracing::Span {
-    let request = job.chat_request();
+fn chat_span(job: &Job, request: &ChatRequest) -> tracing::Span {
     tracing::info_span!(
         "chat",
         otel.name = %format!("chat {}", request.model),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::check::{AgentDef, TaskDef, Type};
+use crate::check::{AgentDef, Retrieval, SearchMode, TaskDef, Type};
 use crate::client::ChatRequest;
 use crate::policy::{ErrorClass, RetryPolicy};
 use crate::router::Claim;
@@ -18,10 +18,11 @@ pub const KEY_VERSION: &str = "wfc-answer-key/1";
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
-/// One task's request to one agent.
+/// One task's request to one agent, or to one corpus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub task: String,
+    /// The agent asked, or the corpus searched.
     pub agent: String,
     pub request: Request,
     /// Overrides the endpoint's own timeout for each attempt.
@@ -49,6 +50,21 @@ pub struct Job {
 pub enum Request {
     /// A chat completion from the agent's model.
     Chat(ChatRequest),
+    /// Passages from a corpus.
+    Retrieve(RetrieveRequest),
+}
+
+/// A search of a corpus, with its query and filters rendered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetrieveRequest {
+    pub query: String,
+    pub top_k: u32,
+    pub mode: SearchMode,
+    /// Metadata each passage must have: (field, value).
+    pub filters: Vec<(String, String)>,
+    /// The longest passage, in characters: how the corpus is cut (its
+    /// index is rebuilt when this changes).
+    pub passage_len: u32,
 }
 
 impl Job {
@@ -77,39 +93,89 @@ impl Job {
         }
     }
 
-    /// The chat completion this job asks for.
+    /// The search task `task` asks of its corpus, with its rendered query
+    /// and filters.
     #[must_use]
-    pub fn chat_request(&self) -> &ChatRequest {
-        let Request::Chat(request) = &self.request;
-        request
+    pub fn retrieve(
+        task: &TaskDef,
+        retrieval: &Retrieval,
+        query: String,
+        filters: Vec<(String, String)>,
+    ) -> Self {
+        Job {
+            task: task.name.clone(),
+            agent: task.agent.clone(),
+            request: Request::Retrieve(RetrieveRequest {
+                query,
+                top_k: retrieval.top_k,
+                mode: retrieval.mode,
+                filters,
+                passage_len: retrieval.passage_len,
+            }),
+            timeout: task.timeout,
+            retry: task.retry.clone(),
+            output: None,
+            context_window: None,
+            trace: std::collections::HashMap::new(),
+            claim: Claim::default(),
+        }
+    }
+
+    /// The chat completion this job asks for, if it asks one.
+    #[must_use]
+    pub fn chat_request(&self) -> Option<&ChatRequest> {
+        match &self.request {
+            Request::Chat(request) => Some(request),
+            Request::Retrieve(_) => None,
+        }
+    }
+
+    /// The model a chat job asks for; for a search, its ranking.
+    #[must_use]
+    pub fn model(&self) -> &str {
+        match &self.request {
+            Request::Chat(request) => &request.model,
+            Request::Retrieve(request) => request.mode.name(),
+        }
     }
 
     /// The fingerprint of what is asked: agent, model, messages and
-    /// sampling parameters, and the version of this key. The journal, the
-    /// cache and cassettes all key on it, so an identical request is never
-    /// paid for twice.
+    /// sampling parameters (or corpus, query and search settings), and the
+    /// version of this key. The journal, the cache and cassettes all key on
+    /// it, so an identical request is never paid for twice.
     #[must_use]
     pub fn key(&self) -> String {
-        self.key_with(self.chat_request().schema.as_ref())
+        self.key_with(self.chat_request().and_then(|r| r.schema.as_ref()))
     }
 
     /// The key as if the answer's schema were `schema`: a recording made
     /// before the schema changed is found under it.
     #[must_use]
     pub fn key_with(&self, schema: Option<&serde_json::Value>) -> String {
-        let request = self.chat_request();
         // A JSON array, serialized from borrowed parts (a tuple is written
         // as an array): the same bytes as ever, without copying the prompt.
-        let canonical = serde_json::to_vec(&(
-            KEY_VERSION,
-            &self.agent,
-            &request.model,
-            &request.system,
-            &request.prompt,
-            request.max_tokens,
-            request.temperature,
-            schema,
-        ))
+        let canonical = match &self.request {
+            Request::Chat(request) => serde_json::to_vec(&(
+                KEY_VERSION,
+                &self.agent,
+                &request.model,
+                &request.system,
+                &request.prompt,
+                request.max_tokens,
+                request.temperature,
+                schema,
+            )),
+            Request::Retrieve(request) => serde_json::to_vec(&(
+                KEY_VERSION,
+                "retrieve",
+                &self.agent,
+                &request.query,
+                request.top_k,
+                request.mode,
+                &request.filters,
+                request.passage_len,
+            )),
+        }
         .expect("strings and numbers serialize");
         let digest = Sha256::digest(&canonical);
         let mut key = String::with_capacity(2 * digest.len());
@@ -257,15 +323,50 @@ mod tests {
             follow_ups: Vec::new(),
         });
         let key = job.key();
-        let Request::Chat(request) = &mut job.request;
-        request.follow_ups.push(Turn {
+        let chat = |job: &mut Job| match &mut job.request {
+            Request::Chat(request) => request.clone(),
+            Request::Retrieve(_) => unreachable!("the job asks a chat completion"),
+        };
+        let mut corrected = chat(&mut job);
+        corrected.follow_ups.push(Turn {
             role: Role::User,
             content: "fix it".into(),
         });
+        job.request = Request::Chat(corrected);
         assert_eq!(job.key(), key);
-        let Request::Chat(request) = &mut job.request;
-        request.prompt = "q".into();
+        let mut changed = chat(&mut job);
+        changed.prompt = "q".into();
+        job.request = Request::Chat(changed);
         assert_ne!(job.key(), key);
+    }
+
+    #[test]
+    fn a_search_is_keyed_by_its_corpus_query_and_settings() {
+        let search = |query: &str, top_k: u32| Job {
+            task: "policy".into(),
+            agent: "PayerPolicies".into(),
+            request: Request::Retrieve(RetrieveRequest {
+                query: query.into(),
+                top_k,
+                mode: SearchMode::Bm25,
+                filters: vec![("payer".into(), "Acme".into())],
+                passage_len: 1200,
+            }),
+            ..asking(ChatRequest {
+                model: String::new(),
+                system: None,
+                prompt: String::new(),
+                max_tokens: 1,
+                temperature: None,
+                schema: None,
+                follow_ups: Vec::new(),
+            })
+        };
+        let key = search("lumbar MRI", 3).key();
+        assert_eq!(search("lumbar MRI", 3).key(), key);
+        assert_ne!(search("lumbar MRI", 4).key(), key);
+        assert_ne!(search("knee MRI", 3).key(), key);
+        assert_eq!(search("lumbar MRI", 3).model(), "bm25");
     }
 
     /// Journals, caches and cassettes written before keep their keys: the
@@ -282,7 +383,7 @@ mod tests {
             schema: Some(schema.clone()),
             follow_ups: Vec::new(),
         });
-        let request = job.chat_request();
+        let request = job.chat_request().expect("the job asks a chat completion");
         let array = json!([
             KEY_VERSION,
             job.agent,

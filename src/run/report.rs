@@ -79,6 +79,10 @@ pub struct TaskResult {
     /// The answer's score against the task's `expect` checks.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<Quality>,
+    /// The ids of the passages the task was given (a retrieval's own, or
+    /// those its prompt read); absent when it was given none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passages: Vec<String>,
 }
 
 impl Report {
@@ -182,6 +186,7 @@ impl From<&TaskRecord> for TaskResult {
             replayed: record.replayed,
             truncated,
             quality: record.quality.clone(),
+            passages: record.passages.clone(),
         }
     }
 }

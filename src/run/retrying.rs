@@ -122,8 +122,9 @@ pub async fn retried(
         });
         if !failure.correction.is_empty() {
             let next = corrected.get_or_insert_with(|| job.clone());
-            let Request::Chat(request) = &mut next.request;
-            request.follow_ups.extend(failure.correction);
+            if let Request::Chat(request) = &mut next.request {
+                request.follow_ups.extend(failure.correction);
+            }
         }
         steps.wait(delay).await;
     }

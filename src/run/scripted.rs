@@ -65,7 +65,7 @@ fn answer(job: &Job, scripted: &MockAnswer) -> Result<Answer, Failure> {
     Ok(Answer {
         tokens: text.split_whitespace().count() as u32,
         text,
-        model: job.chat_request().model.clone(),
+        model: job.model().to_string(),
         finish_reason: Some("stop".into()),
         attempts: 1,
         replayed: true,

@@ -36,8 +36,15 @@ pub enum Deployment {
 
 impl Deployment {
     /// The HTTP executor for `agents`, which every run of the process
-    /// shares (and with it the endpoints' health and the connection pool).
-    pub fn connect(&self, agents: &[&str], stream: bool) -> Result<HttpExecutor, RouterError> {
+    /// shares (and with it the endpoints' health, the connection pool and
+    /// the open corpora). Corpora are found beside the router file, else
+    /// under `home` (the workflow's folder).
+    pub fn connect(
+        &self,
+        agents: &[&str],
+        home: &Path,
+        stream: bool,
+    ) -> Result<HttpExecutor, RouterError> {
         let config = match self {
             Deployment::Router(config) => {
                 let mut config = config.clone();
@@ -51,6 +58,7 @@ impl Deployment {
         Ok(HttpExecutor {
             router: Router::new(&config, agents)?,
             client: Client::default(),
+            corpora: std::sync::Arc::new(config.corpora(home)),
             stream,
         })
     }

@@ -25,6 +25,9 @@ pub struct Library {
     entries: BTreeMap<String, Entry>,
     /// Every agent a workflow can call, fallbacks included.
     agents: Vec<String>,
+    /// Where corpora are when the router file does not say: beside the
+    /// first workflow source.
+    home: PathBuf,
 }
 
 pub struct Entry {
@@ -104,7 +107,21 @@ impl Library {
         if !report.is_empty() {
             return Err(LoadError::Workflows(report));
         }
-        Ok(Library { entries, agents })
+        let home = sources.first().map_or_else(
+            || PathBuf::from("."),
+            |source| {
+                if source.is_dir() {
+                    source.clone()
+                } else {
+                    crate::files::folder_of(source)
+                }
+            },
+        );
+        Ok(Library {
+            entries,
+            agents,
+            home,
+        })
     }
 
     /// The deployment's model servers for the agents these workflows can
@@ -117,7 +134,7 @@ impl Library {
     ) -> Result<HttpExecutor, LoadError> {
         let names: Vec<&str> = self.agents.iter().map(String::as_str).collect();
         deployment
-            .connect(&names, stream)
+            .connect(&names, &self.home, stream)
             .map_err(|err| LoadError::Workflows(format!("error: {err}\n")))
     }
 

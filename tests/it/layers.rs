@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["loader"],
     &["plan"],
     &["check"],
-    &["catalog", "client", "render", "mock"],
+    &["catalog", "client", "render", "retrieve", "mock"],
     &["router"],
     &["run"],
     &["durable", "timeline"],

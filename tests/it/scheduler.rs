@@ -57,7 +57,7 @@ impl Executor for Timed {
             self.state.lock().unwrap().now -= 1;
             Ok(Answer {
                 text: format!("answer to {}", job.task),
-                model: job.chat_request().model.clone(),
+                model: job.model().to_string(),
                 tokens: 3,
                 finish_reason: Some("stop".into()),
                 attempts: 1,

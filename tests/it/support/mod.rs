@@ -108,6 +108,10 @@ impl<'a> Setup<'a> {
         HttpExecutor {
             router: Router::with_env(&self.routes, &names, |_| None).unwrap(),
             client: Client::default(),
+            corpora: std::sync::Arc::new(wfc::retrieve::Corpora::new(
+                std::path::Path::new("."),
+                std::collections::BTreeMap::new(),
+            )),
             stream: self.stream,
         }
     }
