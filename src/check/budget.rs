@@ -9,7 +9,7 @@ use miette::LabeledSpan;
 use minijinja::machinery::{self, ast as jinja};
 
 use super::problem::Problem;
-use super::program::{AgentDef, InputDef, Type, WorkflowDef};
+use super::program::{AgentDef, InputDef, TaskKind, Type, WorkflowDef};
 use super::template;
 use crate::ast;
 use crate::plan::EdgeKind;
@@ -37,6 +37,9 @@ fn type_bound(ty: &Type) -> Option<u64> {
         Type::Optional(inner) => type_bound(inner).map(|n| n.max(4)),
     }
 }
+
+/// The characters a printed passage adds to its text: its id and title.
+const PASSAGE_HEADER: u64 = 100;
 
 /// One part of a prompt's worst case that a template read adds.
 struct Share {
@@ -116,16 +119,35 @@ pub fn check(
                 continue;
             }
             let other = &def.tasks[dependency];
-            let answer = u64::from(other.max_tokens);
+            let (answer, label) = match &other.kind {
+                TaskKind::Chat => {
+                    let answer = u64::from(other.max_tokens);
+                    let label = format!(
+                        "`{}`: an answer of up to {} tokens",
+                        other.name,
+                        grouped(answer)
+                    );
+                    (answer, label)
+                }
+                TaskKind::Retrieve(retrieval) => {
+                    // Each passage prints with its id and title too.
+                    let chars = u64::from(retrieval.top_k)
+                        * (u64::from(retrieval.passage_len) + PASSAGE_HEADER);
+                    let label = format!(
+                        "`{}`: {} passages of up to {} characters, about {} tokens",
+                        other.name,
+                        retrieval.top_k,
+                        grouped(u64::from(retrieval.passage_len)),
+                        grouped(tokens(chars))
+                    );
+                    (tokens(chars), label)
+                }
+            };
             shares.push(Share {
                 name: other.name.clone(),
                 span: edge.span,
                 tokens: answer,
-                label: format!(
-                    "`{}`: an answer of up to {} tokens",
-                    other.name,
-                    grouped(answer)
-                ),
+                label,
             });
         }
         let upstream_tokens: u64 =

@@ -257,6 +257,7 @@ pub struct TaskDef {
     /// retrieval's query.
     pub prompt: String,
     pub priority: u32,
+    /// The longest answer, in tokens; 0 for a retrieval.
     pub max_tokens: u32,
     pub temperature: Option<f64>,
     pub timeout: Option<Duration>,

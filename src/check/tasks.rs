@@ -149,6 +149,9 @@ pub(super) fn task_def(index: usize, task: &ast::Task, context: &mut Context<'_,
                 context.problems,
             );
             def.output = Some(corpus.map_or(Type::Unknown, CorpusDef::passages_type));
+            // A search generates no tokens: nothing to budget or to weigh
+            // on the critical path.
+            def.max_tokens = 0;
             if let Some(check) = task.checks.first() {
                 context.problems.push(Problem::InvalidValue {
                     key: "expect".into(),

@@ -1,5 +1,6 @@
 //! `wfc graph`: a workflow's DAG as Graphviz DOT or Mermaid, with each task's
-//! agent and priority and the critical path marked.
+//! agent and priority and the critical path marked. Retrievals are drawn as
+//! cylinders, the shape of a store of documents.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::path::PathBuf;
 use miette::Diagnostic;
 
 use super::error::Error;
-use wfc::check::{self, WorkflowDef};
+use wfc::check::{self, TaskKind, WorkflowDef};
 use wfc::loader::Loader;
 use wfc::plan::EdgeKind;
 
@@ -102,10 +103,24 @@ fn critical(workflow: &WorkflowDef) -> Vec<usize> {
 
 fn describe(workflow: &WorkflowDef, task: usize, separator: &str) -> String {
     let task = &workflow.tasks[task];
-    format!(
-        "{}{separator}{} · priority {} · {} tokens",
-        task.name, task.agent, task.priority, task.max_tokens
-    )
+    match &task.kind {
+        TaskKind::Chat => format!(
+            "{}{separator}{} · priority {} · {} tokens",
+            task.name, task.agent, task.priority, task.max_tokens
+        ),
+        TaskKind::Retrieve(retrieval) => format!(
+            "{}{separator}search {} · priority {} · top {} by {}",
+            task.name,
+            task.agent,
+            task.priority,
+            retrieval.top_k,
+            retrieval.mode.name()
+        ),
+    }
+}
+
+fn is_retrieval(workflow: &WorkflowDef, task: usize) -> bool {
+    matches!(workflow.tasks[task].kind, TaskKind::Retrieve(_))
 }
 
 fn dot(workflow: &WorkflowDef) -> String {
@@ -121,8 +136,13 @@ fn dot(workflow: &WorkflowDef) -> String {
         } else {
             ""
         };
+        let shape = if is_retrieval(workflow, task) {
+            ", shape=cylinder, style=\"\""
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "  \"{}\" [label=\"{}\"{style}];\n",
+            "  \"{}\" [label=\"{}\"{shape}{style}];\n",
             workflow.tasks[task].name,
             describe(workflow, task, "\\n")
         ));
@@ -152,8 +172,13 @@ fn dot(workflow: &WorkflowDef) -> String {
 fn mermaid(workflow: &WorkflowDef) -> String {
     let mut out = String::from("flowchart LR\n");
     for task in 0..workflow.tasks.len() {
+        let (open, close) = if is_retrieval(workflow, task) {
+            ("[(", ")]")
+        } else {
+            ("[", "]")
+        };
         out.push_str(&format!(
-            "  {}[\"{}\"]\n",
+            "  {}{open}\"{}\"{close}\n",
             workflow.tasks[task].name,
             describe(workflow, task, "<br/>")
         ));

@@ -96,10 +96,12 @@ fn summary(name: &str, location: &Location, refresh: &Refresh) -> String {
             refresh.added, refresh.changed, refresh.removed, refresh.unchanged
         )
     };
+    let count =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     format!(
-        "{name}: {} documents, {} passages; {what} in {:.2} s ({} → {})",
-        refresh.files,
-        refresh.passages,
+        "{name}: {}, {}; {what} in {:.2} s ({} → {})",
+        count(refresh.files, "document", "documents"),
+        count(refresh.passages, "passage", "passages"),
         refresh.elapsed.as_secs_f64(),
         location.folder.display(),
         location.index.display()

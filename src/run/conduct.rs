@@ -221,12 +221,15 @@ impl<'e, 'a> Conductor<'e, 'a> {
         let progress = self.progress[task]
             .take()
             .expect("a running task has progress");
-        let quality = super::quality::score(
-            &answer.text,
-            answer.finish_reason.as_deref(),
-            &self.task(task).checks,
-            &|retrieval| self.passage_ids(retrieval),
-        );
+        // A search is not an answer to score: what it finds is the corpus's.
+        let quality = matches!(job.request, Request::Chat(_)).then(|| {
+            super::quality::score(
+                &answer.text,
+                answer.finish_reason.as_deref(),
+                &self.task(task).checks,
+                &|retrieval| self.passage_ids(retrieval),
+            )
+        });
         let model = if answer.model.is_empty() {
             job.model().to_string()
         } else {
@@ -250,7 +253,7 @@ impl<'e, 'a> Conductor<'e, 'a> {
             attempts: progress.attempts + answer.attempts,
             key,
             replayed: answer.replayed,
-            quality: Some(quality),
+            quality,
             passages: Vec::new(),
         };
         let settled = self.dag.settle(task, Verdict::Answered);

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::support::{Setup, latency, library_program};
-use wfc::check::WorkflowDef;
+use wfc::check::{TaskKind, WorkflowDef};
 use wfc::mock::{MockConfig, MockServer};
 
 fn library() -> Vec<PathBuf> {
@@ -34,10 +34,16 @@ fn plan_text(workflow: &WorkflowDef) -> String {
     let name = |task: usize| workflow.tasks[task].name.as_str();
     let mut text = String::from("tasks:\n");
     for task in &workflow.tasks {
-        text.push_str(&format!(
-            "  {} -> {} (priority {}, max_tokens {})\n",
-            task.name, task.agent, task.priority, task.max_tokens
-        ));
+        text.push_str(&match task.kind {
+            TaskKind::Chat => format!(
+                "  {} -> {} (priority {}, max_tokens {})\n",
+                task.name, task.agent, task.priority, task.max_tokens
+            ),
+            TaskKind::Retrieve(_) => format!(
+                "  {} from {} (priority {})\n",
+                task.name, task.agent, task.priority
+            ),
+        });
     }
     text.push_str("edges:\n");
     for (from, to, edge) in workflow.plan.edges() {

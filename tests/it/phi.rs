@@ -83,7 +83,8 @@ fn a_run_logs_and_journals_no_phi() {
     assert_eq!(report["success"], true);
     assert_clean("the report's metadata", &report["metadata"].to_string());
     let journal = journal_metadata(&dir.path().join("run/journal.jsonl"));
-    assert_eq!(journal.len(), 2);
+    // The payer policy's passages, the assessment and the claim.
+    assert_eq!(journal.len(), 3);
     assert_clean("the journal", &serde_json::to_string(&journal).unwrap());
 }
 

@@ -772,9 +772,12 @@ async fn streaming_sends_task_events_then_the_report() {
         .filter_map(|line| line.strip_prefix("event: "))
         .filter(|event| *event != "text")
         .collect();
+    // The payer policy's search, the assessment, the claim.
     assert_eq!(
         events,
-        ["started", "finished", "started", "finished", "report"]
+        [
+            "started", "finished", "started", "finished", "started", "finished", "report"
+        ]
     );
     assert!(
         text.contains("event: text"),

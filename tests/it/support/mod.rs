@@ -57,6 +57,8 @@ pub(crate) struct Setup<'a> {
     pub cache: Option<PathBuf>,
     pub stream: bool,
     pub observer: &'a dyn Observer,
+    /// Where corpora are found: the library's, beside its workflows.
+    pub home: PathBuf,
 }
 
 impl<'a> Setup<'a> {
@@ -80,6 +82,7 @@ impl<'a> Setup<'a> {
             cache: None,
             stream: true,
             observer: &(),
+            home: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("workflows"),
         }
     }
 
@@ -108,10 +111,7 @@ impl<'a> Setup<'a> {
         HttpExecutor {
             router: Router::with_env(&self.routes, &names, |_| None).unwrap(),
             client: Client::default(),
-            corpora: std::sync::Arc::new(wfc::retrieve::Corpora::new(
-                std::path::Path::new("."),
-                std::collections::BTreeMap::new(),
-            )),
+            corpora: std::sync::Arc::new(self.routes.corpora(&self.home)),
             stream: self.stream,
         }
     }
