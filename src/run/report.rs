@@ -116,12 +116,15 @@ impl Report {
             Ok(text) => (text, None),
             Err(error) => (String::new(), Some(error)),
         };
-        // A task that did not run neither raises nor lowers the score.
+        // A task that did not run neither raises nor lowers the score, nor
+        // does a search (nothing it returns is scored); a failed task scores 0.
         let scores: Vec<f64> = finished
             .records
             .iter()
-            .filter(|r| !matches!(r.outcome, Outcome::Skipped { .. }))
-            .map(|r| r.quality.as_ref().map_or(0.0, |q| q.score))
+            .filter_map(|r| match (&r.outcome, &r.quality) {
+                (Outcome::Skipped { .. }, _) | (Outcome::Ok { .. }, None) => None,
+                (_, quality) => Some(quality.as_ref().map_or(0.0, |q| q.score)),
+            })
             .collect();
         let quality_score = if scores.is_empty() {
             0.0

@@ -14,6 +14,7 @@ mod lsp;
 mod mock_server;
 mod phi;
 mod reference;
+mod retrieval;
 mod robustness;
 mod run;
 mod run_cases;

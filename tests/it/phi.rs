@@ -522,3 +522,69 @@ async fn the_durable_engine_keeps_phi_in_restates_journal_only() {
     let logs = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert_clean("the serve instance's log", &logs);
 }
+
+/// Every file under `dir`, as text where it is text.
+fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            let bytes = std::fs::read(&path).unwrap();
+            found.push((path, String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_search_with_a_phi_query_leaves_no_phi_in_logs_journal_or_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("corpora/prior_notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(
+        notes.join("notes.md"),
+        "# Prior notes\n\n## 2025 visit\n\nLow back pain treated with physical therapy for six weeks.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("notes.wf"),
+        r#"
+/// The hospital's own notes, indexed on local disk inside the boundary.
+corpus PriorNotes { phi_allowed = true }
+agent Clinical {
+  model = "clinical-model"
+  phi_allowed = true
+}
+workflow history {
+  input record: text @phi
+  retrieve earlier from PriorNotes { query = "{{ record }}" }
+  task summary -> Clinical { prompt = "{{ record }}\n{{ earlier }}" }
+  output = "{{ summary }}"
+}
+"#,
+    )
+    .unwrap();
+    let ran = Wfc::new()
+        .current_dir(dir.path())
+        .env("WFC_LOG", "debug")
+        .args(["run", "notes.wf", "--mock", "--json", "--run-dir", "run"])
+        .arg("-i")
+        .arg(format!("record={}", record()))
+        .run();
+    assert_eq!(ran.code, Some(0), "{ran}");
+    assert!(ran.stderr.contains("DEBUG"), "debug logs are on: {ran}");
+    assert_clean("the logs", &ran.stderr);
+    let report = ran.json();
+    assert_eq!(report["results"][0]["passages"], json!(["notes#1"]));
+    assert_clean("the report's metadata", &report["metadata"].to_string());
+    let journal = journal_metadata(&dir.path().join("run/journal.jsonl"));
+    assert_eq!(journal.len(), 2);
+    assert_clean("the journal", &serde_json::to_string(&journal).unwrap());
+    let index = files_under(&dir.path().join(".wfc/index/PriorNotes"));
+    assert!(index.len() > 3, "the index was built: {index:?}");
+    for (path, text) in index {
+        assert_clean(&path.display().to_string(), &text);
+    }
+}
