@@ -29,10 +29,10 @@ pub enum Policy<'a> {
     /// Each agent's and corpus's `phi_allowed` property in the `.wf` files.
     #[default]
     Declared,
-    /// The deployment (the router file), asked name by name: whether every
-    /// endpoint that serves an agent, or the engine that holds a corpus, is
-    /// inside the PHI boundary.
-    Deployment(&'a dyn Fn(&str) -> bool),
+    /// The deployment (the router file), asked receiver by receiver:
+    /// whether every endpoint that serves an agent, or the engine that
+    /// holds a corpus, is inside the PHI boundary.
+    Deployment(&'a dyn Fn(Receiver<'_>) -> bool),
 }
 
 /// The agents and corpora a workflow sends text to.
@@ -42,13 +42,15 @@ struct Receivers<'a> {
 }
 
 impl Policy<'_> {
-    fn allows(&self, name: &str, receivers: &Receivers<'_>) -> bool {
-        match self {
-            Policy::Declared => {
+    fn allows(&self, receiver: Receiver<'_>, receivers: &Receivers<'_>) -> bool {
+        match (self, receiver) {
+            (Policy::Declared, Receiver::Agent(name)) => {
                 receivers.agents.get(name).is_some_and(|a| a.phi_allowed)
-                    || receivers.corpora.get(name).is_some_and(|c| c.phi_allowed)
             }
-            Policy::Deployment(allows) => allows(name),
+            (Policy::Declared, Receiver::Corpus(name)) => {
+                receivers.corpora.get(name).is_some_and(|c| c.phi_allowed)
+            }
+            (Policy::Deployment(allows), receiver) => allows(receiver),
         }
     }
 
@@ -71,8 +73,8 @@ impl Policy<'_> {
 }
 
 /// Where PHI is sent.
-#[derive(Clone, Copy)]
-enum Receiver<'a> {
+#[derive(Clone, Copy, Debug)]
+pub enum Receiver<'a> {
     Agent(&'a str),
     Corpus(&'a str),
 }
@@ -203,7 +205,7 @@ pub fn check(
             // Not declared: reported already.
             _ => continue,
         };
-        if !policy.allows(&task.agent, &receivers) {
+        if !policy.allows(receiver, &receivers) {
             let verb = match receiver {
                 Receiver::Agent(_) => "sends it to",
                 Receiver::Corpus(_) => "searches",
@@ -221,7 +223,7 @@ pub fn check(
         }
         let own_fallback = fallback_span(ast_task);
         for (fallback, via) in fallbacks(task.agent.as_str(), task.fallback.as_deref(), agents) {
-            if fallback == task.agent || policy.allows(fallback, &receivers) {
+            if fallback == task.agent || policy.allows(Receiver::Agent(fallback), &receivers) {
                 continue;
             }
             let label = match (via, own_fallback) {

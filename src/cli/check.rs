@@ -49,10 +49,10 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
         .map(RouterConfig::read)
         .transpose()
         .map_err(Error::usage)?;
-    let allows = |agent: &str| {
+    let allows = |receiver: wfc::check::phi::Receiver<'_>| {
         router
             .as_ref()
-            .is_some_and(|router| router.phi_allowed(agent))
+            .is_some_and(|router| router.receives_phi(receiver))
     };
     let policy = if router.is_some() {
         Policy::Deployment(&allows)

@@ -24,7 +24,7 @@ use super::Worker;
 use super::slots::{Acquire, LeaseRequest, ServerSlotsClient};
 use super::submission::Submission;
 use super::task_service::{Attempted, TaskCall, WfcTaskClient};
-use crate::check::phi::Policy;
+use crate::check::phi::{Policy, Receiver};
 use crate::render::Renderer;
 use crate::router::Capacity;
 use crate::run::conduct::{Conductor, Engine};
@@ -61,7 +61,7 @@ impl WfcRun {
         Json(submission): Json<Submission>,
     ) -> HandlerResult<Json<Report>> {
         let router = self.worker.router.as_ref();
-        let allows = |agent: &str| router.is_some_and(|r| r.phi_allowed(agent));
+        let allows = |receiver: Receiver<'_>| router.is_some_and(|r| r.receives_phi(receiver));
         let phi = match router {
             Some(_) => Policy::Deployment(&allows),
             None => Policy::Declared,

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::check::phi::Receiver;
 use crate::retrieve::{Corpora, Location};
 
 /// The name wfc looks for next to a workflow file.
@@ -292,11 +293,15 @@ impl RouterConfig {
         Corpora::new(home, routes)
     }
 
-    /// Whether corpus `name` may be searched with PHI: an index on local
-    /// disk is inside the boundary.
+    /// Whether this deployment keeps PHI sent to `receiver` inside the
+    /// boundary: an agent when every endpoint says so; a corpus always, as
+    /// every corpus is an index on local disk.
     #[must_use]
-    pub fn corpus_phi_allowed(&self, _name: &str) -> bool {
-        true
+    pub fn receives_phi(&self, receiver: Receiver<'_>) -> bool {
+        match receiver {
+            Receiver::Agent(agent) => self.phi_allowed(agent),
+            Receiver::Corpus(_) => true,
+        }
     }
 
     /// Whether a run's tasks keep to one replica while it has room.

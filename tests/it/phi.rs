@@ -588,3 +588,43 @@ workflow history {
         assert_clean(&path.display().to_string(), &text);
     }
 }
+
+#[test]
+fn a_corpus_indexed_on_disk_may_be_searched_with_phi_under_the_router_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let workflow = dir.path().join("notes.wf");
+    std::fs::write(
+        &workflow,
+        r#"
+/// Not declared `phi_allowed`: only the deployment can say it may be.
+corpus PriorNotes { }
+workflow history {
+  input record: text @phi
+  retrieve earlier from PriorNotes { query = "{{ record }}" }
+  output = "{{ earlier }}"
+}
+"#,
+    )
+    .unwrap();
+    let declared = Wfc::new().arg("check").arg(&workflow).run();
+    assert_eq!(declared.code, Some(1), "{declared}");
+    assert!(
+        declared
+            .stdout
+            .contains("protected health information from `record` reaches corpus `PriorNotes`"),
+        "{declared}"
+    );
+    let router = dir.path().join("wfc.toml");
+    std::fs::write(&router, "[corpora.PriorNotes]\npath = \"notes\"\n").unwrap();
+    let deployed = Wfc::new()
+        .arg("check")
+        .arg(&workflow)
+        .arg("--router")
+        .arg(&router)
+        .run();
+    assert_eq!(
+        deployed.code,
+        Some(0),
+        "an index on local disk is inside: {deployed}"
+    );
+}
