@@ -7,12 +7,12 @@ use lsp_types::{CompletionItem, CompletionItemKind, Position};
 
 use super::convert;
 use super::documents::{Analysis, Document};
-use crate::ast::{Item, Member, Module};
+use crate::ast::{Item, Member, Module, TaskKind};
 use crate::check::{TASK_ATTRIBUTES, Type};
 use crate::source::{SourceFile, Span};
 
-const TOP: &[&str] = &["agent", "schema", "workflow", "import"];
-const WORKFLOW: &[&str] = &["input", "task", "output", "test"];
+const TOP: &[&str] = &["agent", "corpus", "schema", "workflow", "import"];
+const WORKFLOW: &[&str] = &["input", "task", "retrieve", "output", "test"];
 const TEST: &[&str] = &["input", "mock", "expect"];
 const TYPES: &[&str] = &["text", "number", "bool", "date", "list", "one_of"];
 
@@ -51,6 +51,9 @@ pub(super) fn completion(document: &Document, position: Position) -> Vec<Complet
     }
     if before_word.trim_end().ends_with("->") {
         return agents(known, module);
+    }
+    if before_word.trim_end().ends_with(" from") {
+        return corpora(known);
     }
     if before_word.trim().is_empty() {
         return keywords(&context(module, offset));
@@ -296,6 +299,25 @@ fn agents(known: &Analysis, module: &Module) -> Vec<CompletionItem> {
         .collect()
 }
 
+/// The corpora a retrieval can search: this file's and its imports'.
+fn corpora(known: &Analysis) -> Vec<CompletionItem> {
+    let Some(program) = known.report.program.as_ref() else {
+        return Vec::new();
+    };
+    program
+        .corpora
+        .iter()
+        .map(|corpus| CompletionItem {
+            label: corpus.name.clone(),
+            kind: Some(CompletionItemKind::MODULE),
+            detail: Some("corpus".into()),
+            documentation: (!corpus.doc.is_empty())
+                .then(|| lsp_types::Documentation::String(corpus.doc.clone())),
+            ..CompletionItem::default()
+        })
+        .collect()
+}
+
 /// The keywords and properties that can start a line at `offset`: the
 /// checker's own lists, so completion never offers what it would reject.
 fn context(module: &Module, offset: usize) -> Vec<&'static str> {
@@ -304,13 +326,21 @@ fn context(module: &Module, offset: usize) -> Vec<&'static str> {
             Item::Agent(agent) if contains(agent.span, offset) => {
                 return crate::check::AGENT_PROPERTIES.to_vec();
             }
+            Item::Corpus(corpus) if contains(corpus.span, offset) => {
+                return crate::check::CORPUS_PROPERTIES.to_vec();
+            }
             Item::Workflow(workflow) if contains(workflow.span, offset) => {
                 for member in &workflow.members {
                     match member {
                         Member::Task(task) if contains(task.span, offset) => {
-                            let mut words = crate::check::TASK_PROPERTIES.to_vec();
-                            words.push("expect");
-                            return words;
+                            return match task.kind {
+                                TaskKind::Chat => {
+                                    let mut words = crate::check::TASK_PROPERTIES.to_vec();
+                                    words.push("expect");
+                                    words
+                                }
+                                TaskKind::Retrieve => crate::check::RETRIEVE_PROPERTIES.to_vec(),
+                            };
                         }
                         Member::Test(test) if contains(test.span, offset) => return TEST.to_vec(),
                         _ => {}

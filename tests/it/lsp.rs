@@ -565,7 +565,10 @@ fn completion_outline_and_formatting() {
     assert_eq!(items[0]["detail"], "agent (BioMistral-7B)");
     // At the start of a line: the keywords that fit there.
     let items = client.at("textDocument/completion", position(MAIN, "  output", 0, 2));
-    assert_eq!(labels(&items), ["input", "task", "output", "test"]);
+    assert_eq!(
+        labels(&items),
+        ["input", "task", "retrieve", "output", "test"]
+    );
     let items = client.at(
         "textDocument/completion",
         position(MAIN, "    priority", 0, 4),
@@ -575,7 +578,10 @@ fn completion_outline_and_formatting() {
         "textDocument/completion",
         position(MAIN, "\n\n/// Triage", 0, 1),
     );
-    assert_eq!(labels(&items), ["agent", "schema", "workflow", "import"]);
+    assert_eq!(
+        labels(&items),
+        ["agent", "corpus", "schema", "workflow", "import"]
+    );
     client.replace(3, MAIN);
 
     let symbols = client.request(
@@ -853,4 +859,80 @@ workflow notes {
         "{hover}"
     );
     assert!(text.contains("protected health information"), "{hover}");
+}
+
+const RETRIEVAL: &str = r#"import "agents.wf"
+
+/// Payers' coverage criteria.
+corpus PayerPolicies {
+  metadata = [payer]
+}
+
+workflow coverage {
+  input service: text
+  retrieve policy from PayerPolicies {
+    query = "{{ service }}"
+    top_k = 3
+  }
+  task claim -> Clinical {
+    expect cites policy
+    prompt = "{% for passage in policy %}[{{ passage.id }}] {{ passage.text }}{% endfor %}"
+  }
+  output = "{{ claim }}"
+}
+"#;
+
+#[test]
+fn retrievals_complete_navigate_and_hover() {
+    let mut client = Client::start();
+    assert_eq!(client.open(RETRIEVAL), Vec::<Value>::new());
+    // After `from`: the corpora, with their descriptions.
+    let items = client.at(
+        "textDocument/completion",
+        position(RETRIEVAL, "from PayerPolicies", 0, 5),
+    );
+    assert_eq!(labels(&items), ["PayerPolicies"]);
+    assert_eq!(items[0]["documentation"], "Payers' coverage criteria.");
+    // In a retrieval: its own properties, not a chat task's.
+    let items = client.at(
+        "textDocument/completion",
+        position(RETRIEVAL, "    top_k", 0, 4),
+    );
+    let offered = labels(&items);
+    assert!(
+        offered.contains(&"query") && offered.contains(&"filter"),
+        "{items}"
+    );
+    assert!(!offered.contains(&"max_tokens"), "{items}");
+    // In a corpus: the corpus's properties.
+    let items = client.at(
+        "textDocument/completion",
+        position(RETRIEVAL, "  metadata", 0, 2),
+    );
+    assert!(labels(&items).contains(&"max_passage_len"), "{items}");
+    // The corpus a retrieval names is declared above.
+    let definition = client.at(
+        "textDocument/definition",
+        position(RETRIEVAL, "from PayerPolicies", 0, 6),
+    );
+    let declared = position(RETRIEVAL, "PayerPolicies {", 0, 0);
+    assert_eq!(definition["range"]["start"], declared);
+    // Hover on the retrieval and on the corpus.
+    let hover = client.at(
+        "textDocument/hover",
+        position(RETRIEVAL, "policy from", 0, 1),
+    );
+    let text = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("retrieve policy from PayerPolicies"),
+        "{hover}"
+    );
+    assert!(text.contains("top 3 passages by bm25"), "{hover}");
+    let hover = client.at(
+        "textDocument/hover",
+        position(RETRIEVAL, "from PayerPolicies", 0, 6),
+    );
+    let text = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(text.contains("corpus PayerPolicies"), "{hover}");
+    assert!(text.contains("metadata: payer"), "{hover}");
 }

@@ -22,13 +22,14 @@ syn match wfDocComment '///\%(/\)\@!.*$' contains=wfTodo,@Spell
 
 " Declarations.
 syn keyword wfImport import
-syn keyword wfAgentKeyword agent schema nextgroup=wfAgentName skipwhite
+syn keyword wfAgentKeyword agent schema corpus nextgroup=wfAgentName skipwhite
 syn match wfAgentName '\h\w*' contained
 syn keyword wfWorkflowKeyword workflow nextgroup=wfWorkflowName skipwhite
 syn match wfWorkflowName '\h\w*' contained
-syn keyword wfTaskKeyword task nextgroup=wfTaskName skipwhite
-syn match wfTaskName '\h\w*' contained nextgroup=wfArrow,wfTaskState skipwhite
+syn keyword wfTaskKeyword task retrieve nextgroup=wfTaskName skipwhite
+syn match wfTaskName '\h\w*' contained nextgroup=wfArrow,wfFrom,wfTaskState skipwhite
 syn match wfArrow '->' contained nextgroup=wfAgentRef skipwhite
+syn keyword wfFrom from contained nextgroup=wfAgentRef skipwhite
 syn match wfAgentRef '\h\w*' contained
 syn keyword wfInputKeyword input nextgroup=wfInputName skipwhite
 syn match wfInputName '\h\w*' contained nextgroup=wfTypeColon skipwhite
@@ -45,7 +46,7 @@ syn keyword wfMock mock nextgroup=wfTaskRef skipwhite
 syn match wfTaskRef '\h\w*' contained nextgroup=wfFails skipwhite
 syn keyword wfFails fails contained
 syn keyword wfExpect expect
-syn match wfCheck '\<\%(contains\|matches\|heading\|min_length\|json\)\>'
+syn match wfCheck '\<\%(contains\|matches\|heading\|min_length\|json\|cites\)\>'
 syn keyword wfOrder order before nextgroup=wfTaskRef skipwhite
 syn keyword wfTaskState contained ok failed skipped
 
@@ -111,6 +112,7 @@ hi def link wfTaskName        Function
 hi def link wfTaskRef         Identifier
 hi def link wfInputName       Identifier
 hi def link wfArrow           Operator
+hi def link wfFrom            Keyword
 hi def link wfTypeColon       Delimiter
 hi def link wfType            Type
 hi def link wfOptional        Operator
