@@ -3,13 +3,16 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::error::{Error, Worst};
 use wfc::check;
+use wfc::client::Client;
 use wfc::files::folder_of;
 use wfc::loader::Loader;
 use wfc::retrieve::{Chunking, Location, Refresh};
 use wfc::router::RouterConfig;
+use wfc::run::embed_corpus;
 
 #[derive(clap::Args)]
 pub(super) struct Args {
@@ -51,7 +54,13 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
             RouterConfig::locate(args.router.as_deref(), path).as_deref(),
         )
         .map_err(Error::usage)?;
-        let corpora = router.corpora(&folder_of(path));
+        let embedder = router
+            .embedder(|name| std::env::var(name).ok())
+            .map_err(Error::usage)?;
+        let corpora = Arc::new(router.corpora(&folder_of(path)));
+        let external = router
+            .chroma_corpora(|name| std::env::var(name).ok())
+            .map_err(Error::usage)?;
         for corpus in &program.corpora {
             declared.insert(corpus.name.clone());
             let wanted = args.corpora.is_empty() || args.corpora.contains(&corpus.name);
@@ -59,12 +68,49 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
             if !wanted || !done.insert((corpus.name.clone(), location.index.clone())) {
                 continue;
             }
+            if let Some(chroma) = external.get(&corpus.name) {
+                outln!(
+                    "{}: held by Chroma at {} (collection `{}`); nothing to index here",
+                    corpus.name,
+                    chroma.server.base_url,
+                    chroma.collection
+                );
+                continue;
+            }
             let chunking = Chunking {
                 max_chars: corpus.max_passage_len as usize,
             };
             match corpora.refresh(&corpus.name, &chunking) {
                 Ok(refresh) => outln!("{}", summary(&corpus.name, &location, &refresh)),
-                Err(err) => worst.show(&Error::Problems(err.to_string())),
+                Err(err) => {
+                    worst.show(&Error::Problems(err.to_string()));
+                    continue;
+                }
+            }
+            if let Some(embedder) = &embedder {
+                let embedded = super::runtime()?.block_on(embed_corpus(
+                    &Client::default(),
+                    &corpora,
+                    &corpus.name,
+                    &chunking,
+                    embedder,
+                ));
+                match embedded {
+                    Ok(0) => outln!(
+                        "{}: embeddings ({}) up to date",
+                        corpus.name,
+                        embedder.model
+                    ),
+                    Ok(count) => outln!(
+                        "{}: embedded {count} passages with {}",
+                        corpus.name,
+                        embedder.model
+                    ),
+                    Err(failure) => worst.show(&Error::Problems(format!(
+                        "cannot embed corpus `{}`: {}",
+                        corpus.name, failure.error
+                    ))),
+                }
             }
         }
     }

@@ -19,8 +19,13 @@ pub enum CallError {
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
-    #[error("{url} sent something that is not a chat completion: {reason}")]
-    Malformed { url: String, reason: String },
+    #[error("{url} sent something that is not {expected}: {reason}")]
+    Malformed {
+        url: String,
+        /// What was asked for: `a chat completion`, `an embeddings answer`.
+        expected: &'static str,
+        reason: String,
+    },
     #[error("the answer from {url} broke off: {reason}")]
     Interrupted { url: String, reason: String },
 }

@@ -2,6 +2,8 @@
 //! answer (whole or streamed), and errors that say whether a retry can help.
 //! Choosing the endpoint and retrying belong to the caller.
 
+mod chroma;
+mod embed;
 mod error;
 mod sse;
 
@@ -10,6 +12,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use error::{CallError, describe};
+
+/// What `/chat/completions` answers, as errors name it.
+const CHAT_COMPLETION: &str = "a chat completion";
 
 /// An API key. It is sent to its endpoint and nowhere else: printing it shows
 /// only that a key is set.
@@ -168,6 +173,8 @@ pub struct Completion {
     pub finish_reason: Option<String>,
 }
 
+const CHAT_PATH: &str = "/chat/completions";
+
 /// A pooled HTTP client; clone it freely, the clones share connections.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -193,7 +200,7 @@ impl Client {
         request: &ChatRequest,
     ) -> Result<Completion, CallError> {
         self.within_timeout(target, async {
-            let response = self.send(target, request.body(false)).await?;
+            let response = self.send(target, CHAT_PATH, &request.body(false)).await?;
             let bytes = response
                 .bytes()
                 .await
@@ -205,6 +212,7 @@ impl Client {
                 },
                 BodyProblem::Invalid(reason) => CallError::Malformed {
                     url: target.base_url.clone(),
+                    expected: CHAT_COMPLETION,
                     reason,
                 },
             })
@@ -235,7 +243,7 @@ impl Client {
         on_text: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Completion, CallError> {
         self.within_timeout(target, async {
-            let response = self.send(target, request.body(true)).await?;
+            let response = self.send(target, CHAT_PATH, &request.body(true)).await?;
             sse::read(&target.base_url, response, on_text).await
         })
         .await
@@ -256,9 +264,37 @@ impl Client {
             })
     }
 
-    async fn send(&self, target: &Target, body: Body<'_>) -> Result<reqwest::Response, CallError> {
-        let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
-        let mut builder = self.http.post(url).json(&body);
+    /// GETs `path` under the target's base URL: the body of a success.
+    async fn get(&self, target: &Target, path: &str) -> Result<Vec<u8>, CallError> {
+        let url = format!("{}{path}", target.base_url.trim_end_matches('/'));
+        let mut builder = self.http.get(url);
+        if let Some(ApiKey(key)) = &target.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|err| CallError::from_reqwest(&target.base_url, err))?;
+        if !response.status().is_success() {
+            return Err(CallError::from_status(&target.base_url, response).await);
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|err| CallError::from_reqwest(&target.base_url, err))?;
+        Ok(bytes.to_vec())
+    }
+
+    /// POSTs `body` to `path` under the target's base URL; an answer that
+    /// is not a success is an error.
+    async fn send(
+        &self,
+        target: &Target,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<reqwest::Response, CallError> {
+        let url = format!("{}{path}", target.base_url.trim_end_matches('/'));
+        let mut builder = self.http.post(url).json(body);
         if let Some(ApiKey(key)) = &target.api_key {
             builder = builder.bearer_auth(key);
         }

@@ -66,6 +66,7 @@ pub(super) async fn read(
         let chunk: Chunk =
             serde_json::from_str(&event.data).map_err(|err| CallError::Malformed {
                 url: url.to_string(),
+                expected: super::CHAT_COMPLETION,
                 reason: format!("a streamed chunk is not valid: {err}"),
             })?;
         if let Some(model) = chunk.model

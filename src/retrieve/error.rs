@@ -73,6 +73,9 @@ pub enum RetrieveError {
         source: tantivy::TantivyError,
     },
 
+    #[error("the embeddings of corpus `{corpus}` cannot be kept: {problem}")]
+    Embeddings { corpus: String, problem: String },
+
     #[error(
         "could not write `{}` for the index of corpus `{corpus}`: {source}; check that its folder is writable and the disk is not full",
         path.display()

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use tantivy::collector::TopDocs;
 use tantivy::collector::sort_key::{SortBySimilarityScore, SortByString};
+use tantivy::collector::{DocSetCollector, TopDocs};
 use tantivy::directory::error::LockError;
 use tantivy::indexer::NoMergePolicy;
 use tantivy::query::{BooleanQuery, BoostQuery, ConstScoreQuery, Occur, TermQuery};
@@ -254,6 +254,57 @@ impl CorpusIndex {
             })
             .collect::<tantivy::Result<_>>()
             .map_err(|error| self.failed("read", error))
+    }
+
+    /// The ids of every passage that the filters let through.
+    pub fn matching(&self, filters: &[(String, String)]) -> Result<HashSet<String>, RetrieveError> {
+        let clauses: Vec<(Occur, Box<dyn tantivy::query::Query>)> = filters
+            .iter()
+            .map(|(key, value)| {
+                let term = TermQuery::new(self.filter_term(key, value), IndexRecordOption::Basic);
+                (
+                    Occur::Must,
+                    Box::new(term) as Box<dyn tantivy::query::Query>,
+                )
+            })
+            .collect();
+        let searcher = self.reader.searcher();
+        let addresses = searcher
+            .search(&BooleanQuery::new(clauses), &DocSetCollector)
+            .map_err(|error| self.failed("search", error))?;
+        addresses
+            .into_iter()
+            .map(|address| {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                Ok(self.passage(&doc, 0.0).1.id)
+            })
+            .collect::<tantivy::Result<_>>()
+            .map_err(|error| self.failed("read", error))
+    }
+
+    /// The passages of `ranked` (ids with their scores), in that order; an
+    /// id the index no longer holds is left out.
+    pub fn by_ids(&self, ranked: &[(String, f64)]) -> Result<Vec<Passage>, RetrieveError> {
+        let searcher = self.reader.searcher();
+        let mut passages = Vec::with_capacity(ranked.len());
+        for (id, score) in ranked {
+            let query = TermQuery::new(
+                Term::from_field_text(self.fields.id, id),
+                IndexRecordOption::Basic,
+            );
+            let found = searcher
+                .search(&query, &TopDocs::with_limit(1).order_by_score())
+                .map_err(|error| self.failed("search", error))?;
+            if let Some((_, address)) = found.first() {
+                let doc: TantivyDocument = searcher
+                    .doc(*address)
+                    .map_err(|error| self.failed("read", error))?;
+                let mut passage = self.passage(&doc, 0.0).1;
+                passage.score = *score;
+                passages.push(passage);
+            }
+        }
+        Ok(passages)
     }
 
     /// Every passage, by source then position: a stable order for keeping

@@ -13,6 +13,7 @@ mod corpora;
 mod error;
 mod index;
 mod manifest;
+mod vectors;
 mod walk;
 
 #[cfg(test)]
@@ -25,9 +26,10 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::record::Passage;
 
-pub use corpora::{Corpora, Location, snake_case};
+pub use corpora::{Corpora, Dense, Location, Ranking, snake_case};
 pub use error::RetrieveError;
 pub use index::CorpusIndex;
+pub use vectors::{Vectors, embedded_text};
 
 /// A piece of a document small enough to hand to a model as evidence, as
 /// the chunker cuts it; a search answers with [`Passage`]s.

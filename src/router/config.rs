@@ -21,6 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::check::phi::Receiver;
+use crate::client::{ApiKey, Target};
 use crate::retrieve::{Corpora, Location};
 
 /// The name wfc looks for next to a workflow file.
@@ -48,9 +49,13 @@ pub enum RouterError {
     )]
     Unrouted { agent: String },
     #[error(
-        "the environment variable `{variable}` holds the API key for agent `{agent}` (api_key_env in the router file) but is not set"
+        "the environment variable `{variable}` holds the API key for {owner} (api_key_env in the router file) but is not set"
     )]
-    MissingKey { agent: String, variable: String },
+    MissingKey {
+        /// Who needs the key: "agent `Clinical`", "the embeddings endpoint".
+        owner: String,
+        variable: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -64,14 +69,35 @@ pub struct RouterConfig {
     /// here is at its default place beside this file.
     #[serde(default)]
     corpora: BTreeMap<String, CorpusRoute>,
+    /// The server that embeds passages and queries for dense search.
+    embeddings: Option<EmbeddingsRoute>,
     /// The folder of the router file, which its relative paths start
     /// from; `None` for a deployment without a file.
     #[serde(skip)]
     folder: Option<PathBuf>,
 }
 
-/// `[corpora.PayerPolicies]`: a corpus indexed on local disk, inside the
-/// PHI boundary.
+/// `[embeddings]`: an OpenAI-compatible `/embeddings` endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbeddingsRoute {
+    /// The base URL `/embeddings` is appended to.
+    url: String,
+    /// The embedding model's name, which also keys the stored vectors.
+    model: String,
+    api_key_env: Option<String>,
+    timeout: Option<String>,
+}
+
+/// Where passages and queries are embedded, with which model.
+#[derive(Debug, Clone)]
+pub struct Embedder {
+    pub target: Target,
+    pub model: String,
+}
+
+/// `[corpora.PayerPolicies]`: a corpus indexed on local disk (inside the
+/// PHI boundary), or held by an external engine (outside it unless marked).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CorpusRoute {
@@ -79,6 +105,22 @@ struct CorpusRoute {
     path: Option<PathBuf>,
     /// The folder its index is kept in.
     index: Option<PathBuf>,
+    /// The base URL of the Chroma server that holds it instead.
+    chroma: Option<String>,
+    /// Its collection there; the corpus's name in snake case by default.
+    collection: Option<String>,
+    api_key_env: Option<String>,
+    timeout: Option<String>,
+    /// The external engine runs inside the PHI boundary.
+    #[serde(default)]
+    phi_allowed: bool,
+}
+
+/// A corpus held by a Chroma server.
+#[derive(Debug, Clone)]
+pub struct ChromaCorpus {
+    pub server: Target,
+    pub collection: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -157,6 +199,7 @@ impl RouterConfig {
             defaults: Defaults::default(),
             agents,
             corpora: BTreeMap::new(),
+            embeddings: None,
             folder: None,
         }
     }
@@ -231,6 +274,35 @@ impl RouterConfig {
         if let Some(timeout) = &self.defaults.timeout {
             parse_duration(timeout).map_err(invalid)?;
         }
+        for (name, route) in &self.corpora {
+            let Some(url) = &route.chroma else { continue };
+            if route.path.is_some() || route.index.is_some() {
+                return Err(invalid(format!(
+                    "corpus `{name}` gives both `chroma` and a local `path` or `index`; a corpus is held in one place"
+                )));
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "corpus `{name}`: `{url}` is not an http:// or https:// URL"
+                )));
+            }
+            if let Some(timeout) = &route.timeout {
+                parse_duration(timeout)
+                    .map_err(|reason| invalid(format!("corpus `{name}`: {reason}")))?;
+            }
+        }
+        if let Some(route) = &self.embeddings {
+            if !(route.url.starts_with("http://") || route.url.starts_with("https://")) {
+                return Err(invalid(format!(
+                    "[embeddings]: `{}` is not an http:// or https:// URL",
+                    route.url
+                )));
+            }
+            if let Some(timeout) = &route.timeout {
+                parse_duration(timeout)
+                    .map_err(|reason| invalid(format!("[embeddings]: {reason}")))?;
+            }
+        }
         for (agent, route) in &self.agents {
             if route.endpoints.is_empty() {
                 return Err(invalid(format!("agent `{agent}` lists no endpoints")));
@@ -293,15 +365,78 @@ impl RouterConfig {
         Corpora::new(home, routes)
     }
 
+    /// The embeddings endpoint, when the deployment has one, with its key
+    /// read from the environment by `var`.
+    pub fn embedder(
+        &self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Embedder>, RouterError> {
+        let Some(route) = &self.embeddings else {
+            return Ok(None);
+        };
+        let api_key = match &route.api_key_env {
+            Some(variable) => Some(ApiKey::new(var(variable).ok_or_else(|| {
+                RouterError::MissingKey {
+                    owner: "the embeddings endpoint".into(),
+                    variable: variable.clone(),
+                }
+            })?)),
+            None => None,
+        };
+        Ok(Some(Embedder {
+            target: Target {
+                base_url: route.url.trim_end_matches('/').to_string(),
+                api_key,
+                timeout: self.timeout_of_text(route.timeout.as_deref()),
+            },
+            model: route.model.clone(),
+        }))
+    }
+
     /// Whether this deployment keeps PHI sent to `receiver` inside the
-    /// boundary: an agent when every endpoint says so; a corpus always, as
-    /// every corpus is an index on local disk.
+    /// boundary: an agent when every endpoint says so; a corpus indexed on
+    /// local disk always, one held by an external engine when it says so.
     #[must_use]
     pub fn receives_phi(&self, receiver: Receiver<'_>) -> bool {
         match receiver {
             Receiver::Agent(agent) => self.phi_allowed(agent),
-            Receiver::Corpus(_) => true,
+            Receiver::Corpus(corpus) => self
+                .corpora
+                .get(corpus)
+                .is_none_or(|route| route.chroma.is_none() || route.phi_allowed),
         }
+    }
+
+    /// The corpora held by Chroma servers, by name, with their keys read
+    /// from the environment by `var`.
+    pub fn chroma_corpora(
+        &self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<BTreeMap<String, ChromaCorpus>, RouterError> {
+        let mut found = BTreeMap::new();
+        for (name, route) in &self.corpora {
+            let Some(url) = &route.chroma else { continue };
+            let api_key = match &route.api_key_env {
+                Some(variable) => Some(ApiKey::new(var(variable).ok_or_else(|| {
+                    RouterError::MissingKey {
+                        owner: format!("corpus `{name}`"),
+                        variable: variable.clone(),
+                    }
+                })?)),
+                None => None,
+            };
+            let server = Target {
+                base_url: url.trim_end_matches('/').to_string(),
+                api_key,
+                timeout: self.timeout_of_text(route.timeout.as_deref()),
+            };
+            let collection = route
+                .collection
+                .clone()
+                .unwrap_or_else(|| crate::retrieve::snake_case(name));
+            found.insert(name.clone(), ChromaCorpus { server, collection });
+        }
+        Ok(found)
     }
 
     /// Whether a run's tasks keep to one replica while it has room.
@@ -311,9 +446,12 @@ impl RouterConfig {
     }
 
     pub(super) fn timeout_of(&self, endpoint: &EndpointConfig) -> Duration {
-        endpoint
-            .timeout
-            .as_deref()
+        self.timeout_of_text(endpoint.timeout.as_deref())
+    }
+
+    /// A stated timeout (validated already), else the file's default.
+    fn timeout_of_text(&self, stated: Option<&str>) -> Duration {
+        stated
             .or(self.defaults.timeout.as_deref())
             .and_then(|text| parse_duration(text).ok())
             .unwrap_or(DEFAULT_TIMEOUT)

@@ -5,5 +5,5 @@
 mod config;
 mod pool;
 
-pub use config::{FILE_NAME, RouterConfig, RouterError};
+pub use config::{ChromaCorpus, Embedder, FILE_NAME, RouterConfig, RouterError};
 pub use pool::{Capacity, Claim, Endpoint, Lease, Pool, Router};

@@ -247,7 +247,7 @@ impl Router {
                 let api_key = match &endpoint.api_key_env {
                     Some(variable) => Some(ApiKey::new(var(variable).ok_or_else(|| {
                         RouterError::MissingKey {
-                            agent: agent.to_string(),
+                            owner: format!("agent `{agent}`"),
                             variable: variable.clone(),
                         }
                     })?)),

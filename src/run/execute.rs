@@ -2,19 +2,20 @@
 //! [`Executor`] decides how: over HTTP, from the journal or cache, from a
 //! test's script, with retries around any of them.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
 use super::events::{Event, Observer};
-use super::job::{Answer, Failure, Job, PromptUsage, Request, RetrieveRequest};
+use super::job::{Answer, Failure, Job, PromptUsage, Request};
+use crate::check::Type;
 use crate::check::conform::{Mismatch, typed};
-use crate::check::{SearchMode, Type};
 use crate::client::{CallError, ChatRequest, Client, Role, Turn};
 use crate::policy::ErrorClass;
-use crate::retrieve::{Chunking, Corpora, Query, RetrieveError};
-use crate::router::{Capacity, Router};
+use crate::retrieve::Corpora;
+use crate::router::{Capacity, ChromaCorpus, Embedder, Router};
 
 pub trait Executor: Send + Sync {
     fn execute<'a>(
@@ -62,8 +63,16 @@ impl<T: Executor + ?Sized> Executor for &T {
 pub struct HttpExecutor {
     pub router: Router,
     pub client: Client,
-    /// The corpora retrieval tasks search.
+    /// The corpora retrieval tasks search on local disk.
     pub corpora: Arc<Corpora>,
+    /// The corpora held by Chroma servers instead, by name.
+    pub chroma: BTreeMap<String, ChromaCorpus>,
+    /// Where passages and queries are embedded for dense search, when the
+    /// deployment says.
+    pub embedder: Option<Embedder>,
+    /// Taken while a corpus's passages are embedded, so that two searches
+    /// never embed the same passages twice.
+    pub embedding: tokio::sync::Mutex<()>,
     /// Stream answers (so progress shows tokens as they come) or take them
     /// whole.
     pub stream: bool,
@@ -100,62 +109,6 @@ impl Executor for HttpExecutor {
 }
 
 impl HttpExecutor {
-    /// Searches the job's corpus, off the async workers: the first search
-    /// of a corpus may build its index.
-    async fn search(&self, job: &Job, search: &RetrieveRequest) -> Result<Answer, Failure> {
-        if search.mode != SearchMode::Bm25 {
-            return Err(Failure::permanent(
-                format!(
-                    "`{}` asks for {} search, which needs the deployment's embeddings endpoint; this deployment has none, so use `mode = bm25`",
-                    job.task,
-                    search.mode.name()
-                ),
-                0,
-            ));
-        }
-        let corpora = Arc::clone(&self.corpora);
-        let corpus = job.agent.clone();
-        let search = search.clone();
-        let found = tokio::task::spawn_blocking(move || {
-            let chunking = Chunking {
-                max_chars: search.passage_len as usize,
-            };
-            let query = Query {
-                text: &search.query,
-                top_k: search.top_k as usize,
-                filters: &search.filters,
-            };
-            corpora.search(&corpus, &chunking, &query)
-        })
-        .await;
-        let passages = match found {
-            Ok(Ok(passages)) => passages,
-            Ok(Err(error)) => {
-                let class =
-                    matches!(error, RetrieveError::IndexBusy { .. }).then_some(ErrorClass::Timeout);
-                return Err(Failure {
-                    class,
-                    ..Failure::permanent(error.to_string(), 1)
-                });
-            }
-            Err(panicked) => {
-                return Err(Failure::permanent(
-                    format!("the search of corpus `{}` failed: {panicked}", job.agent),
-                    1,
-                ));
-            }
-        };
-        Ok(Answer {
-            text: serde_json::to_string(&passages).expect("passages serialize"),
-            model: SearchMode::Bm25.name().to_string(),
-            tokens: 0,
-            finish_reason: None,
-            attempts: 1,
-            replayed: false,
-            prompt: PromptUsage::default(),
-        })
-    }
-
     /// Why the job cannot be sent: its prompt and answer do not fit the
     /// agent's context window (the router's, else the agent's own).
     fn too_long(&self, job: &Job, request: &ChatRequest) -> Option<String> {
@@ -324,7 +277,7 @@ fn record_outcome(span: &tracing::Span, result: &Result<Answer, Failure>) {
     }
 }
 
-fn call_failure(error: &CallError) -> Failure {
+pub(super) fn call_failure(error: &CallError) -> Failure {
     Failure {
         error: error.to_string(),
         class: error.class(),

@@ -19,6 +19,7 @@ pub mod quality;
 pub mod report;
 mod retrying;
 mod scripted;
+mod search;
 mod session;
 pub mod stored;
 
@@ -29,4 +30,5 @@ pub use local::Finished;
 pub use report::Report;
 pub use retrying::{Attempts, Retrying, retried};
 pub use scripted::Scripted;
+pub use search::embed_corpus;
 pub use session::{Deployment, Session, agents_used};

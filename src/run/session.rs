@@ -59,6 +59,9 @@ impl Deployment {
             router: Router::new(&config, agents)?,
             client: Client::default(),
             corpora: std::sync::Arc::new(config.corpora(home)),
+            chroma: config.chroma_corpora(|name| std::env::var(name).ok())?,
+            embedder: config.embedder(|name| std::env::var(name).ok())?,
+            embedding: tokio::sync::Mutex::new(()),
             stream,
         })
     }

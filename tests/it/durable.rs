@@ -34,6 +34,18 @@ pub(crate) fn router(dir: &Path, mock: &MockServer) -> PathBuf {
             mock.base_url()
         ));
     }
+    // The library's corpora, which would otherwise be looked for beside
+    // this file.
+    let corpora = Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/corpora");
+    for (corpus, folder) in [
+        ("PayerPolicies", "payer_policies"),
+        ("Formulary", "formulary"),
+    ] {
+        text.push_str(&format!(
+            "[corpora.{corpus}]\npath = \"{}\"\n",
+            corpora.join(folder).display()
+        ));
+    }
     let path = dir.join("wfc.toml");
     std::fs::write(&path, text).unwrap();
     path

@@ -4,8 +4,10 @@
 //! its context.
 //!
 //! Set `WFC_LLAMA_SERVER_URL` to the server's base URL, e.g.
-//! `http://127.0.0.1:18086/v1` (`.ci/run` starts one and sets it). Without
-//! it every test says it was skipped and passes.
+//! `http://127.0.0.1:18086/v1`, and `WFC_LLAMA_EMBEDDINGS_URL` to a second
+//! one started with `--embedding`, for dense and hybrid retrieval (`.ci/run`
+//! starts both and sets them). Without them every test says it was skipped
+//! and passes.
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,9 +15,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wfc::client::{ChatRequest, Client, Completion, Target};
 
-use crate::support::{Ran, Wfc};
+use crate::support::{Ran, Wfc, server_url};
 
 const URL_VARIABLE: &str = "WFC_LLAMA_SERVER_URL";
+const EMBEDDINGS_VARIABLE: &str = "WFC_LLAMA_EMBEDDINGS_URL";
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/llama/llama.wf");
 /// The server's context per slot, in tokens; the tiny model's prompts take
 /// about one token per character.
@@ -25,18 +28,7 @@ const CONTEXT_TOKENS: usize = 32_768;
 /// should be skipped. Where `WFC_REQUIRE_SERVERS` is set (`.ci/run` sets
 /// it), a missing server fails the test instead.
 fn server(test: &str) -> Option<String> {
-    match std::env::var(URL_VARIABLE) {
-        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
-        _ if std::env::var_os("WFC_REQUIRE_SERVERS").is_some() => panic!(
-            "{test}: {URL_VARIABLE} is not set, and WFC_REQUIRE_SERVERS says every real server must be there"
-        ),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: {URL_VARIABLE} is not set (no llama-server to talk to; .ci/run starts one)"
-            );
-            None
-        }
-    }
+    server_url(URL_VARIABLE, test)
 }
 
 fn target(url: &str) -> Target {
@@ -390,4 +382,148 @@ fn a_typed_answer_comes_back_in_the_declared_shape() {
     );
     let note = result(&report, "note");
     assert_eq!(note["success"], true, "{context}");
+}
+
+#[tokio::test]
+async fn embeddings_come_back_one_per_text_and_the_same_for_the_same_text() {
+    let Some(url) = server_url(
+        EMBEDDINGS_VARIABLE,
+        "embeddings_come_back_one_per_text_and_the_same_for_the_same_text",
+    ) else {
+        return;
+    };
+    let client = Client::default();
+    let texts = ["lumbar spine MRI", "knee arthroscopy", "lumbar spine MRI"];
+    let vectors = client.embed(&target(&url), "tiny", &texts).await.unwrap();
+    assert_eq!(vectors.len(), 3);
+    assert!(!vectors[0].is_empty());
+    assert!(vectors.iter().all(|v| v.len() == vectors[0].len()));
+    // The same text, the same vector (to the last bits, which a batch's
+    // arithmetic may change).
+    let cosine = |a: &[f32], b: &[f32]| {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        dot / (norm(a) * norm(b))
+    };
+    assert!(cosine(&vectors[0], &vectors[2]) > 0.999_99, "{vectors:?}");
+    assert!(cosine(&vectors[0], &vectors[1]) < 0.999, "{vectors:?}");
+}
+
+/// A corpus whose passages the tiny model embeds, and a workflow that
+/// searches it by `mode`, its query the embedded text of one passage.
+fn dense_workspace(dir: &Path, url: &str) {
+    let corpus = dir.join("corpora/policies");
+    std::fs::create_dir_all(&corpus).unwrap();
+    for (name, title, text) in [
+        (
+            "mri",
+            "Lumbar MRI",
+            "Covered after six weeks of failed physical therapy.",
+        ),
+        (
+            "knee",
+            "Knee arthroscopy",
+            "Covered for mechanical symptoms only.",
+        ),
+        (
+            "sleep",
+            "Sleep study",
+            "A home sleep test comes before a laboratory study.",
+        ),
+    ] {
+        std::fs::write(
+            corpus.join(format!("{name}.md")),
+            format!("# {title}\n\n{text}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.join("wfc.toml"),
+        format!("[embeddings]\nurl = \"{url}\"\nmodel = \"tiny\"\n"),
+    )
+    .unwrap();
+    for mode in ["dense", "hybrid"] {
+        std::fs::write(
+            dir.join(format!("{mode}.wf")),
+            format!(
+                r#"
+corpus Policies {{ }}
+workflow search {{
+  input query: text
+  retrieve found from Policies {{
+    query = "{{{{ query }}}}"
+    top_k = 2
+    mode = {mode}
+  }}
+  output = "{{% for p in found %}}{{{{ p.id }}}} {{% endfor %}}"
+}}
+"#
+            ),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn dense_and_hybrid_search_rank_passages_by_a_real_embeddings_endpoint() {
+    let Some(url) = server_url(
+        EMBEDDINGS_VARIABLE,
+        "dense_and_hybrid_search_rank_passages_by_a_real_embeddings_endpoint",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    dense_workspace(dir.path(), &url);
+    let index = || {
+        Wfc::new()
+            .current_dir(dir.path())
+            .args(["index", "-w", "dense.wf"])
+            .run()
+    };
+
+    let built = index();
+    assert_eq!(built.code, Some(0), "{built}");
+    assert!(
+        built
+            .stdout
+            .contains("Policies: embedded 3 passages with tiny"),
+        "{built}"
+    );
+    let again = index();
+    assert!(
+        again
+            .stdout
+            .contains("Policies: embeddings (tiny) up to date"),
+        "{again}"
+    );
+    std::fs::write(
+        dir.path().join("corpora/policies/knee.md"),
+        "# Knee arthroscopy\n\nCovered for locking or catching only.\n",
+    )
+    .unwrap();
+    let changed = index();
+    assert!(
+        changed
+            .stdout
+            .contains("Policies: embedded 1 passages with tiny"),
+        "{changed}"
+    );
+
+    // The query is the embedded text of the sleep study's passage: the same
+    // vector, so it is nearest whatever the tiny model's weights.
+    let query = "Sleep study\nA home sleep test comes before a laboratory study.";
+    for mode in ["dense", "hybrid"] {
+        let ran = Wfc::new()
+            .current_dir(dir.path())
+            .args(["run", &format!("{mode}.wf"), "--json", "-q", "-i"])
+            .arg(format!("query={query}"))
+            .run();
+        assert_eq!(ran.code, Some(0), "{mode}: {ran}");
+        let report = ran.json();
+        let found = &report["results"][0];
+        assert_eq!(found["model"], format!("{mode} (tiny)"), "{mode}: {report}");
+        let passages = found["passages"].as_array().unwrap();
+        assert_eq!(passages.len(), 2, "{mode}: top_k: {report}");
+        assert_eq!(passages[0], "sleep#1", "{mode}: {report}");
+    }
 }

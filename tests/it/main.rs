@@ -4,6 +4,7 @@
 mod budget;
 mod cassette;
 mod check;
+mod chroma;
 mod cli;
 mod durable;
 mod format;

@@ -2,6 +2,7 @@
 //! with real HTTP to the mock model server on 127.0.0.1, through the same
 //! router, client and scheduler `wfc run` uses.
 
+pub(crate) mod chroma;
 mod command;
 pub(crate) mod restate;
 
@@ -39,6 +40,24 @@ pub(crate) fn checked(path: &Path) -> Program {
     let report = wfc::check::check_file(&mut wfc::loader::Loader::default(), path).unwrap();
     assert!(!report.has_errors(), "{:#?}", report.problems);
     report.program.unwrap()
+}
+
+/// The base URL of a real server in `variable`, or `None` (after saying
+/// so) when the test should be skipped. Where `WFC_REQUIRE_SERVERS` is set
+/// (`.ci/run` sets it), a missing server fails the test instead.
+pub(crate) fn server_url(variable: &str, test: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().trim_end_matches('/').to_string()),
+        _ if std::env::var_os("WFC_REQUIRE_SERVERS").is_some() => panic!(
+            "{test}: {variable} is not set, and WFC_REQUIRE_SERVERS says every real server must be there"
+        ),
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: {variable} is not set (no server to talk to; .ci/run starts one)"
+            );
+            None
+        }
+    }
 }
 
 /// A quick backoff, so retry tests do not wait long.
@@ -112,6 +131,9 @@ impl<'a> Setup<'a> {
             router: Router::with_env(&self.routes, &names, |_| None).unwrap(),
             client: Client::default(),
             corpora: std::sync::Arc::new(self.routes.corpora(&self.home)),
+            chroma: self.routes.chroma_corpora(|_| None).unwrap(),
+            embedder: self.routes.embedder(|_| None).unwrap(),
+            embedding: tokio::sync::Mutex::new(()),
             stream: self.stream,
         }
     }

@@ -234,7 +234,7 @@ impl Drop for Worker {
 }
 
 /// Waits until `url` answers 200, failing with `log()` after `limit`.
-async fn wait_for(url: &str, limit: Duration, log: impl Fn() -> String) {
+pub(crate) async fn wait_for(url: &str, limit: Duration, log: impl Fn() -> String) {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         if reqwest::get(url)
