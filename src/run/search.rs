@@ -182,7 +182,15 @@ pub async fn embed_corpus(
         let vectors = client
             .embed(&embedder.target, &embedder.model, &texts)
             .await
-            .map_err(|error| call_failure(&error))?;
+            .map_err(|error| {
+                let longest = texts.iter().map(|t| t.chars().count()).max().unwrap_or(0);
+                Failure {
+                    error: format!(
+                        "cannot embed the passages of corpus `{corpus}` (the longest of this batch has {longest} characters): {error}; if the model or server takes less, lower the corpus's `max_passage_len` or raise the server's batch size"
+                    ),
+                    ..call_failure(&error)
+                }
+            })?;
         fresh.extend(batch.iter().cloned().zip(vectors));
     }
     let embedded = fresh.len();

@@ -1,6 +1,7 @@
 //! Answers that are already paid for: the journal of an earlier attempt at
 //! this run (`--resume`) and the content-addressed cache (`--cache`), both
-//! keyed by [`Job::key`]. Only what neither holds reaches a server.
+//! keyed by [`Job::key`]. Only what neither holds reaches a server. A
+//! search's passages are resumed from the journal but never cached.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::events::Observer;
 use super::execute::Executor;
-use super::job::{Answer, Failure, Job};
+use super::job::{Answer, Failure, Job, Request};
 use crate::record::{Outcome, TaskRecord};
 
 pub struct Stored<E> {
@@ -103,7 +104,15 @@ impl<E: Executor> Executor for Stored<E> {
                 return self.inner.execute(job, observer).await;
             }
             let key = job.key();
-            if let Some(stored) = self.lookup(&key) {
+            // A search's passages are kept for the run they were given to
+            // (its journal), never across runs: the corpus may change.
+            let searched = matches!(job.request, Request::Retrieve(_));
+            let stored = if searched {
+                self.journal.get(&key).cloned()
+            } else {
+                self.lookup(&key)
+            };
+            if let Some(stored) = stored {
                 return Ok(Answer {
                     text: stored.text,
                     model: stored.model,
@@ -115,7 +124,9 @@ impl<E: Executor> Executor for Stored<E> {
                 });
             }
             let answer = self.inner.execute(job, observer).await?;
-            self.remember(&key, &answer).await;
+            if !searched {
+                self.remember(&key, &answer).await;
+            }
             Ok(answer)
         })
     }

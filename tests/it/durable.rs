@@ -374,7 +374,9 @@ async fn runs_survive_a_restart_of_the_restate_server() {
         router,
     }) = Fleet::start(
         "durable::runs_survive_a_restart",
-        Duration::from_millis(500),
+        // Long enough that no answer is back when the test looks, even on
+        // a loaded machine.
+        Duration::from_secs(2),
     )
     .await
     else {

@@ -165,3 +165,55 @@ fn a_corpus_that_is_missing_fails_its_search_and_skips_what_reads_it() {
     );
     assert_eq!(report["results"][1]["status"], "skipped");
 }
+
+#[test]
+fn a_cache_answers_the_model_again_but_never_a_search() {
+    let dir = tempfile::tempdir().unwrap();
+    corpus(dir.path());
+    std::fs::write(dir.path().join("coverage.wf"), WORKFLOW).unwrap();
+    let run = || {
+        Wfc::new()
+            .current_dir(dir.path())
+            .args([
+                "run",
+                "coverage.wf",
+                "--mock",
+                "--json",
+                "-q",
+                "--cache",
+                "cache",
+            ])
+            .args(["-i", "service=lumbar spine MRI", "-i", "payer=Acme"])
+            .run()
+            .json()
+    };
+    let first = run();
+    assert_eq!(
+        first["results"][0]["passages"],
+        json!(["acme-mri"]),
+        "{first}"
+    );
+    // Acme's MRI policy is gone; a second Acme policy mentions MRI.
+    let folder = dir.path().join("corpora/payer_policies");
+    let policies = std::fs::read_to_string(folder.join("policies.jsonl")).unwrap();
+    let changed: Vec<&str> = policies
+        .lines()
+        .filter(|l| !l.contains("acme-mri"))
+        .collect();
+    std::fs::write(
+        folder.join("policies.jsonl"),
+        format!(
+            "{}\n{}",
+            changed.join("\n"),
+            json!({"id": "acme-mri-2026", "title": "Lumbar MRI", "payer": "Acme",
+                   "text": "From 2026 Acme covers lumbar spine MRI after four weeks."})
+        ),
+    )
+    .unwrap();
+    let second = run();
+    let search = &second["results"][0];
+    assert_eq!(search["replayed"], false, "{second}");
+    assert_eq!(search["passages"], json!(["acme-mri-2026"]), "{second}");
+    // The claim's prompt changed with the passages, so it was asked again.
+    assert_eq!(second["results"][1]["replayed"], false, "{second}");
+}
