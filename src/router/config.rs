@@ -281,43 +281,20 @@ impl RouterConfig {
                     "corpus `{name}` gives both `chroma` and a local `path` or `index`; a corpus is held in one place"
                 )));
             }
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(format!(
-                    "corpus `{name}`: `{url}` is not an http:// or https:// URL"
-                )));
-            }
-            if let Some(timeout) = &route.timeout {
-                parse_duration(timeout)
-                    .map_err(|reason| invalid(format!("corpus `{name}`: {reason}")))?;
-            }
+            server_problem(url, route.timeout.as_deref())
+                .map_err(|reason| invalid(format!("corpus `{name}`: {reason}")))?;
         }
         if let Some(route) = &self.embeddings {
-            if !(route.url.starts_with("http://") || route.url.starts_with("https://")) {
-                return Err(invalid(format!(
-                    "[embeddings]: `{}` is not an http:// or https:// URL",
-                    route.url
-                )));
-            }
-            if let Some(timeout) = &route.timeout {
-                parse_duration(timeout)
-                    .map_err(|reason| invalid(format!("[embeddings]: {reason}")))?;
-            }
+            server_problem(&route.url, route.timeout.as_deref())
+                .map_err(|reason| invalid(format!("[embeddings]: {reason}")))?;
         }
         for (agent, route) in &self.agents {
             if route.endpoints.is_empty() {
                 return Err(invalid(format!("agent `{agent}` lists no endpoints")));
             }
             for endpoint in &route.endpoints {
-                if !(endpoint.url.starts_with("http://") || endpoint.url.starts_with("https://")) {
-                    return Err(invalid(format!(
-                        "agent `{agent}`: `{}` is not an http:// or https:// URL",
-                        endpoint.url
-                    )));
-                }
-                if let Some(timeout) = &endpoint.timeout {
-                    parse_duration(timeout)
-                        .map_err(|reason| invalid(format!("agent `{agent}`: {reason}")))?;
-                }
+                server_problem(&endpoint.url, endpoint.timeout.as_deref())
+                    .map_err(|reason| invalid(format!("agent `{agent}`: {reason}")))?;
                 if endpoint.max_concurrency == Some(0) {
                     return Err(invalid(format!(
                         "agent `{agent}`: max_concurrency must be at least 1"
@@ -374,15 +351,11 @@ impl RouterConfig {
         let Some(route) = &self.embeddings else {
             return Ok(None);
         };
-        let api_key = match &route.api_key_env {
-            Some(variable) => Some(ApiKey::new(var(variable).ok_or_else(|| {
-                RouterError::MissingKey {
-                    owner: "the embeddings endpoint".into(),
-                    variable: variable.clone(),
-                }
-            })?)),
-            None => None,
-        };
+        let api_key = api_key(
+            route.api_key_env.as_deref(),
+            "the embeddings endpoint",
+            &var,
+        )?;
         Ok(Some(Embedder {
             target: Target {
                 base_url: route.url.trim_end_matches('/').to_string(),
@@ -416,15 +389,8 @@ impl RouterConfig {
         let mut found = BTreeMap::new();
         for (name, route) in &self.corpora {
             let Some(url) = &route.chroma else { continue };
-            let api_key = match &route.api_key_env {
-                Some(variable) => Some(ApiKey::new(var(variable).ok_or_else(|| {
-                    RouterError::MissingKey {
-                        owner: format!("corpus `{name}`"),
-                        variable: variable.clone(),
-                    }
-                })?)),
-                None => None,
-            };
+            let owner = format!("corpus `{name}`");
+            let api_key = api_key(route.api_key_env.as_deref(), &owner, &var)?;
             let server = Target {
                 base_url: url.trim_end_matches('/').to_string(),
                 api_key,
@@ -461,6 +427,33 @@ impl RouterConfig {
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text)
         .map_err(|err| format!("`{text}` is not a duration such as \"30s\" or \"2m\": {err}"))
+}
+
+/// Why a server's `url` or `timeout` cannot be used, if it cannot.
+fn server_problem(url: &str, timeout: Option<&str>) -> Result<(), String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("`{url}` is not an http:// or https:// URL"));
+    }
+    timeout.map_or(Ok(()), |timeout| parse_duration(timeout).map(drop))
+}
+
+/// The API key in the environment variable `variable` (when the router file
+/// names one) of `owner`, read by `var`.
+pub(super) fn api_key(
+    variable: Option<&str>,
+    owner: &str,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<ApiKey>, RouterError> {
+    variable
+        .map(|variable| {
+            var(variable)
+                .map(ApiKey::new)
+                .ok_or_else(|| RouterError::MissingKey {
+                    owner: owner.to_string(),
+                    variable: variable.to_string(),
+                })
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
+use super::config::api_key;
 use super::{RouterConfig, RouterError};
-use crate::client::{ApiKey, Target};
+use crate::client::Target;
 
 /// After a failure a server rests 1 s, then 2 s, 4 s ... up to this.
 const LONGEST_REST: Duration = Duration::from_secs(30);
@@ -244,15 +245,8 @@ impl Router {
                 })?;
             let mut endpoints = Vec::new();
             for endpoint in &route.endpoints {
-                let api_key = match &endpoint.api_key_env {
-                    Some(variable) => Some(ApiKey::new(var(variable).ok_or_else(|| {
-                        RouterError::MissingKey {
-                            owner: format!("agent `{agent}`"),
-                            variable: variable.clone(),
-                        }
-                    })?)),
-                    None => None,
-                };
+                let owner = format!("agent `{agent}`");
+                let api_key = api_key(endpoint.api_key_env.as_deref(), &owner, &var)?;
                 let url = endpoint.url.trim_end_matches('/').to_string();
                 let limit = endpoint.max_concurrency.map(|n| n as usize);
                 let server = *by_url.entry(url.clone()).or_insert_with(|| {
@@ -544,6 +538,7 @@ impl Drop for Waiting<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::ApiKey;
     use std::path::Path;
 
     fn router(text: &str, agents: &[&str]) -> Router {

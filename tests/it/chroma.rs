@@ -110,16 +110,21 @@ fn router(dir: &Path, embeddings: &str, chroma: &str, phi_allowed: bool) {
     .unwrap();
 }
 
+/// The embeddings server's URL and a Chroma server holding the policies,
+/// or `None` (after saying so) when either is missing.
+async fn servers(test: &str) -> Option<(String, Chroma)> {
+    let embeddings = server_url(EMBEDDINGS_VARIABLE, test)?;
+    let chroma = Chroma::start(test).await?;
+    policies(&chroma, &embeddings).await;
+    Some((embeddings, chroma))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corpus_held_by_chroma_answers_the_nearest_passages_with_filters() {
     let test = "a_corpus_held_by_chroma_answers_the_nearest_passages_with_filters";
-    let Some(embeddings) = server_url(EMBEDDINGS_VARIABLE, test) else {
+    let Some((embeddings, chroma)) = servers(test).await else {
         return;
     };
-    let Some(chroma) = Chroma::start(test).await else {
-        return;
-    };
-    policies(&chroma, &embeddings).await;
     let dir = tempfile::tempdir().unwrap();
     router(dir.path(), &embeddings, &chroma.url, false);
     let dense = workflow(dir.path(), "dense", false);
@@ -181,13 +186,9 @@ async fn a_corpus_held_by_chroma_answers_the_nearest_passages_with_filters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn phi_goes_to_chroma_only_where_the_router_file_allows_and_never_into_its_log() {
     let test = "phi_goes_to_chroma_only_where_the_router_file_allows_and_never_into_its_log";
-    let Some(embeddings) = server_url(EMBEDDINGS_VARIABLE, test) else {
+    let Some((embeddings, chroma)) = servers(test).await else {
         return;
     };
-    let Some(chroma) = Chroma::start(test).await else {
-        return;
-    };
-    policies(&chroma, &embeddings).await;
     let dir = tempfile::tempdir().unwrap();
     let phi = workflow(dir.path(), "dense", true);
     let check = || {
