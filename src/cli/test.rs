@@ -9,7 +9,7 @@ use wfc::check::{self, Program, TestDef, WorkflowDef};
 use wfc::loader::Loader;
 use wfc::mock::{MockConfig, MockServer};
 use wfc::router::RouterConfig;
-use wfc::run::cassette::Replayer;
+use wfc::run::cassette::{Replayer, Replaying};
 use wfc::run::{Deployment, Executor, HttpExecutor, agents_used};
 use wfc::testing::report::{self, CaseResult};
 use wfc::testing::{self, snapshot};
@@ -145,27 +145,27 @@ async fn run_all(args: &Args, paths: &[PathBuf]) -> Result<(), Error> {
         &format!("running {count} test{}", if count == 1 { "" } else { "s" }),
     );
     for (path, program) in &programs {
-        let http = match &replayer {
-            Some(_) => None,
-            None => match executor(args, mock.as_ref(), path, program) {
-                Ok(executor) => Some(executor),
-                Err(message) => {
-                    Error::Usage(message).render();
-                    tally.broken_files += 1;
-                    continue;
-                }
-            },
+        let http = match executor(args, mock.as_ref(), path, program, replayer.is_some()) {
+            Ok(executor) => executor,
+            Err(message) => {
+                Error::Usage(message).render();
+                tally.broken_files += 1;
+                continue;
+            }
         };
         let workflows: Vec<&WorkflowDef> = program.workflows.iter().collect();
-        let recorder = match &http {
-            Some(http) => args.record.recorder(http, &workflows)?,
-            None => None,
+        let recorder = match &replayer {
+            Some(_) => None,
+            None => args.record.recorder(&http, &workflows)?,
         };
-        let base: &dyn Executor = match (&replayer, &recorder, &http) {
-            (Some(replayer), _, _) => replayer,
-            (None, Some(recorder), _) => recorder,
-            (None, None, Some(http)) => http,
-            (None, None, None) => unreachable!("an executor is made whenever there is no replayer"),
+        let replaying = replayer.as_ref().map(|cassette| Replaying {
+            cassette,
+            searcher: &http,
+        });
+        let base: &dyn Executor = match (&replaying, &recorder) {
+            (Some(replaying), _) => replaying,
+            (None, Some(recorder)) => recorder,
+            (None, None) => &http,
         };
         for workflow in &program.workflows {
             for test in workflow.tests.iter().filter(|t| selected(workflow, t)) {
@@ -189,15 +189,20 @@ async fn run_all(args: &Args, paths: &[PathBuf]) -> Result<(), Error> {
 
 /// Where the tests of `program` send their unscripted requests: the mock
 /// server, or with `--live` the deployment beside the file.
+/// The executor of `program`'s tests: the mock, or the deployment, for
+/// every agent the workflows may call; with `replaying`, for none (the
+/// cassette answers them), only to search the corpora.
 fn executor(
     args: &Args,
     mock: Option<&MockServer>,
     path: &Path,
     program: &Program,
+    replaying: bool,
 ) -> Result<HttpExecutor, String> {
     let mut agents: Vec<&str> = program
         .workflows
         .iter()
+        .filter(|_| !replaying)
         .flat_map(|workflow| agents_used(program, workflow))
         .collect();
     agents.sort_unstable();

@@ -23,6 +23,8 @@ pub(super) struct Analysis {
     /// Agents declared in the files this one imports (directly or not):
     /// where each is declared.
     pub imported_agents: HashMap<String, (Arc<SourceFile>, Span)>,
+    /// Corpora declared in the files this one imports, likewise.
+    pub imported_corpora: HashMap<String, (Arc<SourceFile>, Span)>,
 }
 
 impl Analysis {
@@ -119,7 +121,14 @@ impl Documents {
         };
         let analysis = Arc::new(Analysis {
             uri: uri.clone(),
-            imported_agents: imported_agents(&unit),
+            imported_agents: imported(&unit, |item| match item {
+                Item::Agent(agent) => Some(&agent.name),
+                _ => None,
+            }),
+            imported_corpora: imported(&unit, |item| match item {
+                Item::Corpus(corpus) => Some(&corpus.name),
+                _ => None,
+            }),
             loaded: unit.root,
             report,
             index,
@@ -133,20 +142,21 @@ impl Documents {
     }
 }
 
-/// Where each agent of the imported files is declared; the first
-/// declaration wins (two are an error the checker reports).
-fn imported_agents(unit: &Unit) -> HashMap<String, (Arc<SourceFile>, Span)> {
+/// Where each declaration that `pick` names in the imported files is; the
+/// first declaration wins (two are an error the checker reports).
+fn imported(
+    unit: &Unit,
+    pick: impl Fn(&Item) -> Option<&crate::ast::Name>,
+) -> HashMap<String, (Arc<SourceFile>, Span)> {
     let mut found = HashMap::new();
     for imported in &unit.imports {
         let Ok(module) = &imported.loaded.module else {
             continue;
         };
-        for item in &module.items {
-            if let Item::Agent(agent) = item {
-                found
-                    .entry(agent.name.text.clone())
-                    .or_insert_with(|| (imported.loaded.source.clone(), agent.name.span));
-            }
+        for name in module.items.iter().filter_map(&pick) {
+            found
+                .entry(name.text.clone())
+                .or_insert_with(|| (imported.loaded.source.clone(), name.span));
         }
     }
     found

@@ -32,7 +32,16 @@ pub(super) fn hover(analysis: &Analysis, position: Position) -> Option<Hover> {
                 .map(|name| name.to_string_lossy().into_owned());
             agent_text(agent, origin.as_deref())
         }
-        Kind::Corpus => corpus_text(program.corpora.iter().find(|c| c.name == key.name)?),
+        Kind::Corpus => {
+            let corpus = program.corpora.iter().find(|c| c.name == key.name)?;
+            let origin = analysis
+                .imported_corpora
+                .get(&key.name)
+                .filter(|_| analysis.index.declaration(key).is_none())
+                .and_then(|(source, _)| source.path().file_name())
+                .map(|name| name.to_string_lossy().into_owned());
+            corpus_text(corpus, origin.as_deref())
+        }
         Kind::Workflow => {
             let workflow = program.workflows.iter().find(|w| w.name == key.name)?;
             workflow_text(workflow)
@@ -123,7 +132,7 @@ fn agent_text(agent: &AgentDef, origin: Option<&str>) -> String {
     out
 }
 
-fn corpus_text(corpus: &CorpusDef) -> String {
+fn corpus_text(corpus: &CorpusDef, origin: Option<&str>) -> String {
     let mut out = format!("```wf\ncorpus {}\n```", corpus.name);
     doc(&mut out, &corpus.doc);
     let mut lines = vec![format!(
@@ -138,6 +147,9 @@ fn corpus_text(corpus: &CorpusDef) -> String {
     }
     if corpus.holds_phi {
         lines.push("holds PHI".into());
+    }
+    if let Some(origin) = origin {
+        lines.push(format!("declared in `{origin}`"));
     }
     list(&mut out, &lines);
     out

@@ -38,15 +38,18 @@ pub(super) fn definition(analysis: &Analysis, position: Position) -> Option<Loca
             convert::range(source, declaration.span),
         ));
     }
-    imported_agent(analysis, occurrence)
+    imported_declaration(analysis, occurrence)
 }
 
-/// Where an agent this file uses but does not declare is declared.
-fn imported_agent(analysis: &Analysis, occurrence: &Occurrence) -> Option<Location> {
-    if occurrence.key.kind != Kind::Agent {
-        return None;
-    }
-    let (source, span) = analysis.imported_agents.get(&occurrence.key.name)?;
+/// Where an agent or corpus this file uses but does not declare is
+/// declared.
+fn imported_declaration(analysis: &Analysis, occurrence: &Occurrence) -> Option<Location> {
+    let imported = match occurrence.key.kind {
+        Kind::Agent => &analysis.imported_agents,
+        Kind::Corpus => &analysis.imported_corpora,
+        _ => return None,
+    };
+    let (source, span) = imported.get(&occurrence.key.name)?;
     let path = source.path().canonicalize().ok()?;
     Some(Location::new(
         convert::uri(&path)?,
@@ -65,7 +68,7 @@ pub(super) fn references(
     let mut locations: Vec<Location> = Vec::new();
     if include_declaration
         && analysis.index.declaration(&occurrence.key).is_none()
-        && let Some(location) = imported_agent(analysis, occurrence)
+        && let Some(location) = imported_declaration(analysis, occurrence)
     {
         locations.push(location);
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::events::Observer;
 use super::execute::Executor;
-use super::job::{Answer, Failure, Job};
+use super::job::{Answer, Failure, Job, Request};
 use crate::check::conform::typed;
 use crate::client::ChatRequest;
 
@@ -311,5 +311,26 @@ impl Executor for Replayer {
         _observer: &'a dyn Observer,
     ) -> BoxFuture<'a, Result<Answer, Failure>> {
         Box::pin(async move { self.replay(job) })
+    }
+}
+
+/// A replay that still searches corpora: chat jobs are answered from the
+/// cassette, searches by `searcher` (the corpora are local, or the
+/// deployment's engines).
+pub struct Replaying<'a, S> {
+    pub cassette: &'a Replayer,
+    pub searcher: S,
+}
+
+impl<S: Executor> Executor for Replaying<'_, S> {
+    fn execute<'a>(
+        &'a self,
+        job: &'a Job,
+        observer: &'a dyn Observer,
+    ) -> BoxFuture<'a, Result<Answer, Failure>> {
+        match job.request {
+            Request::Retrieve(_) => self.searcher.execute(job, observer),
+            Request::Chat(_) => self.cassette.execute(job, observer),
+        }
     }
 }

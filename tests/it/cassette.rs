@@ -196,3 +196,65 @@ async fn recording_keeps_phi_only_when_told_how() {
     assert_eq!(kept.code, Some(0), "{}", kept.stderr);
     assert!(cassette_text("kept").contains(RECORD));
 }
+
+/// The claim again, its submission reading a policy searched in a corpus.
+const SEARCHED: &str = r#"
+corpus Policies { }
+agent MedicalQA { model = "qa" }
+agent Claims { model = "claims" }
+
+workflow claim {
+  input case: text
+  retrieve policy from Policies { query = "{{ case }}" }
+  task submission -> Claims {
+    expect cites policy
+    prompt = "Claim for {{ case }}, citing:\n{{ policy }}"
+  }
+  output = "{{ submission }}"
+
+  test "knee MRI" {
+    input case = "knee MRI"
+    expect task policy ok
+    expect task submission ok
+    expect output contains "See [knee#1]."
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_answers_the_model_from_the_cassette_and_still_searches_the_corpus() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dir = folder(&mock, SEARCHED);
+    let corpus = dir.path().join("corpora/policies");
+    std::fs::create_dir_all(&corpus).unwrap();
+    std::fs::write(
+        corpus.join("knee.md"),
+        "# Knee MRI\n\nCovered after injury.\n",
+    )
+    .unwrap();
+    let recorded = tokio::task::block_in_place(|| {
+        wfc(
+            dir.path(),
+            &["test", "--live", "--record", "tape", "claim.wf"],
+        )
+    });
+    assert_eq!(recorded.code, Some(0), "{recorded}");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tape")).unwrap().count(),
+        1,
+        "the model's answer is recorded, the search is not"
+    );
+    let asked = mock.requests().len();
+    let replayed = tokio::task::block_in_place(|| {
+        wfc(
+            dir.path(),
+            &["test", "--replay", "tape", "--replay-check", "claim.wf"],
+        )
+    });
+    assert_eq!(replayed.code, Some(0), "{replayed}");
+    assert_eq!(
+        mock.requests().len(),
+        asked,
+        "nothing was asked of the model"
+    );
+}

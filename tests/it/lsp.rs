@@ -936,3 +936,31 @@ fn retrievals_complete_navigate_and_hover() {
     assert!(text.contains("corpus PayerPolicies"), "{hover}");
     assert!(text.contains("metadata: payer"), "{hover}");
 }
+
+const CORPORA: &str = "/// The formulary.\ncorpus Formulary {\n  metadata = [tier]\n}\n";
+
+#[test]
+fn a_corpus_declared_in_an_imported_file_is_found_and_described() {
+    let mut client = Client::start();
+    let corpora = client.main.with_file_name("corpora.wf");
+    std::fs::write(&corpora, CORPORA).unwrap();
+    let text = "import \"corpora.wf\"\n\nworkflow drugs {\n  input names: text\n  retrieve entries from Formulary { query = \"{{ names }}\" }\n  output = \"{{ entries }}\"\n}\n";
+    assert_eq!(client.open(text), Vec::<Value>::new());
+    let definition = client.at(
+        "textDocument/definition",
+        position(text, "from Formulary", 0, 6),
+    );
+    assert_eq!(
+        definition,
+        json!({ "uri": file_uri(&corpora), "range": range(CORPORA, "Formulary", 0) })
+    );
+    let hover = client.at("textDocument/hover", position(text, "from Formulary", 0, 6));
+    let shown = hover["contents"]["value"].as_str().unwrap_or_default();
+    assert!(shown.contains("The formulary."), "{hover}");
+    assert!(shown.contains("declared in `corpora.wf`"), "{hover}");
+    let items = client.at(
+        "textDocument/completion",
+        position(text, "from Formulary", 0, 5),
+    );
+    assert_eq!(labels(&items), ["Formulary"]);
+}
