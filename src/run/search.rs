@@ -137,6 +137,28 @@ impl HttpExecutor {
             .map_err(failed)
     }
 
+    /// Whether corpus `name` can be searched now: its index is built and up
+    /// to date with its folder (building it if need be), or the Chroma
+    /// server that holds it answers and has its collection.
+    pub async fn searchable(&self, name: &str, passage_len: u32) -> bool {
+        if let Some(chroma) = self.chroma.get(name) {
+            return self
+                .client
+                .chroma_collection(&chroma.server, &chroma.collection)
+                .await
+                .is_ok();
+        }
+        let (name, chunking) = (
+            name.to_string(),
+            Chunking {
+                max_chars: passage_len as usize,
+            },
+        );
+        self.blocking(move |corpora| corpora.refresh(&name, &chunking))
+            .await
+            .is_ok()
+    }
+
     /// Embeds the passages of `corpus` that its stored vectors lack, one
     /// search at a time.
     async fn embed_corpus(

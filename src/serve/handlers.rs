@@ -58,8 +58,16 @@ pub(super) async fn readyz(Shared(state): AppState) -> Response {
                 }
                 agents.insert(agent.to_string(), up);
             }
-            let ready = agents.values().all(|up| *up);
-            (ready, json!({ "ready": ready, "agents": agents }))
+            let mut corpora = BTreeMap::new();
+            for (corpus, passage_len) in served.library.corpora() {
+                let searchable = executor.searchable(&corpus, passage_len).await;
+                corpora.insert(corpus, searchable);
+            }
+            let ready = agents.values().chain(corpora.values()).all(|up| *up);
+            (
+                ready,
+                json!({ "ready": ready, "agents": agents, "corpora": corpora }),
+            )
         }
         Runner::Durable(ingress) => {
             let ready = ingress.workers_registered().await.unwrap_or(false);

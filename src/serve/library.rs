@@ -138,6 +138,21 @@ impl Library {
             .map_err(|err| LoadError::Workflows(format!("error: {err}\n")))
     }
 
+    /// Every corpus a workflow can search, once, with how its documents
+    /// are cut.
+    #[must_use]
+    pub fn corpora(&self) -> Vec<(String, u32)> {
+        let mut corpora: BTreeMap<String, u32> = BTreeMap::new();
+        for entry in self.entries.values() {
+            for corpus in &entry.program.corpora {
+                corpora
+                    .entry(corpus.name.clone())
+                    .or_insert(corpus.max_passage_len);
+            }
+        }
+        corpora.into_iter().collect()
+    }
+
     /// A workflow by name; the seed's hyphenated paths
     /// (`discharge-summary`) name the same workflow.
     #[must_use]

@@ -178,6 +178,7 @@ async fn every_endpoint_answers_in_the_seeds_shapes() {
     let ready: Value = harness.get("/readyz", None).await.json().await.unwrap();
     assert_eq!(ready["ready"], true);
     assert_eq!(ready["agents"]["Clinical"], true);
+    assert_eq!(ready["corpora"]["PayerPolicies"], true, "{ready}");
 
     let types: Value = harness
         .get("/v1/workflows/types", Some(&token))
@@ -804,6 +805,37 @@ async fn readiness_fails_when_the_model_servers_are_down() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["ready"], false);
     assert_eq!(body["agents"]["Billing"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_while_a_corpus_cannot_be_searched() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("coverage.wf"),
+        "corpus Policies { }
+workflow coverage {
+  input service: text
+  retrieve policy from Policies { query = \"{{ service }}\" }
+}
+",
+    )
+    .unwrap();
+    let harness = Harness::start(Options {
+        sources: vec![dir.path().to_path_buf()],
+        ..Options::default()
+    })
+    .await;
+    let response = harness.get("/readyz", None).await;
+    assert_eq!(response.status(), 503, "its folder is missing");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["corpora"]["Policies"], false);
+
+    let folder = dir.path().join("corpora/policies");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("knee.md"), "# Knee\n\nCovered.\n").unwrap();
+    let response = harness.get("/readyz", None).await;
+    assert_eq!(response.status(), 200, "indexed when asked");
+    assert!(dir.path().join(".wfc/index/Policies").is_dir());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
