@@ -1,8 +1,16 @@
 //! Warnings about what is legal but suspicious in a workflow.
 
+use std::collections::BTreeMap;
+
+use miette::LabeledSpan;
+
 use super::problem::Problem;
+use super::program::{InputDef, TaskDef, TaskKind, Type};
+use super::template;
 use super::workflow::{Names, Usage};
+use crate::ast::ValueKind;
 use crate::plan::{EdgeKind, Plan};
+use crate::source::Span;
 
 /// An `after` that a template read already implies.
 pub(super) fn redundant_after(plan: &Plan, names: &Names<'_>, problems: &mut Vec<Problem>) {
@@ -59,4 +67,102 @@ pub(super) fn unused(
             });
         }
     }
+}
+
+/// An input declared this long (`@max_len`, in characters) is worth a
+/// server's prompt cache: re-reading it costs more than the instructions
+/// around it. An input without a bound is left alone: most are short.
+const LONG_CONTEXT: u32 = 1000;
+
+/// Tasks of one agent that send the same long input after openings of
+/// their own: the server's prompt cache reuses only a shared beginning, so
+/// each pays for the input again. Reported once per agent and input, at
+/// the reads that come late.
+pub(super) fn shared_context_late(
+    names: &Names<'_>,
+    inputs: &[InputDef],
+    tasks: &[TaskDef],
+    problems: &mut Vec<Problem>,
+) {
+    // (agent, input) → each task's first read of it.
+    let mut groups: BTreeMap<(&str, &str), Vec<Read<'_>>> = BTreeMap::new();
+    for (def, task) in tasks.iter().zip(&names.tasks) {
+        if def.kind != TaskKind::Chat {
+            continue;
+        }
+        let Some(prompt) = task.properties.iter().find_map(|p| match &p.value.kind {
+            ValueKind::Text(text) if p.key.text == "prompt" => Some(text),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let Ok(uses) = template::analyze(&prompt.value) else {
+            continue;
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for (name, range) in &uses.variables {
+            let Some(input) = inputs.iter().find(|input| &input.name == name) else {
+                continue;
+            };
+            if seen.contains(&input.name.as_str()) || !is_long(input) {
+                continue;
+            }
+            seen.push(&input.name);
+            // What precedes the `{{` (or `{%`) around the read.
+            let opening = prompt.value[..range.start]
+                .trim_end()
+                .trim_end_matches(['{', '%', '-'])
+                .trim()
+                .to_string();
+            groups
+                .entry((def.agent.as_str(), input.name.as_str()))
+                .or_default()
+                .push((
+                    def.name.as_str(),
+                    opening,
+                    prompt.file_span(range.start, range.end),
+                ));
+        }
+    }
+    for ((agent, input), reads) in groups {
+        let same_opening = reads.iter().all(|(_, opening, _)| *opening == reads[0].1);
+        if reads.len() < 2 || same_opening {
+            continue;
+        }
+        let late: Vec<LabeledSpan> = reads
+            .iter()
+            .filter(|(_, opening, _)| !opening.is_empty())
+            .map(|(task, opening, span)| {
+                LabeledSpan::new_with_span(
+                    Some(format!(
+                        "`{task}` sends {} characters of its own first",
+                        opening.chars().count()
+                    )),
+                    *span,
+                )
+            })
+            .collect();
+        let tasks: Vec<String> = reads
+            .iter()
+            .map(|(task, _, _)| format!("`{task}`"))
+            .collect();
+        problems.push(Problem::SharedContextLate {
+            input: input.to_string(),
+            agent: agent.to_string(),
+            tasks: tasks.join(", "),
+            reads: late,
+        });
+    }
+}
+
+/// A task's first read of an input: the task, what its prompt sends
+/// before, and where the read is.
+type Read<'a> = (&'a str, String, Span);
+
+fn is_long(input: &InputDef) -> bool {
+    let text = match &input.ty {
+        Type::Optional(inner) => inner.as_ref(),
+        ty => ty,
+    };
+    matches!(text, Type::Text) && input.max_len.is_some_and(|len| len >= LONG_CONTEXT)
 }

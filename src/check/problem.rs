@@ -269,6 +269,24 @@ pub enum Problem {
         implied_by: Option<Span>,
     },
 
+    #[error(
+        "{tasks} send `{input}` to {agent} after different openings, so its server reads `{input}` anew for each"
+    )]
+    #[diagnostic(
+        code("wf::shared-context-late"),
+        severity(Warning),
+        help(
+            "a server reuses from its prompt cache only what prompts begin with alike: start each prompt with `{{{{ {input} }}}}` (its instructions after it), and the tasks after the first read it from the cache"
+        )
+    )]
+    SharedContextLate {
+        input: String,
+        agent: String,
+        tasks: String,
+        #[label(collection)]
+        reads: Vec<LabeledSpan>,
+    },
+
     #[error("the answer of task `{task}` has no field `{field}`")]
     #[diagnostic(code("wf::unknown-field"))]
     UnknownField {

@@ -262,6 +262,7 @@ pub(super) fn check(
     if cycles.is_empty() {
         lints::redundant_after(&plan, &names, problems);
     }
+    lints::shared_context_late(&names, &inputs, &tasks, problems);
     if !usage.unknown {
         lints::unused(&names, &usage, &plan, output.is_some(), problems);
     }
