@@ -177,12 +177,6 @@ impl Vectors {
             .collect()
     }
 
-    /// The width of the vectors, 0 while the store is empty.
-    #[must_use]
-    pub fn width(&self) -> usize {
-        self.width
-    }
-
     fn row(&self, row: usize) -> &[f32] {
         &self.data[row * self.width..(row + 1) * self.width]
     }
