@@ -140,6 +140,15 @@ pub struct Passage {
     pub metadata: std::collections::BTreeMap<String, String>,
 }
 
+impl Passage {
+    /// A score as reports show it: four decimals, enough to rank by,
+    /// without the noise of `f32` arithmetic.
+    #[must_use]
+    pub fn rounded(score: f64) -> f64 {
+        (score * 10_000.0).round() / 10_000.0
+    }
+}
+
 /// The ids of the passages in a retrieval's answer (none when the text is
 /// not one).
 #[must_use]

@@ -34,6 +34,9 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
     let mut declared: BTreeSet<String> = BTreeSet::new();
     // A corpus several workflows search is indexed once.
     let mut done: BTreeSet<(String, PathBuf)> = BTreeSet::new();
+    // Started for the first corpus to embed, and kept for the rest.
+    let mut runtime: Option<tokio::runtime::Runtime> = None;
+    let client = Client::default();
     for path in &paths {
         let report = match check::check_file(&mut loader, path) {
             Ok(report) => report,
@@ -88,8 +91,12 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
                 }
             }
             if let Some(embedder) = &embedder {
-                let embedded = super::runtime()?.block_on(embed_corpus(
-                    &Client::default(),
+                if runtime.is_none() {
+                    runtime = Some(super::runtime()?);
+                }
+                let runtime = runtime.as_ref().expect("just started");
+                let embedded = runtime.block_on(embed_corpus(
+                    &client,
                     &corpora,
                     &corpus.name,
                     &chunking,

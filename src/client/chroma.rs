@@ -145,7 +145,7 @@ fn passages(answer: QueryAnswer) -> Vec<Passage> {
                 source: metadata.remove("source").unwrap_or_default(),
                 id,
                 text,
-                score: ((1.0 - distance) * 10_000.0).round() / 10_000.0,
+                score: Passage::rounded(1.0 - distance),
                 metadata,
             }
         })

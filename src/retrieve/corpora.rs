@@ -1,7 +1,7 @@
 //! The corpora a process searches: where each one's documents and index
 //! live, and each index opened once and kept fresh.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -72,6 +72,9 @@ struct Opened {
     checked: Instant,
     /// Each embedding model's vectors, as last loaded or stored.
     vectors: HashMap<String, Arc<Vectors>>,
+    /// The models whose vectors cover every passage of this opening of the
+    /// index, so that a dense search need not compare every passage again.
+    complete: HashSet<String>,
 }
 
 /// How a search ranks passages.
@@ -159,7 +162,7 @@ impl Corpora {
             Ranking::Meaning(dense) => {
                 let ranked: Vec<(String, f64)> = nearest(&dense, query.top_k)?
                     .into_iter()
-                    .map(|(id, score)| (id, rounded(f64::from(score))))
+                    .map(|(id, score)| (id, Passage::rounded(f64::from(score))))
                     .collect();
                 index.by_ids(&ranked)
             }
@@ -191,9 +194,16 @@ impl Corpora {
         model: &str,
     ) -> Result<Vec<Passage>, RetrieveError> {
         let opened = self.opened(name, chunking)?;
+        if opened.complete.contains(model) {
+            return Ok(Vec::new());
+        }
         let passages = opened.index.passages()?;
         let vectors = self.vectors(name, &opened, model);
-        Ok(vectors.stale(&passages).into_iter().cloned().collect())
+        let stale: Vec<Passage> = vectors.stale(&passages).into_iter().cloned().collect();
+        if stale.is_empty() {
+            self.completed(name, model);
+        }
+        Ok(stale)
     }
 
     /// Stores `model`'s embeddings of `fresh` passages of corpus `name`,
@@ -223,7 +233,14 @@ impl Corpora {
         if let Some(entry) = self.lock().get_mut(name) {
             entry.vectors.insert(model.to_string(), Arc::new(vectors));
         }
+        self.completed(name, model);
         Ok(())
+    }
+
+    fn completed(&self, name: &str, model: &str) {
+        if let Some(entry) = self.lock().get_mut(name) {
+            entry.complete.insert(model.to_string());
+        }
     }
 
     /// Corpus `name`'s index, fresh: opened again when it was last compared
@@ -257,7 +274,8 @@ impl Corpora {
     fn remember(&self, name: &str, index: CorpusIndex, chunking: &Chunking) -> Opened {
         let mut open = self.lock();
         // The vectors outlive a reopening: they are checked passage by
-        // passage against the index.
+        // passage against the index. Whether they cover it all is known
+        // afresh for each opening: another process may have changed it.
         let vectors = open
             .get(name)
             .map(|opened| opened.vectors.clone())
@@ -267,6 +285,7 @@ impl Corpora {
             chunking: chunking.clone(),
             checked: Instant::now(),
             vectors,
+            complete: HashSet::new(),
         };
         open.insert(name.to_string(), opened.clone());
         opened
@@ -291,13 +310,8 @@ fn fuse<const N: usize>(rankings: [Vec<&str>; N], limit: usize) -> Vec<(String, 
     fused
         .into_iter()
         .take(limit)
-        .map(|(id, score)| (id.to_string(), rounded(score)))
+        .map(|(id, score)| (id.to_string(), Passage::rounded(score)))
         .collect()
-}
-
-/// Four decimals, as BM25 scores are reported.
-fn rounded(score: f64) -> f64 {
-    (score * 10_000.0).round() / 10_000.0
 }
 
 #[cfg(test)]
@@ -310,7 +324,7 @@ mod tests {
         let ids: Vec<&str> = fused.iter().map(|(id, _)| id.as_str()).collect();
         // b is 2nd in both; c is 3rd and 1st; a is 1st in one only.
         assert_eq!(ids, ["c", "b", "a"]);
-        assert!((fused[1].1 - rounded(2.0 / 62.0)).abs() < 1e-9);
+        assert!((fused[1].1 - Passage::rounded(2.0 / 62.0)).abs() < 1e-9);
     }
 
     #[test]

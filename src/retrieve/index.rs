@@ -380,8 +380,7 @@ impl CorpusIndex {
             source: text(self.fields.source),
             title: text(self.fields.title),
             text: text(self.fields.text),
-            // Four decimals: enough to rank by, without f32's noise in JSON.
-            score: (f64::from(score) * 10_000.0).round() / 10_000.0,
+            score: Passage::rounded(f64::from(score)),
             metadata,
         };
         (position as usize, passage)

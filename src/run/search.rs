@@ -25,7 +25,7 @@ impl HttpExecutor {
     ) -> Result<Answer, Failure> {
         if let Some(chroma) = self.chroma.get(&job.agent) {
             let passages = self.search_chroma(job, search, chroma).await?;
-            return Ok(self.answer(job, &passages));
+            return Ok(self.answer(search.mode, &passages));
         }
         let chunking = Chunking {
             max_chars: search.passage_len as usize,
@@ -56,8 +56,7 @@ impl HttpExecutor {
                 ))
             }
         };
-        let corpus = job.agent.clone();
-        let search = search.clone();
+        let (corpus, mode, search) = (job.agent.clone(), search.mode, search.clone());
         let passages = self
             .blocking(move |corpora| {
                 let query = Query {
@@ -77,13 +76,13 @@ impl HttpExecutor {
                 corpora.search(&corpus, &chunking, &query, ranking)
             })
             .await?;
-        Ok(self.answer(job, &passages))
+        Ok(self.answer(mode, &passages))
     }
 
-    fn answer(&self, job: &Job, passages: &[Passage]) -> Answer {
+    fn answer(&self, mode: SearchMode, passages: &[Passage]) -> Answer {
         Answer {
             text: serde_json::to_string(passages).expect("passages serialize"),
-            model: search_model(job, self.embedder.as_ref()),
+            model: search_model(mode, self.embedder.as_ref()),
             tokens: 0,
             finish_reason: None,
             attempts: 1,
@@ -242,12 +241,12 @@ async fn blocking<T: Send + 'static>(
 
 /// What a report names as a search's "model": its ranking, with the
 /// embedding model where one ranked.
-fn search_model(job: &Job, embedder: Option<&Embedder>) -> String {
-    match (job.model(), embedder) {
-        (mode, Some(embedder)) if mode != SearchMode::Bm25.name() => {
-            format!("{mode} ({})", embedder.model)
+fn search_model(mode: SearchMode, embedder: Option<&Embedder>) -> String {
+    match (mode, embedder) {
+        (SearchMode::Dense | SearchMode::Hybrid, Some(embedder)) => {
+            format!("{} ({})", mode.name(), embedder.model)
         }
-        (mode, _) => mode.to_string(),
+        _ => mode.name().to_string(),
     }
 }
 
