@@ -84,6 +84,10 @@ pub(super) fn shared_context_late(
     tasks: &[TaskDef],
     problems: &mut Vec<Problem>,
 ) {
+    let long: Vec<&InputDef> = inputs.iter().filter(|input| is_long(input)).collect();
+    if long.is_empty() {
+        return;
+    }
     // (agent, input) → each task's first read of it.
     let mut groups: BTreeMap<(&str, &str), Vec<Read<'_>>> = BTreeMap::new();
     for (def, task) in tasks.iter().zip(&names.tasks) {
@@ -96,15 +100,23 @@ pub(super) fn shared_context_late(
         }) else {
             continue;
         };
+        // Analyzing every prompt again would double the checker's time on
+        // large files; only a prompt that names a long input can read one.
+        if !long
+            .iter()
+            .any(|input| prompt.value.contains(input.name.as_str()))
+        {
+            continue;
+        }
         let Ok(uses) = template::analyze(&prompt.value) else {
             continue;
         };
         let mut seen: Vec<&str> = Vec::new();
         for (name, range) in &uses.variables {
-            let Some(input) = inputs.iter().find(|input| &input.name == name) else {
+            let Some(input) = long.iter().find(|input| &input.name == name) else {
                 continue;
             };
-            if seen.contains(&input.name.as_str()) || !is_long(input) {
+            if seen.contains(&input.name.as_str()) {
                 continue;
             }
             seen.push(&input.name);
