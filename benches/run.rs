@@ -455,8 +455,8 @@ fn print_rows(rows: &[Row]) {
     }
     println!(
         "   medians; task p50 is the median task latency; ratio is makespan / bound; to mock is makespan / the same bound with each \
-         task taking as long as the mock took to send its first answer (its timer ticks in whole \
-         milliseconds, so a 20 ms answer leaves after about 21 ms); CPU/task is this process's \
+         task taking as long as the mock took to send its first answer (a 20 ms answer leaves \
+         after 20.1 to 20.3 ms); CPU/task is this process's \
          user+system time over the measured runs / tasks, the mock's in its own process; RSS \
          is this process's peak during them; arrivals is how long the mock took to receive a \
          run's first to last request, 1st ans when it sent the first answer, peak the fewest \

@@ -348,8 +348,19 @@ fn refusal(kind: &FaultKind, conn: &Connection) -> Option<Response> {
     Some(response)
 }
 
-/// Sleeps with tokio until `deadline`; false when the server shut down first.
+/// Sleeps until `deadline`, to the tenth of a millisecond; false when the
+/// server shut down first.
 async fn sleep_until(shared: &Shared, deadline: Instant) -> bool {
+    tokio::select! {
+        () = shared.clock.sleep_until(deadline) => true,
+        () = shared.shutdown.cancelled() => false,
+    }
+}
+
+/// Sleeps with tokio's timer, which may be a millisecond late: for the
+/// words inside a stream, where the clock's precision would cost a wake-up
+/// per word and no measurement depends on it.
+async fn sleep_roughly_until(shared: &Shared, deadline: Instant) -> bool {
     tokio::select! {
         () = tokio::time::sleep_until(deadline.into()) => true,
         () = shared.shutdown.cancelled() => false,
@@ -458,11 +469,19 @@ fn sse(
     complete: bool,
     events: Vec<(Instant, Bytes)>,
 ) -> Response {
+    // The last events (the end of the answer) leave on time; the words
+    // before them only in order.
+    let end = events.last().map(|(due, _)| *due);
     let body = stream::unfold(
         (events.into_iter(), shared, conn),
         move |(mut events, shared, conn)| async move {
             let (due, bytes) = events.next()?;
-            if !sleep_until(&shared, due).await {
+            let slept = if Some(due) == end {
+                sleep_until(&shared, due).await
+            } else {
+                sleep_roughly_until(&shared, due).await
+            };
+            if !slept {
                 conn.kill();
                 return None;
             }

@@ -5,6 +5,7 @@
 //! fail (rate limits, dropped connections, cut-off streams, full context windows),
 //! all over real HTTP so that the client code under test is the code that ships.
 
+mod clock;
 mod conn;
 mod handler;
 mod reply;
@@ -256,6 +257,7 @@ struct Shared {
     recent: Mutex<VecDeque<(String, String)>>,
     next_id: AtomicU64,
     shutdown: CancellationToken,
+    clock: clock::Clock,
 }
 
 struct FaultRule {
@@ -284,6 +286,7 @@ impl Shared {
             recent: Mutex::new(VecDeque::with_capacity(CACHED_PROMPTS)),
             next_id: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
+            clock: clock::Clock::start(),
         }
     }
 
