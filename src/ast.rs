@@ -358,6 +358,21 @@ impl Text {
         }
     }
 
+    /// The byte offset into `value` of a file offset inside a run copied
+    /// unchanged: the inverse of [`Text::file_offset`].
+    #[must_use]
+    pub fn value_offset(&self, file_offset: usize) -> usize {
+        let index = self
+            .runs
+            .partition_point(|&(_, file_start)| file_start <= file_offset);
+        match index.checked_sub(1).map(|i| self.runs[i]) {
+            Some((value_start, file_start)) => {
+                (value_start + (file_offset - file_start)).min(self.value.len())
+            }
+            None => 0,
+        }
+    }
+
     /// The file span of a byte range of `value`.
     #[must_use]
     pub fn file_span(&self, start: usize, end: usize) -> Span {

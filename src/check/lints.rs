@@ -82,6 +82,7 @@ pub(super) fn shared_context_late(
     names: &Names<'_>,
     inputs: &[InputDef],
     tasks: &[TaskDef],
+    reads: &[template::Read],
     problems: &mut Vec<Problem>,
 ) {
     let long: Vec<&InputDef> = inputs.iter().filter(|input| is_long(input)).collect();
@@ -89,8 +90,8 @@ pub(super) fn shared_context_late(
         return;
     }
     // (agent, input) → each task's first read of it.
-    let mut groups: BTreeMap<(&str, &str), Vec<Read<'_>>> = BTreeMap::new();
-    for (def, task) in tasks.iter().zip(&names.tasks) {
+    let mut groups: BTreeMap<(&str, &str), Vec<FirstRead<'_>>> = BTreeMap::new();
+    for ((def, task), read) in tasks.iter().zip(&names.tasks).zip(reads) {
         if def.kind != TaskKind::Chat {
             continue;
         }
@@ -100,19 +101,12 @@ pub(super) fn shared_context_late(
         }) else {
             continue;
         };
-        // Analyzing every prompt again would double the checker's time on
-        // large files; only a prompt that names a long input can read one.
-        if !long
-            .iter()
-            .any(|input| prompt.value.contains(input.name.as_str()))
-        {
-            continue;
-        }
-        let Ok(uses) = template::analyze(&prompt.value) else {
-            continue;
-        };
         let mut seen: Vec<&str> = Vec::new();
-        for (name, range) in &uses.variables {
+        for (name, span) in &read.variables {
+            // A task's reads also hold its `when`'s, outside the prompt.
+            if span.start < prompt.span.start || span.end > prompt.span.end {
+                continue;
+            }
             let Some(input) = long.iter().find(|input| &input.name == name) else {
                 continue;
             };
@@ -121,7 +115,7 @@ pub(super) fn shared_context_late(
             }
             seen.push(&input.name);
             // What precedes the `{{` (or `{%`) around the read.
-            let opening = prompt.value[..range.start]
+            let opening = prompt.value[..prompt.value_offset(span.start)]
                 .trim_end()
                 .trim_end_matches(['{', '%', '-'])
                 .trim()
@@ -129,11 +123,7 @@ pub(super) fn shared_context_late(
             groups
                 .entry((def.agent.as_str(), input.name.as_str()))
                 .or_default()
-                .push((
-                    def.name.as_str(),
-                    opening,
-                    prompt.file_span(range.start, range.end),
-                ));
+                .push((def.name.as_str(), opening, *span));
         }
     }
     for ((agent, input), reads) in groups {
@@ -169,7 +159,7 @@ pub(super) fn shared_context_late(
 
 /// A task's first read of an input: the task, what its prompt sends
 /// before, and where the read is.
-type Read<'a> = (&'a str, String, Span);
+type FirstRead<'a> = (&'a str, String, Span);
 
 fn is_long(input: &InputDef) -> bool {
     let text = match &input.ty {

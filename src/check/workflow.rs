@@ -111,8 +111,9 @@ impl<'a> Names<'a> {
 pub(super) struct Usage {
     pub(super) input_read: Vec<bool>,
     pub(super) task_read: Vec<bool>,
-    /// Field chains and loops of every template, checked once every task's
-    /// output type is known.
+    /// What each task's templates read (in task order), then the
+    /// output's: field chains and loops are checked once every task's
+    /// output type is known, and the lints look at where inputs are read.
     pub(super) shapes: Vec<Read>,
     /// A template that cannot be parsed may read anything, so nothing can be
     /// called unused.
@@ -262,7 +263,7 @@ pub(super) fn check(
     if cycles.is_empty() {
         lints::redundant_after(&plan, &names, problems);
     }
-    lints::shared_context_late(&names, &inputs, &tasks, problems);
+    lints::shared_context_late(&names, &inputs, &tasks, &usage.shapes, problems);
     if !usage.unknown {
         lints::unused(&names, &usage, &plan, output.is_some(), problems);
     }

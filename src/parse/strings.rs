@@ -149,6 +149,8 @@ mod tests {
         // `a` is at raw offset 5 -> file offset 15; `c` at raw 14 -> 24.
         assert_eq!(text.file_offset(0), 15);
         assert_eq!(text.file_offset(5), 24);
+        assert_eq!(text.value_offset(15), 0);
+        assert_eq!(text.value_offset(24), 5);
     }
 
     #[test]
@@ -160,5 +162,7 @@ mod tests {
         assert_eq!(text.file_offset(2), 4);
         // `c` follows the 8-byte `\u{e9}` escape.
         assert_eq!(text.file_offset("a\"bé".len()), 1 + raw.len() - 1);
+        assert_eq!(text.value_offset(4), 2);
+        assert_eq!(text.value_offset(1 + raw.len() - 1), "a\"bé".len());
     }
 }
