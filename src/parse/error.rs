@@ -123,15 +123,19 @@ fn code_bytes(text: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
     std::iter::from_fn(move || {
         while i < bytes.len() {
             let rest = &bytes[i..];
-            if rest.starts_with(b"//") {
-                i += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-            } else if rest.starts_with(b"\"\"\"") {
-                i += 3 + find(&rest[3..], b"\"\"\"").map_or(rest.len(), |end| end + 3);
-            } else if rest[0] == b'"' {
-                i += 1 + basic_string_length(&rest[1..]);
-            } else {
-                i += 1;
-                return Some((i - 1, rest[0]));
+            match rest[0] {
+                b'/' if rest.starts_with(b"//") => {
+                    i += memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+                }
+                b'"' if rest.starts_with(b"\"\"\"") => {
+                    i += 3 + memchr::memmem::find(&rest[3..], b"\"\"\"")
+                        .map_or(rest.len(), |end| end + 3);
+                }
+                b'"' => i += 1 + basic_string_length(&rest[1..]),
+                byte => {
+                    i += 1;
+                    return Some((i - 1, byte));
+                }
             }
         }
         None
@@ -147,7 +151,7 @@ fn unterminated_string(text: &str) -> Option<usize> {
         if rest.starts_with(b"//") {
             i += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
         } else if rest.starts_with(b"\"\"\"") {
-            match find(&rest[3..], b"\"\"\"") {
+            match memchr::memmem::find(&rest[3..], b"\"\"\"") {
                 Some(end) => i += 3 + end + 3,
                 None => return Some(i),
             }
@@ -177,12 +181,6 @@ fn basic_string_length(rest: &[u8]) -> usize {
         }
     }
     rest.len()
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }
 
 fn unterminated(text: &str, open: usize) -> SyntaxError {

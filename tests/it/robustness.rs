@@ -100,6 +100,51 @@ fn hostile_inputs_end_in_diagnostics() {
     assert!(check_text(dir.path(), not_utf8) > 0);
 }
 
+/// The parser has no stack probe of its own (pest without `std`): the
+/// nesting limit alone keeps it within a thread's stack, here a smaller one
+/// than the 2 MiB of the async runtime's threads that `wfc lsp` and
+/// `wfc serve` check on.
+#[test]
+fn nesting_up_to_the_limit_parses_on_a_small_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = |depth: usize| {
+        // The agent's own braces are the first level.
+        let levels = depth - 1;
+        format!(
+            "agent A {{ model = \"m\" x = {}1{} }}",
+            "[{ y = ".repeat(levels / 2) + &"[".repeat(levels % 2),
+            "]".repeat(levels % 2) + &" }]".repeat(levels / 2),
+        )
+    };
+    let at_limit = nested(64);
+    let over_limit = nested(65);
+    let path = dir.path().to_path_buf();
+    let (at, over) = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            let check = |text: &str| {
+                std::fs::write(path.join("case.wf"), text).unwrap();
+                check_file(&mut Loader::default(), &path.join("case.wf"))
+                    .unwrap()
+                    .problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+            };
+            (check(&at_limit), check(&over_limit))
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    // Parsed: the only problem is the made-up property.
+    assert!(
+        at.iter().all(|problem| !problem.contains("nested")),
+        "{at:?}"
+    );
+    assert!(at.iter().any(|problem| problem.contains("`x`")), "{at:?}");
+    assert_eq!(over, ["brackets are nested more than 64 levels deep"]);
+}
+
 #[test]
 fn ten_megabytes_of_valid_text_check_quickly_enough_to_finish() {
     let dir = tempfile::tempdir().unwrap();
