@@ -151,6 +151,19 @@ pub struct Task {
     pub span: Span,
 }
 
+impl Task {
+    /// The text of property `key`, when it is written as a string.
+    #[must_use]
+    pub fn text(&self, key: &str) -> Option<&Text> {
+        self.properties
+            .iter()
+            .find_map(|property| match &property.value.kind {
+                ValueKind::Text(text) if property.key.text == key => Some(text),
+                _ => None,
+            })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskKind {
     /// `task name -> Agent`: a chat completion.

@@ -6,12 +6,10 @@
 use std::collections::{HashMap, HashSet};
 
 use miette::LabeledSpan;
-use minijinja::machinery::{self, ast as jinja};
 
 use super::problem::Problem;
-use super::program::{AgentDef, InputDef, TaskKind, Type, WorkflowDef};
-use super::template;
-use crate::ast;
+use super::program::{AgentDef, InputDef, TaskKind, Type};
+use super::workflow::Checked;
 use crate::plan::EdgeKind;
 use crate::source::Span;
 use crate::tokens::{characters, grouped, tokens};
@@ -42,22 +40,52 @@ fn type_bound(ty: &Type) -> Option<u64> {
 const PASSAGE_HEADER: u64 = 100;
 
 /// One part of a prompt's worst case that a template read adds.
-struct Share {
-    name: String,
+struct Share<'a> {
+    name: &'a str,
     span: Span,
     tokens: u64,
-    label: String,
+    source: Source,
+}
+
+/// What a read inserts into the prompt.
+enum Source {
+    /// An input of at most this many characters.
+    Input(u64),
+    /// A chat task's answer.
+    Answer,
+    /// A retrieval's passages.
+    Passages { top_k: u32, passage_len: u32 },
+}
+
+impl Share<'_> {
+    /// Written only for a warning: most prompts fit.
+    fn label(&self) -> String {
+        let Share { name, tokens, .. } = self;
+        match self.source {
+            Source::Input(chars) => format!(
+                "`{name}`: up to {} characters, about {} tokens",
+                grouped(chars),
+                grouped(*tokens)
+            ),
+            Source::Answer => format!("`{name}`: an answer of up to {} tokens", grouped(*tokens)),
+            Source::Passages { top_k, passage_len } => format!(
+                "`{name}`: {top_k} passages of up to {} characters, about {} tokens",
+                grouped(u64::from(passage_len)),
+                grouped(*tokens)
+            ),
+        }
+    }
 }
 
 /// Warns about each task of `def` whose worst-case prompt and answer can
 /// exceed its agent's declared context window, and about inputs without
 /// `@max_len` that leave such a prompt unbounded.
-pub fn check(
-    workflow: &ast::Workflow,
-    def: &WorkflowDef,
+pub(super) fn check(
+    checked: &Checked<'_>,
     agents: &HashMap<String, AgentDef>,
     problems: &mut Vec<Problem>,
 ) {
+    let def = &checked.def;
     for (index, task) in def.tasks.iter().enumerate() {
         let Some(agent) = agents.get(&task.agent) else {
             continue;
@@ -65,39 +93,31 @@ pub fn check(
         let Some(window) = agent.context_window else {
             continue;
         };
-        let Some(node) = workflow.members.iter().find_map(|member| match member {
-            ast::Member::Task(node) if node.span == task.span => Some(node),
-            _ => None,
-        }) else {
-            continue;
-        };
-        let Some(prompt) = prompt_text(node) else {
-            continue;
-        };
-        let Ok(uses) = template::analyze(&prompt.value) else {
+        let node = checked.tasks[index];
+        let Some(prompt) = node.text("prompt") else {
             continue;
         };
 
         let mut shares = Vec::new();
         let mut seen = HashSet::new();
-        for (name, range) in &uses.variables {
+        for (name, span) in &checked.reads[index].variables {
+            // A task's reads also hold its `when`'s, outside the prompt.
+            if !prompt.span.contains(*span) {
+                continue;
+            }
             let Some(input) = def.inputs.iter().find(|input| &input.name == name) else {
                 continue;
             };
             if !seen.insert(name.as_str()) {
                 continue;
             }
-            let span = prompt.file_span(range.start, range.end);
+            let span = *span;
             match input_bound(input) {
                 Some(chars) => shares.push(Share {
-                    name: name.clone(),
+                    name,
                     span,
                     tokens: tokens(chars),
-                    label: format!(
-                        "`{name}`: up to {} characters, about {} tokens",
-                        grouped(chars),
-                        grouped(tokens(chars))
-                    ),
+                    source: Source::Input(chars),
                 }),
                 None => problems.push(Problem::UnboundedPrompt {
                     input: name.clone(),
@@ -114,46 +134,35 @@ pub fn check(
         let input_tokens: u64 = shares.iter().map(|share| share.tokens).sum();
 
         let mut upstream = HashSet::new();
-        for (dependency, dependent, edge) in def.plan.edges() {
-            if dependent != index || edge.kind != EdgeKind::Reads || !upstream.insert(dependency) {
+        for (dependency, edge) in def.plan.edges_into(index) {
+            if edge.kind != EdgeKind::Reads || !upstream.insert(dependency) {
                 continue;
             }
             let other = &def.tasks[dependency];
-            let (answer, label) = match &other.kind {
-                TaskKind::Chat => {
-                    let answer = u64::from(other.max_tokens);
-                    let label = format!(
-                        "`{}`: an answer of up to {} tokens",
-                        other.name,
-                        grouped(answer)
-                    );
-                    (answer, label)
-                }
+            let (answer, source) = match &other.kind {
+                TaskKind::Chat => (u64::from(other.max_tokens), Source::Answer),
                 TaskKind::Retrieve(retrieval) => {
                     // Each passage prints with its id and title too.
                     let chars = u64::from(retrieval.top_k)
                         * (u64::from(retrieval.passage_len) + PASSAGE_HEADER);
-                    let label = format!(
-                        "`{}`: {} passages of up to {} characters, about {} tokens",
-                        other.name,
-                        retrieval.top_k,
-                        grouped(u64::from(retrieval.passage_len)),
-                        grouped(tokens(chars))
-                    );
-                    (tokens(chars), label)
+                    let source = Source::Passages {
+                        top_k: retrieval.top_k,
+                        passage_len: retrieval.passage_len,
+                    };
+                    (tokens(chars), source)
                 }
             };
             shares.push(Share {
-                name: other.name.clone(),
+                name: &other.name,
                 span: edge.span,
                 tokens: answer,
-                label,
+                source,
             });
         }
         let upstream_tokens: u64 =
             shares.iter().map(|share| share.tokens).sum::<u64>() - input_tokens;
 
-        let text_tokens = tokens(static_characters(&prompt.value));
+        let text_tokens = tokens(checked.reads[index].literal_chars);
         let system_tokens = tokens(agent.system.as_deref().map_or(0, characters));
         let answer_tokens = u64::from(task.max_tokens);
         let needed = text_tokens + input_tokens + upstream_tokens + system_tokens + answer_tokens;
@@ -161,11 +170,11 @@ pub fn check(
             continue;
         }
 
-        shares.sort_by(|a, b| b.tokens.cmp(&a.tokens).then(a.name.cmp(&b.name)));
+        shares.sort_by(|a, b| b.tokens.cmp(&a.tokens).then(a.name.cmp(b.name)));
         let reads = shares
             .iter()
             .take(3)
-            .map(|share| LabeledSpan::new_with_span(Some(share.label.clone()), share.span))
+            .map(|share| LabeledSpan::new_with_span(Some(share.label()), share.span))
             .collect();
         problems.push(Problem::ContextBudget {
             message: format!(
@@ -186,62 +195,5 @@ pub fn check(
                 grouped(answer_tokens),
             )),
         });
-    }
-}
-
-fn prompt_text(task: &ast::Task) -> Option<&ast::Text> {
-    task.properties
-        .iter()
-        .find_map(|property| match &property.value.kind {
-            ast::ValueKind::Text(text) if property.key.text == "prompt" => Some(text),
-            _ => None,
-        })
-}
-
-/// The most characters of a template's own text that one rendering can
-/// emit: every literal part once (a loop's body counts once), the longer
-/// branch of each `if`.
-#[must_use]
-pub fn static_characters(source: &str) -> u64 {
-    match machinery::parse(
-        source,
-        "<template>",
-        minijinja::syntax::SyntaxConfig::default(),
-    ) {
-        Ok(tree) => emitted(&tree),
-        Err(_) => characters(source),
-    }
-}
-
-fn emitted(statement: &jinja::Stmt<'_>) -> u64 {
-    let all = |statements: &[jinja::Stmt<'_>]| statements.iter().map(emitted).sum::<u64>();
-    match statement {
-        jinja::Stmt::Template(template) => all(&template.children),
-        jinja::Stmt::EmitRaw(raw) => characters(raw.raw),
-        jinja::Stmt::ForLoop(for_loop) => all(&for_loop.body) + all(&for_loop.else_body),
-        jinja::Stmt::IfCond(condition) => all(&condition.true_body).max(all(&condition.false_body)),
-        jinja::Stmt::WithBlock(with) => all(&with.body),
-        jinja::Stmt::SetBlock(set) => all(&set.body),
-        jinja::Stmt::AutoEscape(block) => all(&block.body),
-        jinja::Stmt::FilterBlock(block) => all(&block.body),
-        jinja::Stmt::EmitExpr(_) | jinja::Stmt::Set(_) | jinja::Stmt::Do(_) => 0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn counts_the_literal_text_of_a_template() {
-        assert_eq!(static_characters("Hi {{ name }}!"), 4);
-        assert_eq!(
-            static_characters("{% if a %}long branch{% else %}short{% endif %}"),
-            11
-        );
-        assert_eq!(
-            static_characters("{% for x in xs %}- {{ x }}{% endfor %}"),
-            2
-        );
     }
 }

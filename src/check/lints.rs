@@ -8,7 +8,6 @@ use super::problem::Problem;
 use super::program::{InputDef, TaskDef, TaskKind, Type};
 use super::template;
 use super::workflow::{Names, Usage};
-use crate::ast::ValueKind;
 use crate::plan::{EdgeKind, Plan};
 use crate::source::Span;
 
@@ -95,16 +94,13 @@ pub(super) fn shared_context_late(
         if def.kind != TaskKind::Chat {
             continue;
         }
-        let Some(prompt) = task.properties.iter().find_map(|p| match &p.value.kind {
-            ValueKind::Text(text) if p.key.text == "prompt" => Some(text),
-            _ => None,
-        }) else {
+        let Some(prompt) = task.text("prompt") else {
             continue;
         };
         let mut seen: Vec<&str> = Vec::new();
         for (name, span) in &read.variables {
             // A task's reads also hold its `when`'s, outside the prompt.
-            if span.start < prompt.span.start || span.end > prompt.span.end {
+            if !prompt.span.contains(*span) {
                 continue;
             }
             let Some(input) = long.iter().find(|input| &input.name == name) else {

@@ -120,7 +120,7 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
             continue;
         }
         first_span.insert(workflow.name.text.clone(), workflow.name.span);
-        let mut def = workflow::check(
+        let mut checked = workflow::check(
             workflow,
             &agents,
             &corpora,
@@ -128,12 +128,12 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
             &mut templates,
             &mut problems,
         );
-        let tainted = phi::check(workflow, &def, &agents, &corpora, phi, &mut problems);
-        for (task, reads_phi) in def.tasks.iter_mut().zip(tainted) {
+        let tainted = phi::check(&checked, &agents, &corpora, phi, &mut problems);
+        for (task, reads_phi) in checked.def.tasks.iter_mut().zip(tainted) {
             task.reads_phi = reads_phi;
         }
-        budget::check(workflow, &def, &agents, &mut problems);
-        workflows.push(def);
+        budget::check(&checked, &agents, &mut problems);
+        workflows.push(checked.def);
     }
     if let Some(recovered) = recovered {
         // Only what the syntax errors do not explain: no warnings about a

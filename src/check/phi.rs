@@ -18,8 +18,9 @@ use miette::LabeledSpan;
 
 use super::problem::Problem;
 use super::program::{AgentDef, CorpusDef, TASK_ATTRIBUTES, TaskKind, WorkflowDef};
-use super::template;
-use crate::ast::{self, Member, ValueKind};
+use super::template::Read;
+use super::workflow::Checked;
+use crate::ast::{self, ValueKind};
 use crate::plan::EdgeKind;
 use crate::source::Span;
 
@@ -114,14 +115,14 @@ struct Prompt {
 /// not receive it; returns, for each task, whether its prompt (or query)
 /// carries PHI. Runs after the workflow itself checked, and reports nothing
 /// a template or name problem already explains.
-pub fn check(
-    workflow: &ast::Workflow,
-    def: &WorkflowDef,
+pub(super) fn check(
+    checked: &Checked<'_>,
     agents: &HashMap<String, AgentDef>,
     corpora: &HashMap<String, CorpusDef>,
     policy: Policy<'_>,
     problems: &mut Vec<Problem>,
 ) -> Vec<bool> {
+    let def = &checked.def;
     let untainted = vec![false; def.tasks.len()];
     let phi_inputs: Vec<usize> = (0..def.inputs.len())
         .filter(|&i| def.inputs[i].phi)
@@ -138,22 +139,11 @@ pub fn check(
     if phi_inputs.is_empty() && phi_passages.is_empty() {
         return untainted;
     }
-    let ast_tasks: Vec<&ast::Task> = def
+    let prompts: Vec<Prompt> = checked
         .tasks
         .iter()
-        .filter_map(|task| {
-            workflow.members.iter().find_map(|member| match member {
-                Member::Task(t) if t.span == task.span => Some(t),
-                _ => None,
-            })
-        })
-        .collect();
-    if ast_tasks.len() != def.tasks.len() {
-        return untainted;
-    }
-    let prompts: Vec<Prompt> = ast_tasks
-        .iter()
-        .map(|task| prompt(task, def, &phi_inputs))
+        .zip(&checked.reads)
+        .map(|(task, read)| prompt(task, read, def, &phi_inputs))
         .collect();
 
     let mut reached: Vec<Option<Via>> = vec![None; def.tasks.len()];
@@ -168,9 +158,8 @@ pub fn check(
         if def.tasks[task].deidentify {
             continue;
         }
-        for (from, to, edge) in def.plan.edges() {
-            if from != task
-                || edge.kind != EdgeKind::Reads
+        for (to, edge) in def.plan.edges_from(task) {
+            if edge.kind != EdgeKind::Reads
                 || reached[to].is_some()
                 || !prompts[to].value_reads.contains(&edge.span)
             {
@@ -186,9 +175,9 @@ pub fn check(
         if reached[index].is_none() {
             continue;
         }
-        let ast_task = ast_tasks[index];
+        let ast_task = checked.tasks[index];
         let mut report = |receiver: Receiver<'_>, label: LabeledSpan| {
-            let (origin, mut path) = path(index, &reached, def, workflow, &ast_tasks);
+            let (origin, mut path) = path(index, &reached, checked);
             path.insert(0, label);
             problems.push(Problem::PhiFlow {
                 origin,
@@ -274,13 +263,8 @@ fn fallbacks<'a>(
 
 /// Where the PHI comes from (a `@phi` input, or a corpus that holds PHI)
 /// and a label for each read on the way to `task`, the source first.
-fn path(
-    task: usize,
-    reached: &[Option<Via>],
-    def: &WorkflowDef,
-    workflow: &ast::Workflow,
-    ast_tasks: &[&ast::Task],
-) -> (String, Vec<LabeledSpan>) {
+fn path(task: usize, reached: &[Option<Via>], checked: &Checked<'_>) -> (String, Vec<LabeledSpan>) {
+    let def = &checked.def;
     let mut labels = Vec::new();
     let mut at = task;
     let mut steps = 0;
@@ -302,7 +286,7 @@ fn path(
                     Some(format!("`{here}` reads `{name}` here")),
                     span,
                 ));
-                if let Some(declared) = input_span(workflow, &name) {
+                if let Some(declared) = phi_mark(checked.inputs[input]) {
                     labels.push(LabeledSpan::new_with_span(
                         Some(format!("`{name}` is protected health information")),
                         declared,
@@ -317,7 +301,7 @@ fn path(
                 let corpus = &def.tasks[at].agent;
                 labels.push(LabeledSpan::new_with_span(
                     Some(format!("`{corpus}` holds protected health information")),
-                    ast_tasks[at].target.span,
+                    checked.tasks[at].target.span,
                 ));
                 labels.reverse();
                 return (format!("corpus `{corpus}`"), labels);
@@ -326,16 +310,13 @@ fn path(
     }
 }
 
-/// Where input `name` is marked `@phi`.
-fn input_span(workflow: &ast::Workflow, name: &str) -> Option<Span> {
-    workflow.members.iter().find_map(|member| match member {
-        Member::Input(input) if input.name.text == name => input
-            .attributes
-            .iter()
-            .find(|attribute| attribute.name.text == "phi")
-            .map(|attribute| attribute.span),
-        _ => None,
-    })
+/// Where `input` is marked `@phi`.
+fn phi_mark(input: &ast::Input) -> Option<Span> {
+    input
+        .attributes
+        .iter()
+        .find(|attribute| attribute.name.text == "phi")
+        .map(|attribute| attribute.span)
 }
 
 fn fallback_span(task: &ast::Task) -> Option<Span> {
@@ -364,37 +345,26 @@ fn sent(task: &ast::Task) -> Vec<&ast::Text> {
     texts
 }
 
-fn prompt(task: &ast::Task, def: &WorkflowDef, phi_inputs: &[usize]) -> Prompt {
-    let mut whole = Prompt::default();
-    for text in sent(task) {
-        let part = text_reads(text, def, phi_inputs);
-        whole.phi_reads.extend(part.phi_reads);
-        whole.value_reads.extend(part.value_reads);
-    }
-    whole
-}
-
-fn text_reads(text: &ast::Text, def: &WorkflowDef, phi_inputs: &[usize]) -> Prompt {
-    let Ok(uses) = template::analyze(&text.value) else {
-        return Prompt::default();
-    };
-    let span = |range: &template::Range| text.file_span(range.start, range.end);
-    let redacted: HashSet<Span> = uses.redacted.iter().map(span).collect();
+/// What `task` sends, from what its templates read (`read`, which also
+/// holds its `when`'s reads: those are not sent).
+fn prompt(task: &ast::Task, read: &Read, def: &WorkflowDef, phi_inputs: &[usize]) -> Prompt {
+    let texts: Vec<Span> = sent(task).iter().map(|text| text.span).collect();
+    let is_sent = |at: &Span| texts.iter().any(|text| text.contains(*at));
     // A read that is only `task.ok`, `task.error` and the like.
-    let metadata_only = |name: &str, range: &template::Range| {
-        uses.fields.iter().any(|chain| {
+    let metadata_only = |name: &str, at: &Span| {
+        read.fields.iter().any(|chain| {
             chain.variable == name
-                && chain.at.start == range.start
+                && chain.at.start == at.start
                 && chain.path.first().is_some_and(|(field, _)| {
                     field != "text" && TASK_ATTRIBUTES.contains(&field.as_str())
                 })
         })
     };
-    let value_reads: Vec<(&String, Span)> = uses
+    let value_reads: Vec<(&String, Span)> = read
         .variables
         .iter()
-        .filter(|(name, range)| !redacted.contains(&span(range)) && !metadata_only(name, range))
-        .map(|(name, range)| (name, span(range)))
+        .filter(|(name, at)| is_sent(at) && !read.redacted.contains(at) && !metadata_only(name, at))
+        .map(|(name, at)| (name, *at))
         .collect();
     let phi_reads = value_reads
         .iter()

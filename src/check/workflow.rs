@@ -177,15 +177,29 @@ impl Context<'_, '_> {
     }
 }
 
+/// A workflow's definition with the syntax it was checked from, for the
+/// checks that follow data through the whole workflow (PHI flow, context
+/// budgets).
+pub(super) struct Checked<'a> {
+    pub def: WorkflowDef,
+    /// The task nodes, in the order of `def.tasks`.
+    pub tasks: Vec<&'a ast::Task>,
+    /// The input nodes, in the order of `def.inputs`.
+    pub inputs: Vec<&'a ast::Input>,
+    /// What each task's templates read, placed in the file, in the order of
+    /// `def.tasks`: its prompt's (or query's and filters') and its `when`'s.
+    pub reads: Vec<Read>,
+}
+
 /// Checks one workflow into its definition, pushing what is wrong.
-pub(super) fn check(
-    workflow: &ast::Workflow,
+pub(super) fn check<'a>(
+    workflow: &'a ast::Workflow,
     agents: &HashMap<String, AgentDef>,
     corpora: &HashMap<String, CorpusDef>,
     schemas: &types::Schemas,
     templates: &mut Templates,
     problems: &mut Vec<Problem>,
-) -> WorkflowDef {
+) -> Checked<'a> {
     let names = Names::collect(workflow, problems);
     let name = workflow.name.text.clone();
     if names.tasks.is_empty() {
@@ -269,15 +283,22 @@ pub(super) fn check(
     }
     let tests = test_blocks::check(workflow, &names, &inputs, &tasks, problems);
 
-    WorkflowDef {
-        name,
-        doc: workflow.docs.text(),
-        inputs,
-        tasks,
-        output,
-        tests,
-        plan,
-        span: workflow.span,
+    let mut reads = usage.shapes;
+    reads.truncate(tasks.len());
+    Checked {
+        def: WorkflowDef {
+            name,
+            doc: workflow.docs.text(),
+            inputs,
+            tasks,
+            output,
+            tests,
+            plan,
+            span: workflow.span,
+        },
+        tasks: names.tasks,
+        inputs: names.inputs,
+        reads,
     }
 }
 

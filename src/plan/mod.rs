@@ -91,6 +91,38 @@ impl Plan {
         found
     }
 
+    /// The edges into `task`, as (dependency, edge), in insertion order.
+    #[must_use]
+    pub fn edges_into(&self, task: usize) -> Vec<(usize, &Edge)> {
+        self.edges_at(task, Direction::Incoming)
+    }
+
+    /// The edges out of `task`, as (dependent, edge), in insertion order.
+    #[must_use]
+    pub fn edges_from(&self, task: usize) -> Vec<(usize, &Edge)> {
+        self.edges_at(task, Direction::Outgoing)
+    }
+
+    fn edges_at(&self, task: usize, direction: Direction) -> Vec<(usize, &Edge)> {
+        let mut found: Vec<_> = self
+            .graph
+            .edges_directed(NodeIndex::new(task), direction)
+            .map(|edge| {
+                let other = match direction {
+                    Direction::Incoming => edge.source(),
+                    Direction::Outgoing => edge.target(),
+                };
+                (edge.id(), other.index(), edge.weight())
+            })
+            .collect();
+        // petgraph lists a node's edges newest first.
+        found.sort_unstable_by_key(|(id, _, _)| *id);
+        found
+            .into_iter()
+            .map(|(_, other, edge)| (other, edge))
+            .collect()
+    }
+
     /// Every edge as (dependency, dependent, edge), in insertion order.
     pub fn edges(&self) -> impl Iterator<Item = (usize, usize, &Edge)> {
         self.graph

@@ -6,6 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use minijinja::machinery::{self, ast};
 
+use crate::tokens::characters;
+
 /// A byte range inside the template's own text.
 pub type Range = std::ops::Range<usize>;
 
@@ -33,6 +35,10 @@ pub struct Uses<At = Range> {
     /// The chains among `fields` read outside any `{% if %}` (or `if`
     /// expression) whose condition reads their variable: unguarded reads.
     pub unguarded: Vec<Chain<At>>,
+    /// The most characters of the template's own text one rendering emits:
+    /// every literal part once (a loop's body counts once), the longer
+    /// branch of each `if`. Templates joined by [`Uses::extend`] add up.
+    pub literal_chars: u64,
 }
 
 impl<At> Default for Uses<At> {
@@ -45,6 +51,7 @@ impl<At> Default for Uses<At> {
             comparisons: Vec::new(),
             redacted: Vec::new(),
             unguarded: Vec::new(),
+            literal_chars: 0,
         }
     }
 }
@@ -77,6 +84,7 @@ impl Uses<Range> {
                 .collect(),
             redacted: self.redacted.into_iter().map(&place).collect(),
             unguarded: self.unguarded.into_iter().map(chain).collect(),
+            literal_chars: self.literal_chars,
         }
     }
 }
@@ -91,6 +99,7 @@ impl<At> Uses<At> {
         self.comparisons.extend(other.comparisons);
         self.redacted.extend(other.redacted);
         self.unguarded.extend(other.unguarded);
+        self.literal_chars += other.literal_chars;
     }
 }
 
@@ -157,7 +166,23 @@ pub fn analyze(source: &str) -> Result<Uses, SyntaxError> {
         guards: Vec::new(),
     };
     walker.statement(&tree);
+    walker.uses.literal_chars = emitted(&tree);
     Ok(walker.uses)
+}
+
+fn emitted(statement: &ast::Stmt<'_>) -> u64 {
+    let all = |statements: &[ast::Stmt<'_>]| statements.iter().map(emitted).sum::<u64>();
+    match statement {
+        ast::Stmt::Template(template) => all(&template.children),
+        ast::Stmt::EmitRaw(raw) => characters(raw.raw),
+        ast::Stmt::ForLoop(for_loop) => all(&for_loop.body) + all(&for_loop.else_body),
+        ast::Stmt::IfCond(condition) => all(&condition.true_body).max(all(&condition.false_body)),
+        ast::Stmt::WithBlock(with) => all(&with.body),
+        ast::Stmt::SetBlock(set) => all(&set.body),
+        ast::Stmt::AutoEscape(block) => all(&block.body),
+        ast::Stmt::FilterBlock(block) => all(&block.body),
+        ast::Stmt::EmitExpr(_) | ast::Stmt::Set(_) | ast::Stmt::Do(_) => 0,
+    }
 }
 
 struct Walker<'a> {
@@ -553,6 +578,17 @@ mod tests {
     fn names(source: &str) -> Vec<String> {
         let uses = analyze(source).expect("template parses");
         uses.variables.into_iter().map(|(name, _)| name).collect()
+    }
+
+    #[test]
+    fn counts_the_literal_text_of_a_template() {
+        let literal = |source: &str| analyze(source).expect("template parses").literal_chars;
+        assert_eq!(literal("Hi {{ name }}!"), 4);
+        assert_eq!(
+            literal("{% if a %}long branch{% else %}short{% endif %}"),
+            11
+        );
+        assert_eq!(literal("{% for x in xs %}- {{ x }}{% endfor %}"), 2);
     }
 
     #[test]
