@@ -1,7 +1,8 @@
 //! Parse + check time for generated workflows of 100, 1,000 and 10,000 tasks
-//! with realistic prompts and dependencies, plain and as the library writes
-//! them (a `@phi` input and context windows, so the PHI flow and the
-//! budgets are checked too). Run with `cargo bench --bench check`.
+//! with realistic prompts and dependencies, plain and in full, as the
+//! library writes them: a `@phi` input, context windows and `after` lists,
+//! so the PHI flow, the budgets and the redundant-`after` lint have work.
+//! Run with `cargo bench --bench check`.
 
 use std::time::{Duration, Instant};
 
@@ -12,9 +13,10 @@ const AGENTS: [&str; 3] = ["Clinical", "MedicalQA", "Billing"];
 
 /// A workflow of `tasks` tasks in layers of 10: each task reads one or two
 /// tasks of the layer before and one of the inputs, like a wide pipeline.
-/// `guarded`: with a `@phi` input, bounded inputs and context windows.
-fn workflow(tasks: usize, guarded: bool) -> String {
-    let (agent, phi, bound) = if guarded {
+/// `full`: with a `@phi` input, bounded inputs, context windows, and each
+/// task after a layer-before task it does not read.
+fn workflow(tasks: usize, full: bool) -> String {
+    let (agent, phi, bound) = if full {
         (
             "phi_allowed = true context_window = 32768",
             " @phi @max_len(4000)",
@@ -42,8 +44,13 @@ fn workflow(tasks: usize, guarded: bool) -> String {
             .iter()
             .map(|r| format!("      Findings from the previous step:\n      {{{{ {r} }}}}\n"))
             .collect();
+        let after = if full && layer > 0 {
+            format!("    after = [t{}]\n", (layer - 1) * 10 + (i + 5) % 10)
+        } else {
+            String::new()
+        };
         text.push_str(&format!(
-            "  task t{i} -> {agent} {{\n    priority = {priority}\n    max_tokens = 512\n    prompt = \"\"\"\n      \
+            "  task t{i} -> {agent} {{\n{after}    priority = {priority}\n    max_tokens = 512\n    prompt = \"\"\"\n      \
              Review the patient record below and write the next section of the assessment.\n      \
              Use only documented facts; write \"Not documented\" where information is missing.\n\
              {context}      Record: {{{{ {input} | trim }}}}\n      \
@@ -68,13 +75,13 @@ fn main() {
         "{:>7} {:>8} {:>10} {:>12} {:>16}",
         "tasks", "flavour", "bytes", "median ms", "ms / 1k tasks"
     );
-    for (tasks, guarded) in [100, 1_000, 10_000]
+    for (tasks, full) in [100, 1_000, 10_000]
         .into_iter()
         .flat_map(|tasks| [(tasks, false), (tasks, true)])
     {
-        let flavour = if guarded { "phi" } else { "plain" };
+        let flavour = if full { "full" } else { "plain" };
         let path = dir.path().join(format!("w{tasks}-{flavour}.wf"));
-        let text = workflow(tasks, guarded);
+        let text = workflow(tasks, full);
         std::fs::write(&path, &text).expect("write");
         let runs = if tasks >= 10_000 { 7 } else { 21 };
         let mut times: Vec<Duration> = (0..runs)
@@ -82,7 +89,7 @@ fn main() {
                 let start = Instant::now();
                 let report = check_file(&mut Loader::default(), &path).expect("readable");
                 let elapsed = start.elapsed();
-                // The guarded flavour warns that shared context comes late.
+                // The full flavour warns that shared context comes late.
                 assert!(
                     report.problems.iter().all(|problem| !problem.is_error()),
                     "{:?}",

@@ -8,25 +8,19 @@ use super::problem::Problem;
 use super::program::{InputDef, TaskDef, TaskKind, Type};
 use super::template;
 use super::workflow::{Names, Usage};
-use crate::plan::{EdgeKind, Plan};
+use crate::plan::{Edge, EdgeKind, Plan};
 use crate::source::Span;
 
 /// An `after` that a template read already implies.
 pub(super) fn redundant_after(plan: &Plan, names: &Names<'_>, problems: &mut Vec<Problem>) {
-    for (position, (dependency, dependent, edge)) in plan.edges().enumerate() {
-        if edge.kind != EdgeKind::After
-            || edge.optional
-            || !plan.reaches_without(dependency, dependent, position)
-        {
-            continue;
-        }
+    let edges: Vec<(usize, usize, &Edge)> = plan.edges().collect();
+    for position in plan.implied_edges(|edge| edge.kind == EdgeKind::After && !edge.optional) {
+        let (dependency, dependent, edge) = edges[position];
         let implied_by = plan
-            .edges()
-            .enumerate()
-            .find(|&(other, (from, to, _))| {
-                other != position && from == dependency && to == dependent
-            })
-            .map(|(_, (_, _, edge))| edge.span);
+            .edges_into(dependent)
+            .into_iter()
+            .find(|(from, other)| *from == dependency && other.span != edge.span)
+            .map(|(_, other)| other.span);
         problems.push(Problem::RedundantAfter {
             dependency: names.tasks[dependency].name.text.clone(),
             span: edge.span,

@@ -184,27 +184,49 @@ impl Plan {
         path
     }
 
-    /// Whether `to` can be reached from `from` without using edge number `skip`
-    /// (its position in [`Plan::edges`]).
+    /// The edges, among those `wanted`, whose dependent their dependency
+    /// also reaches by another path: what the rest of the plan implies.
+    /// Each is given by its place in [`Plan::edges`]. Empty unless the plan
+    /// is a DAG.
     #[must_use]
-    pub fn reaches_without(&self, from: usize, to: usize, skip: usize) -> bool {
-        let skip = EdgeIndex::new(skip);
-        let mut seen = vec![false; self.len()];
-        let mut stack = vec![NodeIndex::new(from)];
-        while let Some(node) = stack.pop() {
-            for edge in self.graph.edges_directed(node, Direction::Outgoing) {
-                let next = edge.target();
-                if edge.id() == skip || seen[next.index()] {
-                    continue;
+    pub fn implied_edges(&self, wanted: impl Fn(&Edge) -> bool) -> Vec<usize> {
+        let Some(order) = self.topological_order() else {
+            return Vec::new();
+        };
+        let mut position = vec![0; self.len()];
+        for (at, &task) in order.iter().enumerate() {
+            position[task] = at;
+        }
+        // The edge whose search last visited each task: one array serves
+        // every search.
+        let mut visited_for = vec![usize::MAX; self.len()];
+        let mut implied = Vec::new();
+        for edge in self.graph.edge_references() {
+            if !wanted(edge.weight()) {
+                continue;
+            }
+            let (id, to) = (edge.id().index(), edge.target().index());
+            // A path to `to` only goes through tasks placed before it.
+            let mut stack = vec![edge.source()];
+            'search: while let Some(node) = stack.pop() {
+                for step in self.graph.edges_directed(node, Direction::Outgoing) {
+                    let next = step.target().index();
+                    if step.id() == edge.id()
+                        || visited_for[next] == id
+                        || position[next] > position[to]
+                    {
+                        continue;
+                    }
+                    if next == to {
+                        implied.push(id);
+                        break 'search;
+                    }
+                    visited_for[next] = id;
+                    stack.push(step.target());
                 }
-                if next.index() == to {
-                    return true;
-                }
-                seen[next.index()] = true;
-                stack.push(next);
             }
         }
-        false
+        implied
     }
 
     /// Tasks in an order where each comes after all it waits for; `None` when
@@ -327,11 +349,18 @@ mod tests {
     }
 
     #[test]
-    fn reachability_can_ignore_one_edge() {
+    fn an_edge_another_path_implies_is_found() {
         let mut plan = chain();
         plan.add_edge(0, 3, edge());
-        // Edge 3 is 0 -> 3; without it, 3 is still reached through 2.
-        assert!(plan.reaches_without(0, 3, 3));
-        assert!(!plan.reaches_without(2, 3, 2));
+        plan.add_edge(1, 2, edge());
+        // Edge 3 (0 -> 3) goes around 2; edges 1 and 4 (1 -> 2) imply each
+        // other; edge 2 (2 -> 3) is the only way to 3 from 2.
+        assert_eq!(plan.implied_edges(|_| true), vec![1, 3, 4]);
+        assert_eq!(
+            plan.implied_edges(|edge| edge.optional),
+            Vec::<usize>::new()
+        );
+        plan.add_edge(3, 0, edge());
+        assert_eq!(plan.implied_edges(|_| true), Vec::<usize>::new());
     }
 }
