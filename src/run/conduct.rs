@@ -227,7 +227,14 @@ impl<'e, 'a> Conductor<'e, 'a> {
                 &answer.text,
                 answer.finish_reason.as_deref(),
                 &self.task(task).checks,
-                &|retrieval| self.passage_ids(retrieval),
+                &|retrieval| {
+                    let tasks = &self.engine.workflow.tasks;
+                    tasks
+                        .iter()
+                        .position(|task| task.name == retrieval)
+                        .map(|task| self.passage_ids(task))
+                        .unwrap_or_default()
+                },
             )
         });
         let model = if answer.model.is_empty() {
@@ -324,11 +331,9 @@ impl<'e, 'a> Conductor<'e, 'a> {
 
     /// Records the result and tells the listeners.
     /// The ids of the passages a finished retrieval task gave.
-    fn passage_ids(&self, retrieval: &str) -> Vec<String> {
-        self.records
-            .iter()
-            .flatten()
-            .find(|record| record.task == retrieval)
+    fn passage_ids(&self, retrieval: usize) -> Vec<String> {
+        self.records[retrieval]
+            .as_ref()
             .and_then(|record| record.text())
             .map(crate::record::passage_ids)
             .unwrap_or_default()
@@ -345,12 +350,11 @@ impl<'e, 'a> Conductor<'e, 'a> {
                 .unwrap_or_default();
         }
         let mut ids: Vec<String> = Vec::new();
-        for (from, to, edge) in workflow.plan.edges() {
-            if to == task
-                && edge.kind == EdgeKind::Reads
+        for (from, edge) in workflow.plan.edges_into(task) {
+            if edge.kind == EdgeKind::Reads
                 && matches!(workflow.tasks[from].kind, TaskKind::Retrieve(_))
             {
-                for id in self.passage_ids(&workflow.tasks[from].name) {
+                for id in self.passage_ids(from) {
                     if !ids.contains(&id) {
                         ids.push(id);
                     }
