@@ -3,9 +3,9 @@
 
 use std::borrow::Cow;
 
-use eventsource_stream::Eventsource;
 use futures_util::StreamExt;
 use serde::Deserialize;
+use sseer::EventStream;
 
 use super::{CallError, Completion};
 
@@ -42,7 +42,7 @@ pub(super) async fn read(
         url: url.to_string(),
         reason,
     };
-    let mut events = response.bytes_stream().eventsource();
+    let mut events = EventStream::new(response.bytes_stream());
     let mut completion = Completion {
         text: String::new(),
         model: String::new(),
