@@ -22,6 +22,7 @@ mod run_cases;
 mod run_cli;
 mod scheduler;
 mod serve;
+mod streaming;
 mod support;
 mod telemetry;
 mod test_cli;
