@@ -427,8 +427,10 @@ fn event(data: &Value) -> Bytes {
     Bytes::from(format!("data: {data}\n\n"))
 }
 
-/// The whole stream, each event with the instant it is due: the role chunk at
-/// once, then the words spread evenly so the last lands when the latency is up.
+/// The whole stream, each event with the instant it is due: the words spread
+/// evenly so the last lands when the latency is up, the role chunk with the
+/// first, as a server sends its first chunk with its first token. (Sent at
+/// once, 500 role chunks competed with the client's burst of requests.)
 fn stream_events(
     meta: &Meta,
     reply: &Reply,
@@ -440,12 +442,12 @@ fn stream_events(
     let words = pieces(&reply.text);
     let count = u32::try_from(words.len()).unwrap_or(u32::MAX).max(1);
     let mut events = Vec::with_capacity(words.len() + 4);
+    let due = |i: u32| later(start, latency.checked_mul(i).map_or(latency, |d| d / count));
     let role = json!([{"index": 0, "delta": {"role": "assistant", "content": null}, "finish_reason": null}]);
-    events.push((start, event(&chunk(meta, role))));
+    events.push((due(1), event(&chunk(meta, role))));
     for (i, word) in (1..).zip(&words) {
         let choices = json!([{"index": 0, "delta": {"content": word}, "finish_reason": null}]);
-        let offset = latency.checked_mul(i).map_or(latency, |d| d / count);
-        events.push((later(start, offset), event(&chunk(meta, choices))));
+        events.push((due(i), event(&chunk(meta, choices))));
     }
     let end = later(start, latency);
     let finish = json!([{"index": 0, "delta": {}, "finish_reason": reply.finish_reason}]);
