@@ -8,14 +8,13 @@ use super::problem::Problem;
 use super::program::{InputDef, TaskDef, TaskKind, Type};
 use super::template;
 use super::workflow::{Names, Usage};
-use crate::plan::{Edge, EdgeKind, Plan};
+use crate::plan::{EdgeKind, Plan};
 use crate::source::Span;
 
 /// An `after` that a template read already implies.
 pub(super) fn redundant_after(plan: &Plan, names: &Names<'_>, problems: &mut Vec<Problem>) {
-    let edges: Vec<(usize, usize, &Edge)> = plan.edges().collect();
-    for position in plan.implied_edges(|edge| edge.kind == EdgeKind::After && !edge.optional) {
-        let (dependency, dependent, edge) = edges[position];
+    let implied = plan.implied_edges(|edge| edge.kind == EdgeKind::After && !edge.optional);
+    for (dependency, dependent, edge) in implied {
         let implied_by = plan
             .edges_into(dependent)
             .into_iter()

@@ -185,11 +185,11 @@ impl Plan {
     }
 
     /// The edges, among those `wanted`, whose dependent their dependency
-    /// also reaches by another path: what the rest of the plan implies.
-    /// Each is given by its place in [`Plan::edges`]. Empty unless the plan
-    /// is a DAG.
+    /// also reaches by another path: what the rest of the plan implies. Each
+    /// is (dependency, dependent, edge), in insertion order. Empty unless the
+    /// plan is a DAG.
     #[must_use]
-    pub fn implied_edges(&self, wanted: impl Fn(&Edge) -> bool) -> Vec<usize> {
+    pub fn implied_edges(&self, wanted: impl Fn(&Edge) -> bool) -> Vec<(usize, usize, &Edge)> {
         let Some(order) = self.topological_order() else {
             return Vec::new();
         };
@@ -218,7 +218,7 @@ impl Plan {
                         continue;
                     }
                     if next == to {
-                        implied.push(id);
+                        implied.push((edge.source().index(), to, edge.weight()));
                         break 'search;
                     }
                     visited_for[next] = id;
@@ -353,14 +353,17 @@ mod tests {
         let mut plan = chain();
         plan.add_edge(0, 3, edge());
         plan.add_edge(1, 2, edge());
-        // Edge 3 (0 -> 3) goes around 2; edges 1 and 4 (1 -> 2) imply each
-        // other; edge 2 (2 -> 3) is the only way to 3 from 2.
-        assert_eq!(plan.implied_edges(|_| true), vec![1, 3, 4]);
-        assert_eq!(
-            plan.implied_edges(|edge| edge.optional),
-            Vec::<usize>::new()
-        );
+        // 0 -> 3 goes around 2; the two edges 1 -> 2 imply each other;
+        // 2 -> 3 is the only way to 3 from 2.
+        let ends = |plan: &Plan, wanted: fn(&Edge) -> bool| -> Vec<(usize, usize)> {
+            plan.implied_edges(wanted)
+                .into_iter()
+                .map(|(from, to, _)| (from, to))
+                .collect()
+        };
+        assert_eq!(ends(&plan, |_| true), vec![(1, 2), (0, 3), (1, 2)]);
+        assert_eq!(ends(&plan, |edge| edge.optional), vec![]);
         plan.add_edge(3, 0, edge());
-        assert_eq!(plan.implied_edges(|_| true), Vec::<usize>::new());
+        assert_eq!(ends(&plan, |_| true), vec![]);
     }
 }
