@@ -362,10 +362,7 @@ impl Text {
     /// The file offset of a byte offset into `value`.
     #[must_use]
     pub fn file_offset(&self, value_offset: usize) -> usize {
-        let index = self
-            .runs
-            .partition_point(|&(start, _)| start <= value_offset);
-        match index.checked_sub(1).map(|i| self.runs[i]) {
+        match self.run_before(value_offset, |(value_start, _)| value_start) {
             Some((value_start, file_start)) => file_start + (value_offset - value_start),
             None => self.span.start,
         }
@@ -375,15 +372,23 @@ impl Text {
     /// unchanged: the inverse of [`Text::file_offset`].
     #[must_use]
     pub fn value_offset(&self, file_offset: usize) -> usize {
-        let index = self
-            .runs
-            .partition_point(|&(_, file_start)| file_start <= file_offset);
-        match index.checked_sub(1).map(|i| self.runs[i]) {
+        match self.run_before(file_offset, |(_, file_start)| file_start) {
             Some((value_start, file_start)) => {
                 (value_start + (file_offset - file_start)).min(self.value.len())
             }
             None => 0,
         }
+    }
+
+    /// The last run that starts at or before `offset`, its start read by
+    /// `start` (in the value or in the file: runs are sorted by both).
+    fn run_before(
+        &self,
+        offset: usize,
+        start: fn((usize, usize)) -> usize,
+    ) -> Option<(usize, usize)> {
+        let index = self.runs.partition_point(|&run| start(run) <= offset);
+        index.checked_sub(1).map(|i| self.runs[i])
     }
 
     /// The file span of a byte range of `value`.
