@@ -22,20 +22,19 @@ pub(super) struct Clock {
 #[derive(Default)]
 struct Timers {
     due: BinaryHeap<Reverse<Alarm>>,
-    /// Orders alarms set for one instant, which `Instant` alone cannot.
-    set: u64,
     stopped: bool,
 }
 
+/// Ordered by instant alone: alarms due at one instant all ring in the
+/// same pass.
 struct Alarm {
     at: Instant,
-    order: u64,
     wake: oneshot::Sender<()>,
 }
 
 impl PartialEq for Alarm {
     fn eq(&self, other: &Self) -> bool {
-        (self.at, self.order) == (other.at, other.order)
+        self.at == other.at
     }
 }
 
@@ -49,7 +48,7 @@ impl PartialOrd for Alarm {
 
 impl Ord for Alarm {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.at, self.order).cmp(&(other.at, other.order))
+        self.at.cmp(&other.at)
     }
 }
 
@@ -92,9 +91,7 @@ impl Clock {
             return false;
         }
         let sooner = timers.due.peek().is_none_or(|Reverse(next)| at < next.at);
-        timers.set += 1;
-        let order = timers.set;
-        timers.due.push(Reverse(Alarm { at, order, wake }));
+        timers.due.push(Reverse(Alarm { at, wake }));
         if sooner {
             bell.notify_one();
         }

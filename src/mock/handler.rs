@@ -429,8 +429,7 @@ fn event(data: &Value) -> Bytes {
 
 /// The whole stream, each event with the instant it is due: the words spread
 /// evenly so the last lands when the latency is up, the role chunk with the
-/// first, as a server sends its first chunk with its first token. (Sent at
-/// once, 500 role chunks competed with the client's burst of requests.)
+/// first, as a server sends its first chunk with its first token.
 fn stream_events(
     meta: &Meta,
     reply: &Reply,
