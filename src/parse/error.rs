@@ -118,54 +118,64 @@ pub(super) fn check_nesting(text: &str, limit: usize) -> Result<(), SyntaxError>
 /// The bytes of `text` that are code, not inside strings or comments, with
 /// their offsets.
 fn code_bytes(text: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        while i < bytes.len() {
-            let rest = &bytes[i..];
-            match rest[0] {
-                b'/' if rest.starts_with(b"//") => {
-                    i += memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-                }
-                b'"' if rest.starts_with(b"\"\"\"") => {
-                    i += 3 + memchr::memmem::find(&rest[3..], b"\"\"\"")
-                        .map_or(rest.len(), |end| end + 3);
-                }
-                b'"' => i += 1 + basic_string_length(&rest[1..]),
-                byte => {
-                    i += 1;
-                    return Some((i - 1, byte));
-                }
-            }
-        }
-        None
+    pieces(text).filter_map(|(offset, piece)| match piece {
+        Piece::Code(byte) => Some((offset, byte)),
+        Piece::Quoted | Piece::Unclosed => None,
     })
 }
 
 /// The offset of the opening quotes of the first string that never closes.
 fn unterminated_string(text: &str) -> Option<usize> {
+    pieces(text)
+        .find(|(_, piece)| matches!(piece, Piece::Unclosed))
+        .map(|(offset, _)| offset)
+}
+
+/// What a file holds at one place, as far as brackets and quotes go.
+enum Piece {
+    Code(u8),
+    /// A comment, or a string that closes.
+    Quoted,
+    /// A string that never closes.
+    Unclosed,
+}
+
+/// The pieces of `text` in order, each with its offset: code byte by byte,
+/// comments and strings whole.
+fn pieces(text: &str) -> impl Iterator<Item = (usize, Piece)> + '_ {
     let bytes = text.as_bytes();
     let mut i = 0;
-    while i < bytes.len() {
-        let rest = &bytes[i..];
-        if rest.starts_with(b"//") {
-            i += rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-        } else if rest.starts_with(b"\"\"\"") {
-            match memchr::memmem::find(&rest[3..], b"\"\"\"") {
-                Some(end) => i += 3 + end + 3,
-                None => return Some(i),
+    std::iter::from_fn(move || {
+        let rest = bytes.get(i..).filter(|rest| !rest.is_empty())?;
+        let (length, piece) = match rest[0] {
+            b'/' if rest.starts_with(b"//") => (
+                memchr::memchr(b'\n', rest).unwrap_or(rest.len()),
+                Piece::Quoted,
+            ),
+            b'"' if rest.starts_with(b"\"\"\"") => {
+                match memchr::memmem::find(&rest[3..], b"\"\"\"") {
+                    Some(end) => (3 + end + 3, Piece::Quoted),
+                    None => (rest.len(), Piece::Unclosed),
+                }
             }
-        } else if rest[0] == b'"' {
-            let length = basic_string_length(&rest[1..]);
-            if rest.get(length).is_none_or(|&b| b != b'"') || length == 0 {
-                return Some(i);
+            b'"' => {
+                let length = basic_string_length(&rest[1..]);
+                let closed = length > 0 && rest.get(length) == Some(&b'"');
+                (
+                    1 + length,
+                    if closed {
+                        Piece::Quoted
+                    } else {
+                        Piece::Unclosed
+                    },
+                )
             }
-            i += 1 + length;
-        } else {
-            i += 1;
-        }
-    }
-    None
+            byte => (1, Piece::Code(byte)),
+        };
+        let offset = i;
+        i += length;
+        Some((offset, piece))
+    })
 }
 
 /// How many bytes a `"` string takes after its opening quote, closing quote
