@@ -1,6 +1,7 @@
 //! `wfc run`: check a workflow, bind its inputs, run it against the agents'
 //! servers (or the built-in mock), and print the output or the report.
 
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use tokio_util::sync::CancellationToken;
@@ -561,17 +562,21 @@ fn finish(
             ),
         }
     }
-    let json = serde_json::to_string_pretty(report).expect("reports serialise");
-    if let Err(err) =
-        journal::write_atomically(&run_dir.join(journal::REPORT_FILE), json.as_bytes())
-    {
+    // Written straight to the file and to stdout: a 10,000-task report is
+    // megabytes, and holding it whole as text raised the run's peak memory.
+    if let Err(err) = journal::write_json_atomically(&run_dir.join(journal::REPORT_FILE), report) {
         eprintln!(
             "warning: cannot write the report to `{}`: {err}",
             run_dir.display()
         );
     }
     if args.json {
-        outln!("{json}");
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        // Like every other line on stdout, a closed pipe is not an error.
+        let _ = serde_json::to_writer_pretty(&mut out, report)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
     } else if !report.aggregated_content.is_empty() {
         outln!("{}", report.aggregated_content);
     }

@@ -239,7 +239,11 @@ fn parse_task(pair: Pair<'_, Rule>) -> Task {
     };
     let name = parse_name(inner.next().expect("task has a name"));
     let target = parse_name(inner.next().expect("task has a target"));
-    let (mut properties, mut checks) = (Vec::new(), Vec::new());
+    // Sized to the task's members: a vector grown one push at a time holds
+    // room for four properties, twice what most tasks have, and a large
+    // workflow's tasks all keep theirs until the check is done.
+    let mut properties = Vec::with_capacity(inner.size_hint().1.unwrap_or_default());
+    let mut checks = Vec::new();
     for member in inner {
         if member.as_rule() == Rule::answer_expect {
             let check = children(member).next().expect("`expect` has a check");

@@ -3,7 +3,7 @@
 //! loses nothing already paid for), and the final report (`report.json`).
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender};
 
@@ -59,7 +59,7 @@ impl DeploymentUsed {
 impl RunRequest {
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
-        write_atomically(&dir.join(RUN_FILE), &serde_json::to_vec_pretty(self)?)
+        write_json_atomically(&dir.join(RUN_FILE), self)
     }
 
     pub fn read(dir: &Path) -> std::io::Result<Self> {
@@ -240,15 +240,27 @@ pub async fn keep_json<T: serde::Serialize>(path: &Path, value: &T) -> std::io::
         if let Some(folder) = path.parent() {
             std::fs::create_dir_all(folder)?;
         }
-        write_atomically(&path, &bytes)
+        write_atomically(&path, |file| file.write_all(&bytes))
     })
     .await
     .map_err(std::io::Error::other)?
 }
 
+/// Writes `value` as pretty JSON through [`write_atomically`].
+pub fn write_json_atomically(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    write_atomically(path, |file| {
+        serde_json::to_writer_pretty(file, value).map_err(std::io::Error::from)
+    })
+}
+
 /// Writes through a temporary file of its own, synced, and a rename, so a
 /// reader never sees half a file and two writers never share a temporary.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// `write` fills the file through a buffer, so a large document is never
+/// held whole in memory.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let unique = format!(
         "{}.{}-{}.tmp",
@@ -257,9 +269,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let temporary = path.with_file_name(unique);
-    let written = File::create(&temporary).and_then(|mut file| {
-        file.write_all(bytes)?;
-        file.sync_all()
+    let written = File::create(&temporary).and_then(|file| {
+        let mut buffered = BufWriter::new(file);
+        write(&mut buffered)?;
+        buffered
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?
+            .sync_all()
     });
     match written.and_then(|()| std::fs::rename(&temporary, path)) {
         Ok(()) => Ok(()),
@@ -338,10 +354,26 @@ mod tests {
     fn atomic_writes_leave_no_temporary_behind() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("report.json");
-        write_atomically(&path, b"one").unwrap();
-        write_atomically(&path, b"two").unwrap();
+        write_atomically(&path, |file| file.write_all(b"one")).unwrap();
+        write_atomically(&path, |file| file.write_all(b"two")).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn a_write_that_fails_halfway_keeps_the_old_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("report.json");
+        write_json_atomically(&path, &["kept"]).unwrap();
+        let failed = write_atomically(&path, |file| {
+            file.write_all(b"[\"half")?;
+            Err(std::io::Error::other("the serialiser gave up"))
+        });
+        assert_eq!(failed.unwrap_err().to_string(), "the serialiser gave up");
+        let kept: Vec<String> = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(kept, ["kept"]);
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(names.len(), 1, "the temporary is removed");
     }
 }
