@@ -1,16 +1,17 @@
 //! Reading `key = value` properties: unknown and repeated keys, and values of
 //! the wrong kind or out of range.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use super::problem::{Problem, did_you_mean};
 use crate::ast::{Name, Property, Value, ValueKind};
 
-/// The properties of one agent or task, keyed by name, after unknown and
-/// repeated keys have been reported.
+/// The properties of one agent or task, after unknown and repeated keys
+/// have been reported.
 pub(super) struct Properties<'a> {
-    values: HashMap<&'a str, &'a Value>,
+    /// The first property of each known key. An owner has a handful, so a
+    /// scan costs less than hashing the key.
+    kept: Vec<&'a Property>,
 }
 
 impl<'a> Properties<'a> {
@@ -20,8 +21,7 @@ impl<'a> Properties<'a> {
         properties: &'a [Property],
         problems: &mut Vec<Problem>,
     ) -> Self {
-        let mut values = HashMap::new();
-        let mut first: HashMap<&str, &Property> = HashMap::new();
+        let mut kept: Vec<&Property> = Vec::with_capacity(properties.len());
         for property in properties {
             let key = property.key.text.as_str();
             if !known.contains(&key) {
@@ -32,7 +32,7 @@ impl<'a> Properties<'a> {
                     help: did_you_mean(key, known.iter().copied())
                         .or_else(|| Some(format!("{owner}s have: {}", known.join(", ")))),
                 });
-            } else if let Some(earlier) = first.get(key) {
+            } else if let Some(earlier) = kept.iter().find(|kept| kept.key.text == key) {
                 problems.push(Problem::Duplicate {
                     what: "property",
                     name: key.to_string(),
@@ -41,15 +41,17 @@ impl<'a> Properties<'a> {
                     help: Some("keep one of them".into()),
                 });
             } else {
-                first.insert(key, property);
-                values.insert(key, &property.value);
+                kept.push(property);
             }
         }
-        Properties { values }
+        Properties { kept }
     }
 
     pub(super) fn get(&self, key: &str) -> Option<&'a Value> {
-        self.values.get(key).copied()
+        self.kept
+            .iter()
+            .find(|property| property.key.text == key)
+            .map(|property| &property.value)
     }
 
     pub(super) fn text(
