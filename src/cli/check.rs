@@ -101,6 +101,11 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
     if errors > 0 || (args.deny_warnings && warnings > 0) {
         worst.note(Code::Problems);
     }
+    // The process exits next and the system takes its memory back whole;
+    // freeing every file's syntax tree and program node by node first
+    // was 3% of checking a 10,000-task file.
+    std::mem::forget(reports);
+    std::mem::forget(loader);
     worst.finish()
 }
 

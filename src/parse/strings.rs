@@ -51,9 +51,9 @@ pub(super) fn basic(raw: &str, text_start: usize, span: Span) -> Text {
 pub(super) fn triple(raw: &str, text_start: usize, span: Span) -> Text {
     let mut lines: Vec<(usize, &str)> = Vec::new();
     let mut offset = 0;
-    for line in raw.split('\n') {
-        lines.push((offset, line));
-        offset += line.len() + 1;
+    for end in memchr::memchr_iter(b'\n', raw.as_bytes()).chain([raw.len()]) {
+        lines.push((offset, &raw[offset..end]));
+        offset = end + 1;
     }
     let starts_on_next_line = lines.len() > 1 && lines[0].1.trim().is_empty();
     if starts_on_next_line {
@@ -98,12 +98,17 @@ pub(super) fn triple(raw: &str, text_start: usize, span: Span) -> Text {
     }
 }
 
+// Bytes, not chars: the blanks are ASCII, and no byte of a longer UTF-8
+// character equals one.
 fn is_blank(line: &str) -> bool {
-    line.chars().all(|c| c == ' ' || c == '\t' || c == '\r')
+    line.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r'))
 }
 
 fn indentation(line: &str) -> &str {
-    let width = line.len() - line.trim_start_matches([' ', '\t']).len();
+    let width = line
+        .bytes()
+        .position(|b| b != b' ' && b != b'\t')
+        .unwrap_or(line.len());
     &line[..width]
 }
 
