@@ -96,6 +96,18 @@ pub enum Member {
     Test(Test),
 }
 
+impl Member {
+    #[must_use]
+    pub fn span(&self) -> Span {
+        match self {
+            Member::Input(input) => input.span,
+            Member::Task(task) => task.span,
+            Member::Output(output) => output.span,
+            Member::Test(test) => test.span,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Input {
     pub docs: Docs,

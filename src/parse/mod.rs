@@ -2,6 +2,8 @@
 //! grammar rule; syntax errors are explained in words in `error.rs`.
 
 mod error;
+mod parts;
+mod pieces;
 mod recover;
 mod strings;
 
@@ -28,13 +30,35 @@ const MAX_NESTING: usize = 64;
 pub fn parse(source: &SourceFile) -> Result<Module, SyntaxError> {
     let text = source.text();
     error::check_nesting(text, MAX_NESTING)?;
+    if let Some(module) = parts::parse_in_parts(text) {
+        return Ok(module);
+    }
+    parse_whole(text)
+}
+
+/// Parses `text` in one piece, on this thread.
+fn parse_whole(text: &str) -> Result<Module, SyntaxError> {
     let mut pairs = WfParser::parse(Rule::file, text).map_err(|first| {
         let detailed = error::with_detail(|| WfParser::parse(Rule::file, text)).err();
         error::translate(text, detailed.unwrap_or(first))
     })?;
-    let file = pairs.next().expect("the file rule always yields one pair");
-    let comments = file
-        .clone()
+    Ok(parse_file(
+        pairs.next().expect("the file rule always yields one pair"),
+    ))
+}
+
+fn parse_file(file: Pair<'_, Rule>) -> Module {
+    let comments = comments(&file);
+    let items = children(file)
+        .filter(|pair| pair.as_rule() != Rule::EOI)
+        .map(parse_item)
+        .collect();
+    Module { items, comments }
+}
+
+/// Every `//` comment inside `pair`, in the order of the file.
+fn comments(pair: &Pair<'_, Rule>) -> Vec<Comment> {
+    pair.clone()
         .into_inner()
         .flatten()
         .filter(|pair| pair.as_rule() == Rule::COMMENT)
@@ -42,12 +66,7 @@ pub fn parse(source: &SourceFile) -> Result<Module, SyntaxError> {
             text: pair.as_str().trim_end().to_string(),
             span: pair.as_span().into(),
         })
-        .collect();
-    let items = children(file)
-        .filter(|pair| pair.as_rule() != Rule::EOI)
-        .map(parse_item)
-        .collect();
-    Ok(Module { items, comments })
+        .collect()
 }
 
 /// The children of a pair, without the comments pest interleaves.
@@ -80,7 +99,12 @@ fn span(pair: &Pair<'_, Rule>) -> Span {
     let mut end = full.end();
     loop {
         end = full.start() + text[full.start()..end].trim_end().len();
-        match comments.iter().rev().find(|comment| comment.end == end) {
+        // A comment's own trailing blanks were just trimmed with the rest.
+        match comments
+            .iter()
+            .rev()
+            .find(|comment| comment.start < end && end <= comment.end)
+        {
             Some(comment) => end = comment.start,
             None => return Span::new(full.start(), end),
         }
@@ -450,5 +474,21 @@ fn parse_expectation(pair: Pair<'_, Rule>) -> ExpectationKind {
             then: parse_name(next()),
         },
         rule => unreachable!("the grammar allows no {rule:?} after `expect`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_input_ends_before_the_comments_after_it_even_with_trailing_blanks() {
+        let text = "workflow w {\n  input x: text // one  \n  // two \t\n  output = \"\"\n}\n";
+        let module = parse_whole(text).expect("parses");
+        let Item::Workflow(workflow) = &module.items[0] else {
+            panic!("a workflow")
+        };
+        let span = workflow.members[0].span();
+        assert_eq!(&text[span.start..span.end], "input x: text");
     }
 }
