@@ -102,13 +102,14 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
     corpora::check_names(module, &agents, &corpora, &mut problems);
     let schemas = visible_schemas(module, imported, &mut problems);
 
-    let mut templates = Templates::default();
-    let mut workflows: Vec<WorkflowDef> = Vec::new();
-    let mut first_span: HashMap<String, Span> = HashMap::new();
-    for workflow in own(module, |item| match item {
+    let own_workflows = own(module, |item| match item {
         Item::Workflow(workflow) => Some(workflow),
         _ => None,
-    }) {
+    });
+    let mut templates = Templates::analysing_ahead(tasks::sent_texts(&own_workflows));
+    let mut workflows: Vec<WorkflowDef> = Vec::new();
+    let mut first_span: HashMap<String, Span> = HashMap::new();
+    for workflow in own_workflows {
         if let Some(first) = first_span.get(&workflow.name.text) {
             problems.push(Problem::Duplicate {
                 what: "workflow",

@@ -50,19 +50,50 @@ pub const RETRIEVE_PROPERTIES: &[&str] = &[
 pub(super) const TOP_K: std::ops::RangeInclusive<u32> = 1..=50;
 pub(super) const DEFAULT_TOP_K: u32 = 5;
 
+/// The property holding the text a task of `kind` sends: an agent's
+/// prompt, a corpus's query.
+fn sent(kind: ast::TaskKind) -> &'static str {
+    match kind {
+        ast::TaskKind::Chat => "prompt",
+        ast::TaskKind::Retrieve => "query",
+    }
+}
+
+/// The text each task of `workflows` sends, in file order.
+pub(super) fn sent_texts<'a>(
+    workflows: &[&'a ast::Workflow],
+) -> impl Iterator<Item = &'a ast::Text> {
+    workflows
+        .iter()
+        .flat_map(|workflow| &workflow.members)
+        .filter_map(|member| match member {
+            ast::Member::Task(task) => Some(task),
+            _ => None,
+        })
+        .flat_map(|task| {
+            let sent = sent(task.kind);
+            task.properties
+                .iter()
+                .filter(move |property| property.key.text == sent)
+        })
+        .filter_map(|property| match &property.value.kind {
+            ast::ValueKind::Text(text) => Some(text),
+            _ => None,
+        })
+}
+
 /// Checks one task, recording what it reads and the edges that implies.
 pub(super) fn task_def(index: usize, task: &ast::Task, context: &mut Context<'_, '_>) -> TaskDef {
-    let (owner, known, sent, help) = match task.kind {
+    let sent = sent(task.kind);
+    let (owner, known, help) = match task.kind {
         ast::TaskKind::Chat => (
             "task",
             TASK_PROPERTIES,
-            "prompt",
             "add `prompt = \"\"\"...\"\"\"` with what the agent should do",
         ),
         ast::TaskKind::Retrieve => (
             "retrieval task",
             RETRIEVE_PROPERTIES,
-            "query",
             "add `query = \"...\"` with what to search the corpus for",
         ),
     };

@@ -4,8 +4,12 @@
 
 use std::collections::HashMap;
 
+mod ahead;
 mod uses;
 
+use ahead::Ahead;
+
+use uses::SyntaxError;
 pub use uses::{Chain, Comparison, ITEM, Literal, Range, Uses, analyze};
 
 use super::problem::{Problem, did_you_mean};
@@ -20,27 +24,41 @@ pub type Read = Uses<Span>;
 pub struct Templates {
     vocabulary: Vocabulary,
     known: HashMap<(&'static str, String), bool>,
+    ahead: Ahead,
 }
 
 impl Templates {
+    /// Templates that begin analysing the later of `prompts` (in file
+    /// order) on another core, when they are many.
+    pub fn analysing_ahead<'t>(prompts: impl Iterator<Item = &'t Text>) -> Templates {
+        Templates {
+            ahead: Ahead::start(prompts),
+            ..Templates::default()
+        }
+    }
+
     /// The names `text` reads and where, after reporting its unknown filters,
     /// tests and functions; `None` after reporting a syntax error.
     pub fn read(&mut self, text: &Text, problems: &mut Vec<Problem>) -> Option<Read> {
-        self.analyze(text, &text.value, 0, problems)
+        let analysis = self
+            .ahead
+            .take(text)
+            .unwrap_or_else(|| analyze(&text.value));
+        self.place(text, analysis, 0, problems)
     }
 
     /// Like [`Templates::read`], for an expression such as a task's `when`.
     pub fn read_expression(&mut self, text: &Text, problems: &mut Vec<Problem>) -> Option<Read> {
         let wrapped = format!("{{{{ {} }}}}", text.value);
-        self.analyze(text, &wrapped, 3, problems)
+        self.place(text, analyze(&wrapped), 3, problems)
     }
 
-    /// Analyzes `source`, which is `text`'s value after `shift` bytes of
-    /// wrapping, and places what it finds in the file.
-    fn analyze(
+    /// Places the analysis of `text`'s value after `shift` bytes of
+    /// wrapping in the file.
+    fn place(
         &mut self,
         text: &Text,
-        source: &str,
+        analysis: Result<Uses, SyntaxError>,
         shift: usize,
         problems: &mut Vec<Problem>,
     ) -> Option<Read> {
@@ -51,7 +69,7 @@ impl Templates {
                 range.end.saturating_sub(shift).min(end),
             )
         };
-        let uses = match analyze(source) {
+        let uses = match analysis {
             Ok(uses) => uses,
             Err(mut err) => {
                 if shift > 0 && err.range.start >= shift + text.value.len() {
