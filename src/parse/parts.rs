@@ -108,11 +108,15 @@ fn parse_part(text: &str, part: Range<usize>) -> Option<(Vec<Member>, Vec<Commen
 }
 
 /// Makes `bytes` blank: one comment of the same length, which pest skips
-/// at once, where it has room for the `//`.
+/// at once, where it has room for the `//`. Dashes, not spaces, fill it so
+/// that trimming the comment's text stops at its end.
 fn comment_out(bytes: &mut [u8]) {
-    bytes.fill(b' ');
-    if let Some(start) = bytes.get_mut(..2) {
-        start.copy_from_slice(b"//");
+    match bytes {
+        [first, second, rest @ ..] => {
+            (*first, *second) = (b'/', b'/');
+            rest.fill(b'-');
+        }
+        short => short.fill(b' '),
     }
 }
 
