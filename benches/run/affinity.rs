@@ -2,11 +2,15 @@
 //! replica affinity: the share of prompt tokens the servers served from
 //! their KV cache.
 //!
-//! Each round runs 8 patients' charts on one process's executor (as `wfc
-//! serve` runs them), all at once or one at a time: 4 tasks that begin with
-//! the patient's record, then one that reads two of their answers. Both replicas have 2 slots
-//! (`-np 2`, `max_concurrency = 2`). Every round has new patients, so no
-//! round finds another's prompts in a cache.
+//! Each round runs 8 patients' charts (as `wfc serve` runs them) on
+//! replicas with 2 slots each (`-np 2`, `max_concurrency = 2`). Every prompt
+//! begins with the patient's record. A chart fans out 4 tasks and then
+//! writes a letter from two of their answers; a chain asks 5 questions one
+//! after the other, each reading the answer before. The chains run on one
+//! process's router, or each on a router of its own (as `wfc serve`
+//! processes would, each seeing only its own requests: without affinity,
+//! every one of them finds both replicas idle and picks the first). Every
+//! round has new patients, so no round finds another's prompts in a cache.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -24,6 +28,43 @@ use super::{ServerProcess, load, median};
 const PATIENTS: usize = 8;
 const ROUNDS: usize = 3;
 
+/// One way of running a round's charts.
+struct Workload {
+    name: &'static str,
+    workflow: &'static str,
+    /// How many charts run at once.
+    at_once: usize,
+    /// How many routers (processes) share the charts of a batch.
+    routers: usize,
+}
+
+const WORKLOADS: [Workload; 4] = [
+    Workload {
+        name: "charts, all at once",
+        workflow: CHART,
+        at_once: PATIENTS,
+        routers: 1,
+    },
+    Workload {
+        name: "charts, one at a time",
+        workflow: CHART,
+        at_once: 1,
+        routers: 1,
+    },
+    Workload {
+        name: "chains, all at once",
+        workflow: CHAIN,
+        at_once: PATIENTS,
+        routers: 1,
+    },
+    Workload {
+        name: "chains, a process each",
+        workflow: CHAIN,
+        at_once: PATIENTS,
+        routers: PATIENTS,
+    },
+];
+
 const CHART: &str = r#"
 agent Clinical { model = "tiny" max_concurrency = 4 }
 workflow chart {
@@ -33,6 +74,19 @@ workflow chart {
   task risks -> Clinical { prompt = "{{ record }}\n\nName the main risk after discharge." max_tokens = 8 temperature = 0 }
   task follow_up -> Clinical { prompt = "{{ record }}\n\nWhen should the patient be seen again?" max_tokens = 8 temperature = 0 }
   task letter -> Clinical { prompt = "{{ record }}\n\nWrite the GP letter from: {{ summary }} {{ meds }}" max_tokens = 8 temperature = 0 }
+  output = "{{ letter }}"
+}
+"#;
+
+const CHAIN: &str = r#"
+agent Clinical { model = "tiny" max_concurrency = 4 }
+workflow chain {
+  input record: text
+  task summary -> Clinical { prompt = "{{ record }}\n\nSummarise the stay in one line." max_tokens = 8 temperature = 0 }
+  task meds -> Clinical { prompt = "{{ record }}\n\nList the discharge medications after: {{ summary }}" max_tokens = 8 temperature = 0 }
+  task risks -> Clinical { prompt = "{{ record }}\n\nName the main risk with: {{ meds }}" max_tokens = 8 temperature = 0 }
+  task follow_up -> Clinical { prompt = "{{ record }}\n\nWhen should the patient be seen, given: {{ risks }}" max_tokens = 8 temperature = 0 }
+  task letter -> Clinical { prompt = "{{ record }}\n\nWrite the GP letter from: {{ summary }} {{ follow_up }}" max_tokens = 8 temperature = 0 }
   output = "{{ letter }}"
 }
 "#;
@@ -89,12 +143,13 @@ pub(super) fn compare(runtime: &tokio::runtime::Runtime) {
     };
     let replicas = [start(), start()];
     let work = tempfile::tempdir().expect("a temp dir");
-    let path = work.path().join("chart.wf");
-    std::fs::write(&path, CHART).expect("write the workflow");
-    let program = load(&path);
-    println!("4. prompt-prefix reuse on two llama-server replicas, {PATIENTS} charts a round:");
+    println!("4. prompt-prefix reuse on two llama-server replicas, {PATIENTS} patients a round:");
     let mut patient = 0;
-    for at_once in [PATIENTS, 1] {
+    for workload in &WORKLOADS {
+        let path = work.path().join("workflow.wf");
+        std::fs::write(&path, workload.workflow).expect("write the workflow");
+        let program = load(&path);
+        let workflow = &program.workflows[0];
         for _ in 0..ROUNDS {
             for affinity in [false, true] {
                 let routes: String = replicas
@@ -109,10 +164,13 @@ pub(super) fn compare(runtime: &tokio::runtime::Runtime) {
                 let text =
                     format!("[defaults]\naffinity = {affinity}\ntimeout = \"120s\"\n{routes}");
                 let config = RouterConfig::parse(Path::new("wfc.toml"), &text).expect("routes");
-                let http = Deployment::Router(config)
-                    .connect(&["Clinical"], std::path::Path::new("."), false)
-                    .expect("a router");
-                let workflow = &program.workflows[0];
+                let routers: Vec<_> = (0..workload.routers)
+                    .map(|_| {
+                        Deployment::Router(config.clone())
+                            .connect(&["Clinical"], Path::new("."), false)
+                            .expect("a router")
+                    })
+                    .collect();
                 let inputs: Vec<_> = (0..PATIENTS)
                     .map(|_| {
                         patient += 1;
@@ -123,10 +181,12 @@ pub(super) fn compare(runtime: &tokio::runtime::Runtime) {
                 let cancel = CancellationToken::new();
                 let (mut prompt, mut cached) = (0, 0);
                 let mut makespans = Vec::new();
-                for batch in inputs.chunks(at_once) {
-                    let reports = runtime.block_on(join_all(batch.iter().map(|inputs| {
-                        Session::new(&program, workflow, &http).run(inputs, &(), &cancel)
-                    })));
+                for batch in inputs.chunks(workload.at_once) {
+                    let reports =
+                        runtime.block_on(join_all(batch.iter().enumerate().map(|(i, inputs)| {
+                            let http = &routers[i % routers.len()];
+                            Session::new(&program, workflow, http).run(inputs, &(), &cancel)
+                        })));
                     for report in reports {
                         assert!(report.success, "{:?}", report.metadata.errors);
                         prompt += report.metadata.prompt_tokens;
@@ -135,13 +195,9 @@ pub(super) fn compare(runtime: &tokio::runtime::Runtime) {
                     }
                 }
                 println!(
-                    "   {:<14} affinity {:<3}: {cached:>6} of {prompt:>6} prompt tokens from cache \
+                    "   {:<22} affinity {:<3}: {cached:>6} of {prompt:>6} prompt tokens from cache \
                      ({:>5.1}%), median run {:.0} ms",
-                    if at_once == 1 {
-                        "one at a time"
-                    } else {
-                        "all at once"
-                    },
+                    workload.name,
                     if affinity { "on" } else { "off" },
                     cached as f64 * 100.0 / prompt.max(1) as f64,
                     median(makespans)
