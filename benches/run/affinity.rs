@@ -31,65 +31,79 @@ const ROUNDS: usize = 3;
 /// One way of running a round's charts.
 struct Workload {
     name: &'static str,
-    workflow: &'static str,
+    /// For each of the chart's tasks, the answers before it that it reads.
+    reads: [&'static [&'static str]; 5],
     /// How many charts run at once.
     at_once: usize,
     /// How many routers (processes) share the charts of a batch.
     routers: usize,
 }
 
+/// A chart fans out four tasks, then a letter reads two of their answers.
+const FAN_OUT: [&[&str]; 5] = [&[], &[], &[], &[], &["summary", "meds"]];
+/// A chain's tasks each read the answer before.
+const CHAIN: [&[&str]; 5] = [
+    &[],
+    &["summary"],
+    &["meds"],
+    &["risks"],
+    &["summary", "follow_up"],
+];
+
 const WORKLOADS: [Workload; 4] = [
     Workload {
         name: "charts, all at once",
-        workflow: CHART,
+        reads: FAN_OUT,
         at_once: PATIENTS,
         routers: 1,
     },
     Workload {
         name: "charts, one at a time",
-        workflow: CHART,
+        reads: FAN_OUT,
         at_once: 1,
         routers: 1,
     },
     Workload {
         name: "chains, all at once",
-        workflow: CHAIN,
+        reads: CHAIN,
         at_once: PATIENTS,
         routers: 1,
     },
     Workload {
         name: "chains, a process each",
-        workflow: CHAIN,
+        reads: CHAIN,
         at_once: PATIENTS,
         routers: PATIENTS,
     },
 ];
 
-const CHART: &str = r#"
-agent Clinical { model = "tiny" max_concurrency = 4 }
-workflow chart {
-  input record: text
-  task summary -> Clinical { prompt = "{{ record }}\n\nSummarise the stay in one line." max_tokens = 8 temperature = 0 }
-  task meds -> Clinical { prompt = "{{ record }}\n\nList the discharge medications." max_tokens = 8 temperature = 0 }
-  task risks -> Clinical { prompt = "{{ record }}\n\nName the main risk after discharge." max_tokens = 8 temperature = 0 }
-  task follow_up -> Clinical { prompt = "{{ record }}\n\nWhen should the patient be seen again?" max_tokens = 8 temperature = 0 }
-  task letter -> Clinical { prompt = "{{ record }}\n\nWrite the GP letter from: {{ summary }} {{ meds }}" max_tokens = 8 temperature = 0 }
-  output = "{{ letter }}"
-}
-"#;
+/// The chart's tasks and what each asks after the patient's record.
+const QUESTIONS: [(&str, &str); 5] = [
+    ("summary", "Summarise the stay in one line."),
+    ("meds", "List the discharge medications."),
+    ("risks", "Name the main risk after discharge."),
+    ("follow_up", "When should the patient be seen again?"),
+    ("letter", "Write the GP letter."),
+];
 
-const CHAIN: &str = r#"
-agent Clinical { model = "tiny" max_concurrency = 4 }
-workflow chain {
-  input record: text
-  task summary -> Clinical { prompt = "{{ record }}\n\nSummarise the stay in one line." max_tokens = 8 temperature = 0 }
-  task meds -> Clinical { prompt = "{{ record }}\n\nList the discharge medications after: {{ summary }}" max_tokens = 8 temperature = 0 }
-  task risks -> Clinical { prompt = "{{ record }}\n\nName the main risk with: {{ meds }}" max_tokens = 8 temperature = 0 }
-  task follow_up -> Clinical { prompt = "{{ record }}\n\nWhen should the patient be seen, given: {{ risks }}" max_tokens = 8 temperature = 0 }
-  task letter -> Clinical { prompt = "{{ record }}\n\nWrite the GP letter from: {{ summary }} {{ follow_up }}" max_tokens = 8 temperature = 0 }
-  output = "{{ letter }}"
+/// The chart as a workflow whose tasks read what `reads` says.
+fn chart(reads: &[&[&str]; 5]) -> String {
+    let tasks: String = QUESTIONS
+        .iter()
+        .zip(reads)
+        .map(|((name, question), reads)| {
+            let answers: String = reads.iter().map(|read| format!(" {{{{ {read} }}}}")).collect();
+            format!(
+                "  task {name} -> Clinical {{ prompt = \"{{{{ record }}}}\\n\\n{question}{answers}\" \
+                 max_tokens = 8 temperature = 0 }}\n"
+            )
+        })
+        .collect();
+    format!(
+        "agent Clinical {{ model = \"tiny\" max_concurrency = 4 }}\n\
+         workflow chart {{\n  input record: text\n{tasks}  output = \"{{{{ letter }}}}\"\n}}\n"
+    )
 }
-"#;
 
 /// Where `real-llm-server/setup.sh` built llama-server, if anywhere.
 fn llama_dir() -> Option<PathBuf> {
@@ -147,7 +161,7 @@ pub(super) fn compare(runtime: &tokio::runtime::Runtime) {
     let mut patient = 0;
     for workload in &WORKLOADS {
         let path = work.path().join("workflow.wf");
-        std::fs::write(&path, workload.workflow).expect("write the workflow");
+        std::fs::write(&path, chart(&workload.reads)).expect("write the workflow");
         let program = load(&path);
         let workflow = &program.workflows[0];
         for _ in 0..ROUNDS {
