@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{SyntaxError, parse};
+use super::{SyntaxError, parse_whole};
 use crate::ast::Module;
 use crate::source::SourceFile;
 
@@ -72,7 +72,9 @@ pub fn recover(source: &SourceFile, first: SyntaxError) -> Recovered {
         blank(&mut text, &region);
         region.declared(&lines, &mut broken);
         blanked.push(region);
-        match parse(&SourceFile::new(source.path(), text.as_str())) {
+        // Whole, not in parts: until the last retry the file still fails,
+        // and a failed parse in parts is only parsed again whole.
+        match parse_whole(&text) {
             Ok(module) => break Some(module),
             Err(error) => {
                 at = error.span.start;

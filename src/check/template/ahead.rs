@@ -20,17 +20,16 @@ type Analysis = Result<Uses, SyntaxError>;
 type ByOffset = HashMap<usize, Analysis>;
 
 #[derive(Default)]
-pub(super) struct Ahead {
-    /// The other thread analyses the given texts from this offset on.
-    from: Option<usize>,
-    state: State,
-}
-
-#[derive(Default)]
-enum State {
+pub(super) enum Ahead {
+    /// Every prompt is left to the checker.
     #[default]
     Idle,
-    Running(JoinHandle<ByOffset>),
+    /// The other thread analyses the prompts from offset `from` on.
+    Running {
+        from: usize,
+        thread: JoinHandle<ByOffset>,
+    },
+    /// What the other thread made and the checker has not taken yet.
     Done(ByOffset),
 }
 
@@ -61,29 +60,25 @@ impl Ahead {
                 .map(|(offset, source)| (offset, analyze(&source)))
                 .collect()
         });
-        Ahead {
-            from: Some(from),
-            state: State::Running(thread),
-        }
+        Ahead::Running { from, thread }
     }
 
     /// The analysis of `text`'s value, if the other thread made it; waits
     /// for the other thread the first time it is asked for one of its texts.
     pub(super) fn take(&mut self, text: &Text) -> Option<Analysis> {
-        if self.from.is_none_or(|from| text.span.start < from) {
-            return None;
-        }
-        self.state = match std::mem::take(&mut self.state) {
-            State::Running(thread) => State::Done(
+        if let Ahead::Running { from, .. } = self
+            && text.span.start >= *from
+            && let Ahead::Running { thread, .. } = std::mem::take(self)
+        {
+            *self = Ahead::Done(
                 thread
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            ),
-            state => state,
-        };
-        match &mut self.state {
-            State::Done(analyses) => analyses.remove(&text.span.start),
-            State::Idle | State::Running(_) => None,
+            );
+        }
+        match self {
+            Ahead::Done(analyses) => analyses.remove(&text.span.start),
+            Ahead::Idle | Ahead::Running { .. } => None,
         }
     }
 }
