@@ -21,6 +21,7 @@ mod fmt;
 mod graph;
 mod index;
 mod list;
+mod malloc;
 mod mock_server;
 mod progress;
 mod run;
@@ -91,6 +92,7 @@ enum Command {
 
 /// Runs the command line and returns the exit code.
 pub(crate) fn main() -> i32 {
+    malloc::one_arena();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -117,6 +119,12 @@ pub(crate) fn main() -> i32 {
 }
 
 fn dispatch(command: Command, otlp: Option<&str>) -> Result<(), Error> {
+    if matches!(
+        command,
+        Command::Check(_) | Command::Fmt(_) | Command::Graph(_) | Command::List(_)
+    ) {
+        malloc::huge_page_heap();
+    }
     match command {
         Command::Check(args) => check::run(&args),
         Command::Fmt(args) => fmt::run(&args),
