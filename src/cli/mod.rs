@@ -92,7 +92,6 @@ enum Command {
 
 /// Runs the command line and returns the exit code.
 pub(crate) fn main() -> i32 {
-    malloc::one_arena();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -119,11 +118,14 @@ pub(crate) fn main() -> i32 {
 }
 
 fn dispatch(command: Command, otlp: Option<&str>) -> Result<(), Error> {
+    // Before any thread starts.
     if matches!(
         command,
         Command::Check(_) | Command::Fmt(_) | Command::Graph(_) | Command::List(_)
     ) {
-        malloc::huge_page_heap();
+        malloc::for_batch();
+    } else {
+        malloc::for_long_runs();
     }
     match command {
         Command::Check(args) => check::run(&args),
