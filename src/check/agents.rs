@@ -1,6 +1,6 @@
 //! Agents: their properties and where their fallbacks lead.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::problem::{Problem, did_you_mean};
 use super::program::AgentDef;

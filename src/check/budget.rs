@@ -3,7 +3,7 @@
 //! runs it, with the estimate of [`crate::tokens`], which `wfc run` uses to
 //! refuse a rendered prompt that does not fit.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use miette::LabeledSpan;
 
@@ -99,7 +99,7 @@ pub(super) fn check(
         };
 
         let mut shares = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for (name, span) in &checked.reads[index].variables {
             // A task's reads also hold its `when`'s, outside the prompt.
             if !prompt.span.contains(*span) {
@@ -133,7 +133,7 @@ pub(super) fn check(
         }
         let input_tokens: u64 = shares.iter().map(|share| share.tokens).sum();
 
-        let mut upstream = HashSet::new();
+        let mut upstream = HashSet::default();
         for (dependency, edge) in def.plan.edges_into(index) {
             if edge.kind != EdgeKind::Reads || !upstream.insert(dependency) {
                 continue;

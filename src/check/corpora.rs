@@ -1,6 +1,6 @@
 //! Corpora: their properties, and the name a retrieval task searches.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::problem::{Problem, did_you_mean};
 use super::program::{AgentDef, CorpusDef};

@@ -19,7 +19,7 @@ mod test_blocks;
 mod types;
 mod workflow;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -108,7 +108,7 @@ pub fn check(unit: &Unit, phi: phi::Policy<'_>) -> FileReport {
     });
     let mut templates = Templates::analysing_ahead(tasks::sent_texts(&own_workflows));
     let mut workflows: Vec<WorkflowDef> = Vec::new();
-    let mut first_span: HashMap<String, Span> = HashMap::new();
+    let mut first_span: HashMap<String, Span> = HashMap::default();
     for workflow in own_workflows {
         if let Some(first) = first_span.get(&workflow.name.text) {
             problems.push(Problem::Duplicate {
@@ -202,7 +202,7 @@ fn visible_schemas(
     imported: &[Imported],
     problems: &mut Vec<Problem>,
 ) -> types::Schemas {
-    let mut schemas = types::Schemas::new();
+    let mut schemas = types::Schemas::default();
     for file in imported {
         let Ok(module) = &file.loaded.module else {
             continue;
@@ -214,7 +214,7 @@ fn visible_schemas(
             }
         }
     }
-    let mut own_spans: HashMap<&str, Span> = HashMap::new();
+    let mut own_spans: HashMap<&str, Span> = HashMap::default();
     for item in &module.items {
         let Item::Schema(schema) = item else { continue };
         if let Some(first) = own_spans.get(schema.name.text.as_str()) {
@@ -291,8 +291,8 @@ fn visible<'m, A: 'm, D>(
     define: impl Fn(&A, &mut Vec<Problem>) -> D,
     problems: &mut Vec<Problem>,
 ) -> HashMap<String, D> {
-    let mut defs: HashMap<String, D> = HashMap::new();
-    let mut own_spans: HashMap<String, Span> = HashMap::new();
+    let mut defs: HashMap<String, D> = HashMap::default();
+    let mut own_spans: HashMap<String, Span> = HashMap::default();
     for (name, declaration) in module.items.iter().filter_map(&pick) {
         let def = define(declaration, problems);
         if let Some(first) = own_spans.get(&name.text) {
@@ -308,7 +308,7 @@ fn visible<'m, A: 'm, D>(
         own_spans.insert(name.text.clone(), name.span);
         defs.insert(name.text.clone(), def);
     }
-    let mut origin: HashMap<String, String> = HashMap::new();
+    let mut origin: HashMap<String, String> = HashMap::default();
     for file in imported {
         let Ok(module) = &file.loaded.module else {
             continue;

@@ -11,8 +11,8 @@
 //! through the `redact` filter (`{{ record | redact }}`) does not taint, nor
 //! does the answer of a `deidentify = true` task.
 
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::collections::VecDeque;
-use std::collections::{HashMap, HashSet};
 
 use miette::LabeledSpan;
 

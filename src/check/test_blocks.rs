@@ -1,6 +1,6 @@
 //! `test` blocks: what they set, mock and expect must exist in the workflow.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::conform;
 use super::problem::{Problem, did_you_mean};
@@ -17,7 +17,7 @@ pub(super) fn check(
     tasks: &[TaskDef],
     problems: &mut Vec<Problem>,
 ) -> Vec<TestDef> {
-    let mut seen: HashMap<&str, Span> = HashMap::new();
+    let mut seen: HashMap<&str, Span> = HashMap::default();
     let mut tests = Vec::new();
     for member in &workflow.members {
         let Member::Test(test) = member else { continue };
@@ -57,8 +57,8 @@ fn check_test(
         mocks: Vec::new(),
         expectations: Vec::new(),
     };
-    let mut set: HashMap<&str, Span> = HashMap::new();
-    let mut mocked: HashMap<&str, Span> = HashMap::new();
+    let mut set: HashMap<&str, Span> = HashMap::default();
+    let mut mocked: HashMap<&str, Span> = HashMap::default();
     for step in &test.steps {
         match step {
             TestStep::Input { name, value, .. } => {

@@ -12,7 +12,7 @@ const NAMED: &[(&str, Type)] = &[
 ];
 
 /// The named answer shapes (`schema Name { ... }`) a file can use.
-pub(super) type Schemas = std::collections::HashMap<String, Type>;
+pub(super) type Schemas = rustc_hash::FxHashMap<String, Type>;
 
 /// The type `ty` names; an unknown name is reported and resolves to
 /// [`Type::Unknown`], so what reads it is not reported again.

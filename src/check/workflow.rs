@@ -2,7 +2,7 @@
 //! its output; tasks, inputs, the shapes of answers and the lints each have
 //! their own file.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use miette::LabeledSpan;
 
@@ -31,7 +31,10 @@ pub(super) struct Names<'a> {
 impl<'a> Names<'a> {
     fn collect(workflow: &'a ast::Workflow, problems: &mut Vec<Problem>) -> Self {
         let mut names = Names {
-            table: HashMap::new(),
+            table: HashMap::with_capacity_and_hasher(
+                workflow.members.len(),
+                rustc_hash::FxBuildHasher,
+            ),
             inputs: Vec::new(),
             tasks: Vec::new(),
         };

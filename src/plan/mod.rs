@@ -145,8 +145,8 @@ impl Plan {
     fn cycle_within(&self, component: &[NodeIndex]) -> Option<Vec<(usize, usize, Edge)>> {
         let start = *component.iter().min()?;
         let inside = |node: NodeIndex| component.contains(&node);
-        let mut reached_by: std::collections::HashMap<NodeIndex, EdgeIndex> =
-            std::collections::HashMap::default();
+        let mut reached_by: rustc_hash::FxHashMap<NodeIndex, EdgeIndex> =
+            rustc_hash::FxHashMap::default();
         let mut queue = std::collections::VecDeque::from([start]);
         while let Some(node) = queue.pop_front() {
             for edge in self.graph.edges_directed(node, Direction::Outgoing) {
@@ -167,7 +167,7 @@ impl Plan {
     fn walk_back(
         &self,
         start: NodeIndex,
-        reached_by: &std::collections::HashMap<NodeIndex, EdgeIndex>,
+        reached_by: &rustc_hash::FxHashMap<NodeIndex, EdgeIndex>,
     ) -> Vec<(usize, usize, Edge)> {
         let mut path = Vec::new();
         let mut node = start;

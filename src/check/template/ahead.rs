@@ -3,7 +3,7 @@
 //! (minijinja's parse and the walk over it) is most of the checker's work on
 //! a large file, and it needs nothing but the template's own text.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::num::NonZero;
 use std::thread::JoinHandle;
 

@@ -2,7 +2,7 @@
 //! tests and functions they call. The names it reads are resolved by the caller,
 //! which knows what they may refer to.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 mod ahead;
 mod uses;

@@ -2,7 +2,7 @@
 //! Pure analysis of the template's own text; [`super::Templates`] places
 //! what it finds in the `.wf` file.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use minijinja::machinery::{self, ast};
 
@@ -161,8 +161,8 @@ pub fn analyze(source: &str) -> Result<Uses, SyntaxError> {
     let mut walker = Walker {
         source,
         uses: Uses::default(),
-        scopes: vec![HashSet::new()],
-        items: vec![HashMap::new()],
+        scopes: vec![HashSet::default()],
+        items: vec![HashMap::default()],
         guards: Vec::new(),
     };
     walker.statement(&tree);
@@ -217,7 +217,7 @@ impl<'a> Walker<'a> {
 
     fn scoped(&mut self, names: &[&'a str], body: impl FnOnce(&mut Self)) {
         self.scopes.push(names.iter().copied().collect());
-        self.items.push(HashMap::new());
+        self.items.push(HashMap::default());
         body(self);
         self.items.pop();
         self.scopes.pop();
