@@ -76,6 +76,9 @@ pub struct Endpoint {
     /// The tokens this server's model takes, when the router file says.
     pub context_window: Option<u32>,
     server: usize,
+    /// The server's host and port, read from its URL once rather than on
+    /// every request a trace records.
+    address: Option<(String, u16)>,
 }
 
 impl Endpoint {
@@ -87,6 +90,14 @@ impl Endpoint {
     #[must_use]
     pub fn url(&self) -> &str {
         &self.target.base_url
+    }
+
+    /// The host and port of the server (`None` where the URL names none).
+    #[must_use]
+    pub fn address(&self) -> Option<(&str, u16)> {
+        self.address
+            .as_ref()
+            .map(|(host, port)| (host.as_str(), *port))
     }
 }
 
@@ -266,7 +277,14 @@ impl Router {
                 if !router.sharing[server].iter().any(|a| a == agent) {
                     router.sharing[server].push(agent.to_string());
                 }
+                let address = url::Url::parse(&url).ok().and_then(|parsed| {
+                    Some((
+                        parsed.host_str()?.to_string(),
+                        parsed.port_or_known_default()?,
+                    ))
+                });
                 endpoints.push(Endpoint {
+                    address,
                     target: Target {
                         base_url: url,
                         api_key,

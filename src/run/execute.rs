@@ -152,7 +152,11 @@ impl HttpExecutor {
             request.model = model.clone();
         }
         tracing::debug!(task = %job.task, agent = %job.agent, url = %endpoint.url(), "request");
-        record_request(&tracing::Span::current(), &request.model, endpoint.url());
+        record_request(
+            &tracing::Span::current(),
+            &request.model,
+            endpoint.address(),
+        );
         let result = if self.stream {
             let mut on_text = |text: &str| {
                 observer.on_event(&Event::Text {
@@ -245,16 +249,12 @@ fn chat_span(job: &Job, request: &ChatRequest) -> tracing::Span {
 }
 
 /// The model actually asked (the endpoint may name its own) and the server.
-fn record_request(span: &tracing::Span, model: &str, url: &str) {
+fn record_request(span: &tracing::Span, model: &str, address: Option<(&str, u16)>) {
     span.record("otel.name", format!("chat {model}"));
     span.record("gen_ai.request.model", model);
-    if let Ok(url) = url::Url::parse(url) {
-        if let Some(host) = url.host_str() {
-            span.record("server.address", host);
-        }
-        if let Some(port) = url.port_or_known_default() {
-            span.record("server.port", port);
-        }
+    if let Some((host, port)) = address {
+        span.record("server.address", host);
+        span.record("server.port", port);
     }
 }
 
