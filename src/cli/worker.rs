@@ -11,15 +11,21 @@ use wfc::policy::Backoff;
 use wfc::run::Deployment;
 use wfc::serve::Library;
 
+/// How long a worker keeps trying to register while its Restate server
+/// cannot be reached or answers with a server error.
+const REGISTER_PATIENCE: std::time::Duration = std::time::Duration::from_mins(1);
+
 #[derive(clap::Args)]
 pub(super) struct Args {
     /// Files, or folders of `*.wf` files, whose agents this worker serves
     /// (default: the current folder)
     paths: Vec<PathBuf>,
-    /// The Restate server's admin API, to register with
+    /// The Restate server's admin API, to register with (tried for up to a
+    /// minute while the server starts)
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:9070")]
     restate_admin: String,
     /// The address to serve Restate on; workers on one host may share it
+    /// (port 0: one the system picks, registered as it is)
     #[arg(long, default_value = "127.0.0.1:9080")]
     listen: SocketAddr,
     /// The URL the Restate server reaches the workers at (default: the
@@ -50,6 +56,8 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
             retention: args.retention,
         });
         let listener = worker::listen(args.listen).map_err(Error::usage)?;
+        // The port the system chose, when `--listen` asked for port 0.
+        let listening = listener.local_addr().unwrap_or(args.listen);
         let shutdown = tokio_util::sync::CancellationToken::new();
         let serving = tokio::spawn(worker::serve(
             worker,
@@ -59,8 +67,16 @@ pub(super) fn run(args: &Args) -> Result<(), Error> {
         let uri = args
             .advertise
             .clone()
-            .unwrap_or_else(|| format!("http://{}", args.listen));
-        if let Err(err) = worker::register(&args.restate_admin, &uri).await {
+            .unwrap_or_else(|| format!("http://{listening}"));
+        let mut waiting = |err: &worker::WorkerError, pause: std::time::Duration| {
+            eprintln!(
+                "waiting for the Restate server: {err}; trying again in {:.1} s",
+                pause.as_secs_f64()
+            );
+        };
+        let registered =
+            worker::register(&args.restate_admin, &uri, REGISTER_PATIENCE, &mut waiting).await;
+        if let Err(err) = registered {
             shutdown.cancel();
             let _ = serving.await;
             return Err(Error::usage(err));

@@ -100,8 +100,44 @@ pub async fn serve(worker: Arc<Worker>, listener: TcpListener, shutdown: impl Fu
 }
 
 /// Registers the workers at `uri` with the Restate server whose admin API
-/// is at `admin`; registering the same address again changes nothing.
-pub async fn register(admin: &str, uri: &str) -> Result<(), WorkerError> {
+/// is at `admin`, trying again for up to `patience` while the server cannot
+/// be reached or answers with a server error (a worker and its Restate
+/// server are often started together, and Restate takes seconds to come
+/// up); `waiting` hears each failure and how long until the next try.
+/// Registering the same address again changes nothing.
+pub async fn register(
+    admin: &str,
+    uri: &str,
+    patience: Duration,
+    waiting: &mut dyn FnMut(&WorkerError, Duration),
+) -> Result<(), WorkerError> {
+    let backoff = crate::policy::Backoff {
+        base: Duration::from_millis(250),
+        max: Duration::from_secs(2),
+    };
+    let deadline = tokio::time::Instant::now() + patience;
+    let mut attempt = 0;
+    loop {
+        let err = match register_once(admin, uri).await {
+            Ok(()) => return Ok(()),
+            Err(err) => err,
+        };
+        let transient = match &err {
+            WorkerError::Unreachable { .. } => true,
+            WorkerError::Refused { status, .. } => *status >= 500,
+            WorkerError::Listen { .. } => false,
+        };
+        let pause = backoff.delay(attempt, None);
+        if !transient || tokio::time::Instant::now() + pause > deadline {
+            return Err(err);
+        }
+        waiting(&err, pause);
+        tokio::time::sleep(pause).await;
+        attempt += 1;
+    }
+}
+
+async fn register_once(admin: &str, uri: &str) -> Result<(), WorkerError> {
     let url = format!("{}/deployments", admin.trim_end_matches('/'));
     let response = reqwest::Client::new()
         .post(&url)

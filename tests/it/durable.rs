@@ -17,7 +17,7 @@ use wfc::run::Report;
 use wfc::serve::{AuditLog, Auth, Engine, ServeConfig, Server};
 
 use crate::serve::{SECRET, valid_token};
-use crate::support::restate::{Restate, free_port};
+use crate::support::restate::{Restate, free_port, start_worker};
 use crate::support::{Ran, Wfc};
 
 pub(crate) fn library() -> PathBuf {
@@ -127,7 +127,7 @@ async fn the_library_gives_the_same_outputs_on_restate_as_on_the_local_engine() 
     else {
         return;
     };
-    let _worker = restate.worker(&[&library()], &router, free_port()).await;
+    let _worker = restate.worker(&[&library()], &router, 0).await;
     let examples = library().join("examples");
     let mut compared = 0;
     for entry in std::fs::read_dir(&examples).unwrap() {
@@ -188,6 +188,53 @@ fn discharge(patient: usize) -> Submission {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_started_before_its_restate_server_waits_for_it_then_serves() {
+    let Some(Fleet {
+        mut restate,
+        mock,
+        dir: _dir,
+        router,
+    }) = Fleet::start(
+        "durable::a_worker_started_before_its_restate_server",
+        Duration::from_millis(50),
+    )
+    .await
+    else {
+        return;
+    };
+    restate.stop();
+    let admin = restate.admin.clone();
+    // Port 0: the worker registers the port the system gave it.
+    let worker =
+        tokio::spawn(async move { start_worker(&admin, &[&library()], &router, 0, &[]).await });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    restate.start_again().await;
+    let worker = worker.await.expect("the worker starts");
+    let log = worker.log();
+    assert!(
+        log.contains("waiting for the Restate server: cannot reach the Restate admin API at"),
+        "{log}"
+    );
+    let serving = log
+        .lines()
+        .find(|line| line.starts_with("worker serving "))
+        .expect("the worker says where it serves");
+    assert!(
+        !serving.contains(":0,") && serving.contains("http://127.0.0.1:"),
+        "{serving}"
+    );
+
+    let ingress = Ingress::new(&restate.ingress);
+    assert_eq!(
+        ingress.submit("late-restate", &discharge(1)).await.unwrap(),
+        Submitted::Started
+    );
+    let report = ingress.report("late-restate").await.unwrap();
+    assert!(report.success, "{report:#?}");
+    assert_eq!(mock.requests().len(), 2, "the worker ran both tasks");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_id_submitted_twice_starts_one_run_and_any_process_reads_its_report() {
     let Some(Fleet {
         restate,
@@ -202,7 +249,7 @@ async fn a_run_id_submitted_twice_starts_one_run_and_any_process_reads_its_repor
     else {
         return;
     };
-    let _worker = restate.worker(&[&library()], &router, free_port()).await;
+    let _worker = restate.worker(&[&library()], &router, 0).await;
     let ingress = Ingress::new(&restate.ingress);
     let run = "discharge-once";
     assert_eq!(
@@ -382,7 +429,7 @@ async fn runs_survive_a_restart_of_the_restate_server() {
     else {
         return;
     };
-    let _worker = restate.worker(&[&library()], &router, free_port()).await;
+    let _worker = restate.worker(&[&library()], &router, 0).await;
     let ingress = Ingress::new(&restate.ingress);
     let runs: Vec<String> = (0..10).map(|i| format!("restarted-{i}")).collect();
     for (i, run) in runs.iter().enumerate() {
@@ -489,7 +536,7 @@ async fn serve_instances_share_the_durable_engines_runs() {
     else {
         return;
     };
-    let _worker = restate.worker(&[&library()], &router, free_port()).await;
+    let _worker = restate.worker(&[&library()], &router, 0).await;
     let first = serve_on(
         &restate,
         &dir.path().join("first.jsonl"),
@@ -614,7 +661,7 @@ async fn ctrl_c_stops_a_durable_run_and_detach_only_submits() {
     else {
         return;
     };
-    let _worker = restate.worker(&[&library()], &router, free_port()).await;
+    let _worker = restate.worker(&[&library()], &router, 0).await;
     let run = |id: &str, extra: &[&str]| {
         Wfc::new()
             .args(["run", "workflows/dependency_chain.wf", "--inputs"])

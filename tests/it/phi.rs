@@ -13,7 +13,6 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
 use crate::support::Wfc;
-use crate::support::restate::free_port;
 use wfc::mock::{Fault, FaultKind, MockConfig, MockServer};
 use wfc::run::Deployment;
 use wfc::serve::{AuditLog, Auth, ServeConfig, Server};
@@ -462,7 +461,7 @@ async fn the_durable_engine_keeps_phi_in_restates_journal_only() {
     else {
         return;
     };
-    let worker = restate.worker(&[&library()], &router, free_port()).await;
+    let worker = restate.worker(&[&library()], &router, 0).await;
     let audit = dir.path().join("audit.jsonl");
     let server = serve_on(&restate, &audit, Duration::from_mins(1)).await;
     let context = json!({

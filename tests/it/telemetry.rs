@@ -264,7 +264,6 @@ async fn serve_continues_the_callers_trace() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_durable_runs_tasks_continue_the_submitters_trace_on_the_workers() {
     use crate::durable::{Fleet, library};
-    use crate::support::restate::free_port;
     let Some(Fleet {
         restate,
         mock,
@@ -283,7 +282,7 @@ async fn a_durable_runs_tasks_continue_the_submitters_trace_on_the_workers() {
         .worker_with(
             &[&library()],
             &router,
-            free_port(),
+            0,
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url.as_str())],
         )
         .await;

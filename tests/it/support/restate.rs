@@ -161,43 +161,65 @@ impl Restate {
         port: u16,
         env: &[(&str, &str)],
     ) -> Worker {
-        let mut command = Wfc::new();
-        for (key, value) in env {
-            command = command.env(key, value);
-        }
-        let mut child = command
-            .arg("worker")
-            .args(paths)
-            .arg("--router")
-            .arg(router)
-            .args(["--restate-admin", &self.admin])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .spawn();
-        let stderr = child.stderr.take().expect("the worker's stderr is piped");
-        let (ready, serving) = tokio::sync::oneshot::channel();
-        let log = Arc::new(Mutex::new(String::new()));
-        let kept = log.clone();
-        std::thread::spawn(move || {
-            let mut ready = Some(ready);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = kept.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-                if line.starts_with("worker serving")
-                    && let Some(ready) = ready.take()
-                {
-                    let _ = ready.send(Ok(()));
-                }
+        start_worker(&self.admin, paths, router, port, env).await
+    }
+
+    /// Kills the server (SIGKILL), to start it again with
+    /// [`Restate::start_again`] on the same ports and data.
+    pub(crate) fn stop(&mut self) {
+        self.kill();
+    }
+
+    pub(crate) async fn start_again(&mut self) {
+        self.launch().await;
+    }
+}
+
+/// Starts a `wfc worker` as [`Restate::worker_with`] does, registering with
+/// the admin API at `admin` (port 0: one the system picks).
+pub(crate) async fn start_worker(
+    admin: &str,
+    paths: &[&Path],
+    router: &Path,
+    port: u16,
+    env: &[(&str, &str)],
+) -> Worker {
+    let mut command = Wfc::new();
+    for (key, value) in env {
+        command = command.env(key, value);
+    }
+    let mut child = command
+        .arg("worker")
+        .args(paths)
+        .arg("--router")
+        .arg(router)
+        .args(["--restate-admin", admin])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .spawn();
+    let stderr = child.stderr.take().expect("the worker's stderr is piped");
+    let (ready, serving) = tokio::sync::oneshot::channel();
+    let log = Arc::new(Mutex::new(String::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        let mut ready = Some(ready);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut log = kept.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+            if line.starts_with("worker serving")
+                && let Some(ready) = ready.take()
+            {
+                let _ = ready.send(Ok(()));
             }
-            if let Some(ready) = ready {
-                let _ = ready.send(Err(kept.lock().unwrap().clone()));
-            }
-        });
-        match tokio::time::timeout(Duration::from_mins(1), serving).await {
-            Ok(Ok(Ok(()))) => Worker { child, log },
-            Ok(Ok(Err(log))) => panic!("wfc worker exited before serving:\n{log}"),
-            Ok(Err(_)) | Err(_) => panic!("wfc worker did not say it serves within a minute"),
         }
+        if let Some(ready) = ready {
+            let _ = ready.send(Err(kept.lock().unwrap().clone()));
+        }
+    });
+    match tokio::time::timeout(Duration::from_mins(1), serving).await {
+        Ok(Ok(Ok(()))) => Worker { child, log },
+        Ok(Ok(Err(log))) => panic!("wfc worker exited before serving:\n{log}"),
+        Ok(Err(_)) | Err(_) => panic!("wfc worker did not say it serves within a minute"),
     }
 }
 
