@@ -29,10 +29,11 @@ const MAX_NESTING: usize = 64;
 
 pub fn parse(source: &SourceFile) -> Result<Module, SyntaxError> {
     let text = source.text();
-    error::check_nesting(text, MAX_NESTING)?;
+    // Each part's thread checks the nesting of its own text.
     if let Some(module) = parts::parse_in_parts(text) {
         return Ok(module);
     }
+    error::check_nesting(text, MAX_NESTING)?;
     parse_whole(text)
 }
 

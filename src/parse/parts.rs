@@ -17,7 +17,7 @@ use std::ops::Range;
 
 use pest::Parser as _;
 
-use super::{Rule, WfParser, children, comments, parse_file, parse_member};
+use super::{MAX_NESTING, Rule, WfParser, children, comments, error, parse_file, parse_member};
 use crate::ast::{Comment, Item, Member, Module};
 
 /// Below this size a file is parsed whole: its parse takes a few
@@ -81,6 +81,10 @@ fn parse_around(text: &str, parts: &[Range<usize>]) -> Option<Module> {
         comment_out(&mut hidden[part.start..part.end - 1]);
     }
     let hidden = String::from_utf8(hidden).expect("only whole lines of ASCII were replaced");
+    // Parts that parse close every bracket they open (and `->` counts as
+    // a closing one), so with them hidden the rest is never nested less
+    // deeply than in the file: this passes only where the file would.
+    error::check_nesting(&hidden, MAX_NESTING).ok()?;
     let mut pairs = WfParser::parse(Rule::file, &hidden).ok()?;
     let mut module = parse_file(pairs.next()?);
     module
@@ -92,6 +96,10 @@ fn parse_around(text: &str, parts: &[Range<usize>]) -> Option<Module> {
 /// The members in `part` of the file, and their comments, parsed where
 /// they stand.
 fn parse_part(text: &str, part: Range<usize>) -> Option<(Vec<Member>, Vec<Comment>)> {
+    // The part is counted from depth 0 where the file is at most one level
+    // deeper (inside its workflow's braces): one level less is allowed, so
+    // a part passes only where the whole file would.
+    error::check_nesting(&text[part.clone()], MAX_NESTING - 1).ok()?;
     let mut shifted = vec![b' '; part.start];
     comment_out(&mut shifted[..part.start - 1]);
     shifted[part.start - 1] = b'\n';
@@ -345,6 +353,35 @@ mod tests {
             let end = start + text[start..].find('\n').expect("a line") + 1;
             refused(&text, start..end);
         }
+    }
+
+    /// Nesting is checked on each thread's own text: a part passes only
+    /// where the whole file would, and a part nested too deeply leaves the
+    /// file to the whole parse, which reports it.
+    #[test]
+    fn a_part_nested_too_deeply_leaves_the_file_to_the_whole_parse() {
+        // Retrieval tasks only: no `->`, which the count takes for a closing
+        // bracket, so a task's body is two levels deep in the file and one
+        // in its part.
+        let with_list = |depth: usize| {
+            large(2_000).replace("-> A", "from C").replace(
+                "    max_tokens = 64 // inside 1500\n",
+                &format!("    x = {}1{}\n", "[".repeat(depth), "]".repeat(depth)),
+            )
+        };
+        let at_limit = with_list(MAX_NESTING - 2);
+        assert!(error::check_nesting(&at_limit, MAX_NESTING).is_ok());
+        let over = with_list(MAX_NESTING - 1);
+        assert!(error::check_nesting(&over, MAX_NESTING).is_err());
+        assert!(parse_on(&over, 2).is_none());
+        let source = crate::source::SourceFile::new("deep.wf", over);
+        let refused = super::super::parse(&source).expect_err("too deep");
+        assert!(refused.message.contains("nested more than"), "{refused:?}");
+        let source = crate::source::SourceFile::new("deep.wf", at_limit.clone());
+        assert_eq!(
+            format!("{:?}", super::super::parse(&source).expect("at the limit")),
+            whole(&at_limit)
+        );
     }
 
     #[test]
